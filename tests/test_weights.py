@@ -1,0 +1,143 @@
+"""Weights format, store and import of released checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import SHARED, require
+from safetensors.torch import save_file
+
+from hifacegan.cli import main as cli
+from hifacegan.models import build_generator
+from hifacegan.weights import (
+    ModelCard,
+    WeightsError,
+    load_weights,
+    read_card,
+    read_weights,
+    save_weights,
+    tensor_sha256,
+)
+from hifacegan.weights.import_pth import import_released
+
+
+@pytest.fixture(autouse=True)
+def _weights_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIFACEGAN_WEIGHTS_DIR", str(tmp_path / "store"))
+
+
+def _manifest_state(name: str) -> dict[str, torch.Tensor]:
+    path = SHARED / "reference" / name
+    require(path.is_file(), f"{path} is missing")
+    g = torch.Generator().manual_seed(3)
+    return {
+        k: torch.tensor(5) if k.endswith("num_batches_tracked") else torch.randn(shape, generator=g)
+        for k, shape in json.loads(path.read_text()).items()
+    }
+
+
+def _lite_card(**kw) -> ModelCard:
+    return ModelCard(name="tiny", config="hifacegan-lite-128", size=128, config_overrides={"ngf": 4}, **kw)
+
+
+def test_save_load_round_trip_keeps_tensors_card_and_outputs(tmp_path):
+    torch.manual_seed(0)
+    g = build_generator("hifacegan-lite-128", ngf=4).eval()
+    card = save_weights(tmp_path / "tiny.safetensors", g, _lite_card(role="fidelity"), write_markdown=True)
+    assert len(card.sha256) == 64
+    loaded = load_weights(tmp_path / "tiny.safetensors")
+    assert loaded.card.role == "fidelity" and loaded.card.sha256 == card.sha256
+    x = torch.rand(1, 3, 128, 128)
+    with torch.inference_mode():
+        assert torch.equal(loaded.generator(x), g(x))
+    assert "# tiny" in (tmp_path / "tiny.md").read_text()
+
+
+def test_half_precision_files_load_as_float32(tmp_path):
+    g = build_generator("hifacegan-lite-128", ngf=4)
+    save_weights(tmp_path / "h.safetensors", g, _lite_card(), dtype=torch.float16)
+    state, _ = read_weights(tmp_path / "h.safetensors")
+    assert state["to_rgbs.3.weight"].dtype == torch.float16
+    loaded = load_weights(tmp_path / "h.safetensors")
+    assert next(loaded.generator.parameters()).dtype == torch.float32
+
+
+def test_corrupted_tensors_are_detected(tmp_path):
+    g = build_generator("hifacegan-lite-128", ngf=4)
+    path = tmp_path / "c.safetensors"
+    card = save_weights(path, g, _lite_card())
+    state, _ = read_weights(path)
+    state["to_rgbs.3.bias"] = state["to_rgbs.3.bias"] + 1
+    save_file(state, str(path), metadata={"hifacegan.card": card.to_json()})  # card keeps the old sha256
+    with pytest.raises(WeightsError, match="corrupt"):
+        load_weights(path)
+
+
+def test_output_conventions():
+    raw = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
+    assert torch.allclose(_lite_card().to_image(raw), torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]))
+    unit = ModelCard(name="r", config="lipspade-512", size=512, output="unit")
+    assert torch.allclose(unit.to_image(raw), torch.tensor([0.0, 0.0, 0.0, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="output convention"):
+        ModelCard(name="r", config="lipspade-512", size=512, output="bogus")
+
+
+@pytest.mark.parametrize("wrap", ["bare", "module", "state_dict"])
+def test_import_of_a_released_checkpoint_round_trips(tmp_path, wrap):
+    state = _manifest_state("official_G_lipspade_ngf48_released.json")
+    obj = {
+        "bare": state,
+        "module": {f"module.{k}": v for k, v in state.items()},
+        "state_dict": {"state_dict": state},
+    }[wrap]
+    torch.save(obj, tmp_path / "latest_net_G.pth")
+    dest = import_released(tmp_path / "latest_net_G.pth", "lipspade-512", "face_renov")
+    stored, card = read_weights(dest)
+    assert card.output == "unit" and card.config == "lipspade-512" and card.size == 512
+    assert tensor_sha256(stored) == tensor_sha256(state)
+    assert load_weights("face_renov").card.name == "face_renov"  # resolvable by name from the user store
+
+
+def test_import_of_a_wrong_checkpoint_names_the_first_mismatch(tmp_path):
+    state = _manifest_state("official_G_hifacegan_ngf64.json")
+    torch.save(state, tmp_path / "hifacegan64.pth")
+    with pytest.raises(WeightsError, match=r"does not fit config 'lipspade-512': key '.*' is missing"):
+        import_released(tmp_path / "hifacegan64.pth", "lipspade-512", "x")
+    state48 = _manifest_state("official_G_hifacegan_ngf48.json")
+    torch.save(state48, tmp_path / "h48.pth")
+    with pytest.raises(WeightsError, match=r"'encoder\.head\.0\.weight' has shape \(48, 3, 3, 3\), expected \(64, 3, 3, 3\)"):
+        import_released(tmp_path / "h48.pth", "hifacegan-512", "x")
+    (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="could not be read"):
+        import_released(tmp_path / "garbage.pth", "lipspade-512", "x")
+    assert not list((tmp_path / "store").glob("*")) if (tmp_path / "store").exists() else True
+
+
+def test_unknown_names_and_files_without_cards_get_clear_errors(tmp_path):
+    with pytest.raises(WeightsError, match="no weights named 'missing'.*hifacegan weights import"):
+        load_weights("missing")
+    save_file({"a": torch.zeros(1)}, str(tmp_path / "bare.safetensors"))
+    with pytest.raises(WeightsError, match="has no HiFaceGAN model card"):
+        read_card(tmp_path / "bare.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(WeightsError, match="not a readable safetensors"):
+        read_card(tmp_path / "junk.safetensors")
+
+
+def test_cli_import_list_info_verify(tmp_path, capsys):
+    torch.save(_manifest_state("official_G_spade_ngf48.json"), tmp_path / "x4sr.pth")
+    assert cli(["weights", "import", str(tmp_path / "x4sr.pth"), "--config", "spade-512", "--name", "x4sr"]) == 0
+    assert cli(["weights", "list", "--json"]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads(out[out.index("[") :])
+    assert any(r["name"] == "x4sr" and r["config"] == "spade-512" for r in rows)
+    assert cli(["weights", "info", "x4sr", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == "unit"
+    assert cli(["weights", "verify", "x4sr"]) == 0
+    # a second import under the same name is refused rather than overwriting
+    assert cli(["weights", "import", str(tmp_path / "x4sr.pth"), "--config", "spade-512", "--name", "x4sr"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert cli(["weights", "import", str(tmp_path / "x4sr.pth"), "--config", "lipspade-512", "--name", "y"]) == 1
+    assert "does not fit config 'lipspade-512'" in capsys.readouterr().err
