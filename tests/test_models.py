@@ -58,8 +58,14 @@ def test_discriminator_matches_release_manifest():
 
 def test_registry_lists_required_names_and_rejects_unknown():
     names = list_generators()
-    for required in ["hifacegan-512", "hifacegan-512-ngf48", "lipspade-512", "spade-512", "hifacegan-lite-128",
-                     "hifacegan-lite-256"]:
+    for required in [
+        "hifacegan-512",
+        "hifacegan-512-ngf48",
+        "lipspade-512",
+        "spade-512",
+        "hifacegan-lite-128",
+        "hifacegan-lite-256",
+    ]:
         assert required in names
     with pytest.raises(ValueError, match="unknown generator config 'nope'.*hifacegan-512"):
         build_generator("nope")
@@ -143,7 +149,9 @@ def test_lip_is_a_weighted_average_that_prefers_salient_pixels():
 def test_gradients_reach_every_trainable_parameter_of_a_lite_generator():
     g = build_generator("hifacegan-lite-128", ngf=4).train()
     g(torch.rand(2, 3, 128, 128)).square().mean().backward()
-    missing = [n for n, p in g.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())]
+    missing = [
+        n for n, p in g.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())
+    ]
     assert missing == []
 
 

@@ -107,7 +107,9 @@ def test_import_of_a_wrong_checkpoint_names_the_first_mismatch(tmp_path):
         import_released(tmp_path / "hifacegan64.pth", "lipspade-512", "x")
     state48 = _manifest_state("official_G_hifacegan_ngf48.json")
     torch.save(state48, tmp_path / "h48.pth")
-    with pytest.raises(WeightsError, match=r"'encoder\.head\.0\.weight' has shape \(48, 3, 3, 3\), expected \(64, 3, 3, 3\)"):
+    with pytest.raises(
+        WeightsError, match=r"'encoder\.head\.0\.weight' has shape \(48, 3, 3, 3\), expected \(64, 3, 3, 3\)"
+    ):
         import_released(tmp_path / "h48.pth", "hifacegan-512", "x")
     (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="could not be read"):
@@ -128,7 +130,9 @@ def test_unknown_names_and_files_without_cards_get_clear_errors(tmp_path):
 
 def test_cli_import_list_info_verify(tmp_path, capsys):
     torch.save(_manifest_state("official_G_spade_ngf48.json"), tmp_path / "x4sr.pth")
-    assert cli(["weights", "import", str(tmp_path / "x4sr.pth"), "--config", "spade-512", "--name", "x4sr"]) == 0
+    assert (
+        cli(["weights", "import", str(tmp_path / "x4sr.pth"), "--config", "spade-512", "--name", "x4sr"]) == 0
+    )
     assert cli(["weights", "list", "--json"]) == 0
     out = capsys.readouterr().out
     rows = json.loads(out[out.index("[") :])
@@ -137,7 +141,11 @@ def test_cli_import_list_info_verify(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["output"] == "unit"
     assert cli(["weights", "verify", "x4sr"]) == 0
     # a second import under the same name is refused rather than overwriting
-    assert cli(["weights", "import", str(tmp_path / "x4sr.pth"), "--config", "spade-512", "--name", "x4sr"]) == 1
+    assert (
+        cli(["weights", "import", str(tmp_path / "x4sr.pth"), "--config", "spade-512", "--name", "x4sr"]) == 1
+    )
     assert "already exists" in capsys.readouterr().err
-    assert cli(["weights", "import", str(tmp_path / "x4sr.pth"), "--config", "lipspade-512", "--name", "y"]) == 1
+    assert (
+        cli(["weights", "import", str(tmp_path / "x4sr.pth"), "--config", "lipspade-512", "--name", "y"]) == 1
+    )
     assert "does not fit config 'lipspade-512'" in capsys.readouterr().err

@@ -36,17 +36,21 @@ class SPADEDecoder(nn.Module):
     state_dicts have them (``head_0.*``, ``ups.0.*``, ``to_rgbs.3.*``).
     """
 
-    def build_decoder(self, ngf: int, label_nc: list[int], legacy_rgb_heads: bool = True) -> None:
+    def build_decoder(
+        self, ngf: int, label_nc: list[int], legacy_rgb_heads: bool = True, max_mult: int = 16
+    ) -> None:
         """``label_nc`` lists the guidance channels for head_0, the two middles, then ups.0..3.
 
         ``legacy_rgb_heads`` keeps the release's unused ``to_rgbs.0-2`` convolutions so its checkpoints load
-        strictly; our own lite configs drop them.
+        strictly; our own lite configs drop them. ``max_mult`` caps the width at ``max_mult * ngf`` channels
+        (the paper: 16); lite configs cap it lower, which removes most parameters of the low-resolution blocks
+        while costing almost nothing in compute, which is spent at high resolution.
         """
-        nf = 16 * ngf
+        nf = min(16, max_mult) * ngf
         self.head_0 = SPADEResnetBlock(nf, nf, label_nc[0])
         self.G_middle_0 = SPADEResnetBlock(nf, nf, label_nc[1])
         self.G_middle_1 = SPADEResnetBlock(nf, nf, label_nc[2])
-        chans = [16 * ngf, 8 * ngf, 4 * ngf, 2 * ngf, ngf]
+        chans = [min(m, max_mult) * ngf for m in (16, 8, 4, 2, 1)]
         self.ups = nn.ModuleList(SPADEResnetBlock(chans[i], chans[i + 1], label_nc[3 + i]) for i in range(4))
         if legacy_rgb_heads:
             self.to_rgbs = nn.ModuleList(nn.Conv2d(chans[i + 1], 3, 3, padding=1) for i in range(4))

@@ -21,14 +21,14 @@ class SuppressionPyramid(nn.Module):
     Channels at 1/32 .. 1/1: 16, 16, 8, 4, 2, 1 times ``ngf`` (each stage doubles, capped at 16 ngf).
     """
 
-    def __init__(self, ngf: int) -> None:
+    def __init__(self, ngf: int, max_mult: int = 16) -> None:
         super().__init__()
         self.head = nn.Sequential(
             nn.Conv2d(3, ngf, 3, padding=1, bias=False), nn.InstanceNorm2d(ngf), nn.ReLU()
         )
         chans = [ngf]
         for _ in range(5):
-            chans.append(min(2 * chans[-1], 16 * ngf))
+            chans.append(min(2 * chans[-1], max_mult * ngf))
         for i in range(5):
             last = i == 4
             layers: list[nn.Module] = [LIP(chans[i]), nn.Conv2d(chans[i], chans[i + 1], 3, padding=1)]
@@ -54,15 +54,23 @@ class HiFaceGANGenerator(SPADEDecoder):
 
     arch = "hifacegan"
 
-    def __init__(self, ngf: int = 64, size: int = 512, legacy_keys: bool = True) -> None:
+    def __init__(self, ngf: int = 64, size: int = 512, legacy_keys: bool = True, max_mult: int = 16) -> None:
         super().__init__()
-        self.config = {"arch": self.arch, "ngf": ngf, "size": size, "legacy_keys": legacy_keys}
-        self.encoder = SuppressionPyramid(ngf)
+        self.config = {
+            "arch": self.arch,
+            "ngf": ngf,
+            "size": size,
+            "legacy_keys": legacy_keys,
+            "max_mult": max_mult,
+        }
+        self.encoder = SuppressionPyramid(ngf, max_mult)
         c = self.encoder.channels[::-1]  # coarse to fine: 16, 16, 8, 4, 2, 1 (x ngf)
-        self.build_decoder(ngf, [c[0], c[1], c[1], c[2], c[3], c[4], c[5]], legacy_rgb_heads=legacy_keys)
+        self.build_decoder(
+            ngf, [c[0], c[1], c[1], c[2], c[3], c[4], c[5]], legacy_rgb_heads=legacy_keys, max_mult=max_mult
+        )
         if legacy_keys:
             # Present in the release's state_dict, never used by its forward pass.
-            self.fc = nn.Conv2d(3, 16 * ngf, 3, padding=1)
+            self.fc = nn.Conv2d(3, min(16, max_mult) * ngf, 3, padding=1)
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
