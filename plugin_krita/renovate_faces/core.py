@@ -1,0 +1,160 @@
+"""Renovate the faces of one node: read (GUI thread) -> send to the server (any thread) -> add a layer (GUI thread).
+
+The three steps are separate functions because Krita's API may only be used on the GUI thread while the server
+call must not block it; :func:`renovate_node` chains them synchronously for scripts and the kritarunner tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .document import KritaDocument, Rect
+from .pixels import ChangedRegion, PixelFormat, changed_region, host_to_wire, mask_is_empty, wire_to_host
+
+Progress = Callable[[float, str], None]
+RenovateCall = Callable[..., Any]  # Client.renovate's signature (docs/architecture.md, "Client")
+
+LAYER_PREFIX = "Renovated faces"
+FACE_CHOICES = ("all", "largest")
+
+
+class NothingToDo(Exception):
+    """The request cannot change anything (empty selection, no faces found); ``str()`` is for the user."""
+
+
+@dataclass(frozen=True)
+class Options:
+    fidelity: float = 0.5
+    faces: str = "all"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fidelity <= 1.0:
+            raise ValueError(f"fidelity must be between 0 and 1, got {self.fidelity}")
+        if self.faces not in FACE_CHOICES:
+            raise ValueError(f"faces must be one of {FACE_CHOICES}, got {self.faces!r}")
+
+    def to_server(self) -> dict[str, Any]:
+        return {"fidelity": float(self.fidelity), "faces": self.faces}
+
+    @property
+    def layer_name(self) -> str:
+        which = "largest face" if self.faces == "largest" else "all faces"
+        return f"{LAYER_PREFIX} ({which}, fidelity {self.fidelity:.2f})"
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything the server call needs, read from the document on the GUI thread."""
+
+    fmt: PixelFormat
+    rect: Rect  # image coordinates of the pixels sent
+    pixels: bytes  # host layout, kept to find what changed
+    wire: bytes
+    mask: bytes | None
+    options: Options
+
+
+@dataclass(frozen=True)
+class Result:
+    changed: ChangedRegion | None
+    faces: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def renovated_faces(self) -> int:
+        return sum(1 for f in self.faces if f.get("renovated"))
+
+
+def selection_context(selection: Rect, bounds: Rect) -> Rect:
+    """The area sent when a selection exists: its box plus a margin, so a face cut by the selection edge
+    is still detected (the server merges the result through the mask, so nothing outside changes)."""
+    margin = max(64, max(selection.width, selection.height) // 2)
+    return selection.grown(margin).intersected(bounds)
+
+
+def prepare(document: KritaDocument, node: Any, options: Options) -> Job:
+    """Read the node's pixels (and the selection) on the GUI thread."""
+    if node is None:
+        raise NothingToDo("Select a layer first: Renovate Faces works on the active layer.")
+    fmt = document.pixel_format(node)
+    selected = document.selection_rect()
+    if selected is not None and selected.empty:
+        raise NothingToDo("The selection lies outside the image; select the faces to renovate, or none.")
+    rect = document.bounds if selected is None else selection_context(selected, document.bounds)
+    mask = document.selection_mask(rect)
+    if mask is not None and mask_is_empty(mask):
+        raise NothingToDo("The selection is empty; select the faces to renovate, or select nothing.")
+    pixels = document.read_pixels(node, rect)
+    wire = host_to_wire(pixels, fmt, rect.width, rect.height)
+    return Job(fmt, rect, pixels, wire, mask, options)
+
+
+def run(
+    job: Job,
+    renovate: RenovateCall,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Result:
+    """Send the job to the server and keep only the changed pixels; safe on any thread (no Krita calls)."""
+    res = renovate(
+        job.wire,
+        job.rect.width,
+        job.rect.height,
+        job.fmt.channels,
+        dtype=job.fmt.wire_dtype,
+        mask=job.mask,
+        options=job.options.to_server(),
+        progress=progress or (lambda fraction, text: None),
+        cancel=cancel,
+    )
+    if (res.width, res.height, res.channels, res.dtype) != (
+        job.rect.width,
+        job.rect.height,
+        job.fmt.channels,
+        job.fmt.wire_dtype,
+    ):
+        raise RuntimeError(
+            f"The server answered with a {res.width}x{res.height} {res.channels}-channel {res.dtype} image for a "
+            f"{job.rect.width}x{job.rect.height} {job.fmt.channels}-channel {job.fmt.wire_dtype} request; "
+            "update the server and the plug-in together."
+        )
+    host = wire_to_host(res.pixels, job.fmt, job.rect.width, job.rect.height)
+    changed = changed_region(job.pixels, host, job.rect.width, job.rect.height, job.fmt.host_bytes_per_pixel)
+    return Result(changed, list(res.faces or []))
+
+
+def no_change_message(result: Result, job: Job) -> str:
+    if not result.faces:
+        where = "inside the selection" if job.mask is not None else "in this layer"
+        return f"No faces found {where}; nothing was changed."
+    return f"{len(result.faces)} face(s) found but none was renovated (too small or outside the selection)."
+
+
+def apply(document: KritaDocument, node: Any, job: Job, result: Result) -> Any:
+    """Add the result as a new paint layer right above ``node`` (GUI thread); returns the layer.
+
+    Raises :class:`NothingToDo` when the server changed nothing, so no empty layer is left behind.
+    """
+    if result.changed is None:
+        raise NothingToDo(no_change_message(result, job))
+    c = result.changed
+    rect = Rect(job.rect.x + c.x, job.rect.y + c.y, c.width, c.height)
+    layer = document.add_layer_above(node, job.options.layer_name, rect, c.data)
+    document.doc.waitForDone()
+    return layer
+
+
+def renovate_node(
+    document: KritaDocument,
+    node: Any,
+    renovate: RenovateCall,
+    options: Options | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[Any, Result]:
+    """The whole flow on the calling thread: (new layer, result). For scripts and tests; the GUI uses a worker."""
+    job = prepare(document, node, options or Options())
+    result = run(job, renovate, progress, cancel)
+    return apply(document, node, job, result), result

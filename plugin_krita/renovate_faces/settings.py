@@ -1,0 +1,52 @@
+"""The plug-in's few settings, declared once, stored in kritarc (``[renovate_faces]``) and type-checked on load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SECTION = "renovate_faces"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    desc: str
+
+    def parse(self, text: str) -> Any:
+        """The stored text as the default's type; the default when it is missing or malformed."""
+        if text == "":
+            return self.default
+        try:
+            if isinstance(self.default, bool):
+                return text.lower() in ("1", "true", "yes")
+            if isinstance(self.default, float):
+                value = float(text)
+                return value if 0.0 <= value <= 1.0 else self.default
+            return type(self.default)(text)
+        except ValueError:
+            return self.default
+
+
+FIDELITY = Setting("fidelity", 0.5, "0 = most detail (perceptual), 1 = closest to the photo (fidelity)")
+FACES = Setting("faces", "all", "'all' faces or only the 'largest'")
+START_SERVER = Setting("start_server", True, "Start the Renovate Faces server when it is not running")
+ALL = (FIDELITY, FACES, START_SERVER)
+
+
+def load(setting: Setting) -> Any:
+    from krita import Krita
+
+    value = setting.parse(Krita.instance().readSetting(SECTION, setting.name, ""))
+    if setting is FACES and value not in ("all", "largest"):
+        return setting.default
+    return value
+
+
+def save(setting: Setting, value: Any) -> None:
+    from krita import Krita
+
+    Krita.instance().writeSetting(
+        SECTION, setting.name, str(value).lower() if isinstance(value, bool) else str(value)
+    )

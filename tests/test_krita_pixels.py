@@ -1,0 +1,134 @@
+"""The Krita plug-in's pure parts (byte layouts, change detection, options), in the project's Python: no Krita.
+
+The same modules run inside Krita (Python 3.11 in bookworm, 3.13 in trixie), with the standard library only.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugin_krita"))
+
+from renovate_faces import core  # noqa: E402
+from renovate_faces.pixels import (  # noqa: E402
+    PixelFormat,
+    UnsupportedImage,
+    changed_region,
+    host_to_wire,
+    mask_is_empty,
+    wire_to_host,
+)
+
+rng = np.random.default_rng(0)
+
+
+def test_u8_bgra_becomes_rgba_and_back() -> None:
+    fmt = PixelFormat.check("RGBA", "U8")
+    host = bytes([10, 20, 30, 40, 1, 2, 3, 4])  # B G R A
+    wire = host_to_wire(host, fmt, 2, 1)
+    assert list(wire) == [30, 20, 10, 40, 3, 2, 1, 4]
+    assert wire_to_host(wire, fmt, 2, 1) == host
+    assert (fmt.channels, fmt.wire_dtype) == (4, "u8")
+
+
+def test_u16_swaps_whole_samples() -> None:
+    fmt = PixelFormat.check("RGBA", "U16")
+    bgra = rng.integers(0, 65536, (3, 5, 4), dtype=np.uint16)
+    wire = np.frombuffer(host_to_wire(bgra.tobytes(), fmt, 5, 3), np.uint16).reshape(3, 5, 4)
+    np.testing.assert_array_equal(wire, bgra[..., [2, 1, 0, 3]])
+    assert wire_to_host(wire.tobytes(), fmt, 5, 3) == bgra.tobytes()
+
+
+def test_f16_is_sent_as_f32_in_rgba_order() -> None:
+    fmt = PixelFormat.check("RGBA", "F16")
+    rgba = rng.random((4, 3, 4)).astype(np.float16)
+    wire = np.frombuffer(host_to_wire(rgba.tobytes(), fmt, 3, 4), "<f4").reshape(4, 3, 4)
+    np.testing.assert_array_equal(wire, rgba.astype(np.float32))
+    assert fmt.wire_dtype == "f32"
+    assert wire_to_host(wire.tobytes(), fmt, 3, 4) == rgba.tobytes()
+
+
+def test_f16_clamps_values_beyond_half_range() -> None:
+    fmt = PixelFormat.check("RGBA", "F16")
+    wire = np.array([1e6, 0.5, -1e6, 1.0], np.float32).tobytes()
+    assert struct.unpack("<4e", wire_to_host(wire, fmt, 1, 1)) == (65504.0, 0.5, -65504.0, 1.0)
+
+
+@pytest.mark.parametrize("depth", ["U8", "U16", "F32"])
+def test_gray_and_float_rgba_pass_through(depth: str) -> None:
+    for model in ("GRAYA", "RGBA"):
+        if model == "RGBA" and depth != "F32":
+            continue
+        fmt = PixelFormat.check(model, depth)
+        data = rng.integers(0, 256, 2 * 2 * fmt.host_bytes_per_pixel, dtype=np.uint8).tobytes()
+        assert host_to_wire(data, fmt, 2, 2) == data
+        assert wire_to_host(data, fmt, 2, 2) == data
+
+
+@pytest.mark.parametrize(
+    ("model", "depth"), [("CMYKA", "U8"), ("LABA", "U16"), ("XYZA", "F32"), ("RGBA", "F64")]
+)
+def test_other_colour_spaces_are_refused_with_instructions(model: str, depth: str) -> None:
+    with pytest.raises(UnsupportedImage, match="Convert Image Color Space"):
+        PixelFormat.check(model, depth)
+
+
+def test_wrong_sizes_are_caught() -> None:
+    fmt = PixelFormat.check("RGBA", "U8")
+    with pytest.raises(ValueError, match="2x2 region needs 16"):
+        host_to_wire(bytes(15), fmt, 2, 2)
+    with pytest.raises(ValueError, match="server's result"):
+        wire_to_host(bytes(17), fmt, 2, 2)
+
+
+def test_changed_region_keeps_only_what_changed() -> None:
+    h, w = 40, 50
+    original = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    result = original.copy()
+    result[10:20, 5:15] ^= 1
+    result[25, 30] ^= 8
+    region = changed_region(original.tobytes(), result.tobytes(), w, h, 4)
+    assert region is not None
+    assert (region.x, region.y, region.width, region.height) == (5, 10, 26, 16)
+    layer = np.frombuffer(region.data, np.uint8).reshape(16, 26, 4)
+    np.testing.assert_array_equal(layer[0:10, 0:10], result[10:20, 5:15])
+    assert layer[0:10, 10:].max() == 0 and layer[11:15].max() == 0  # unchanged: transparent
+    np.testing.assert_array_equal(layer[15, 25], result[25, 30])
+    assert region.changed_pixels == 10 * 10 + 1
+    assert changed_region(original.tobytes(), original.tobytes(), w, h, 4) is None
+
+
+def test_changed_region_handles_wide_pixels_and_long_rows() -> None:
+    h, w, bpp = 3, 3000, 8  # U16 RGBA
+    original = rng.integers(0, 256, h * w * bpp, dtype=np.uint8)
+    result = original.copy()
+    result[1 * w * bpp + 2222 * bpp + 7] ^= 0xFF  # the last byte of pixel 2222 in row 1
+    region = changed_region(original.tobytes(), result.tobytes(), w, h, bpp)
+    assert (region.x, region.y, region.width, region.height, region.changed_pixels) == (2222, 1, 1, 1, 1)
+
+
+def test_empty_mask() -> None:
+    assert mask_is_empty(bytes(100))
+    assert not mask_is_empty(bytes(99) + b"\x01")
+
+
+def test_options_check_and_name_the_layer() -> None:
+    assert core.Options(0.25, "largest").to_server() == {"fidelity": 0.25, "faces": "largest"}
+    assert core.Options().layer_name == "Renovated faces (all faces, fidelity 0.50)"
+    with pytest.raises(ValueError):
+        core.Options(fidelity=1.5)
+    with pytest.raises(ValueError):
+        core.Options(faces="center")
+
+
+def test_selection_context_grows_and_stays_inside_the_image() -> None:
+    from renovate_faces.document import Rect
+
+    bounds = Rect(0, 0, 640, 480)
+    assert core.selection_context(Rect(60, 40, 100, 190), bounds) == Rect(0, 0, 255, 325)
+    assert core.selection_context(Rect(600, 450, 40, 30), bounds) == Rect(536, 386, 104, 94)
