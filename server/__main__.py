@@ -1,0 +1,5 @@
+"""``python -m server`` is ``hifacegan-server``."""
+
+from server.daemon import main
+
+raise SystemExit(main())

@@ -1,0 +1,522 @@
+"""The client the GIMP and Krita plug-ins use to reach ``hifacegan-server`` (protocol: ``docs/protocol.md``).
+
+Standard library + pyzmq + msgpack only. The plug-ins copy this file with ``paths.py`` and ``protocol.py``
+into their own folder, so it imports its siblings relatively when it sits in a package and absolutely when
+it was copied alone.
+
+    c = Client()
+    c.ensure_running()                      # starts the daemon detached when nothing answers
+    res = c.renovate(pixels, width, height, channels, dtype="u8", progress=print, cancel=event)
+    res.pixels                              # memoryview over the received frame (no copy); bytes(res.pixels) copies
+
+While a job runs the client sends a heartbeat every ``heartbeat_interval`` seconds (0.2 s): if the process dies
+(GIMP kills a plug-in whose progress bar is cancelled) the server cancels its job within a second. Progress
+callbacks run on the calling thread between heartbeats, so they should return quickly (well under 0.5 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+try:  # inside the ``server`` package (or any package the plug-ins copy these files into)
+    from . import paths
+    from . import protocol as P
+except ImportError:  # copied alone into a plug-in folder that is on sys.path
+    import paths  # type: ignore[no-redef]
+    import protocol as P  # type: ignore[no-redef]
+
+__all__ = ["Cancelled", "Client", "Result", "ServerError", "ServerUnavailable", "server_command"]
+
+DEFAULT_HEARTBEAT = 0.2
+SERVER_SILENCE = 5.0  # seconds without any message from the server while a job runs: it is gone
+CANCEL_GRACE = 5.0  # seconds to wait for the server to confirm a cancel before giving up on it
+EXIT_ALREADY_RUNNING = 3  # hifacegan-server's status when another instance serves
+
+
+class ServerError(Exception):
+    """An error a user can act on; ``str(e)`` is the sentence to show, ``e.code`` the protocol's stable code."""
+
+    def __init__(self, message: str, code: str = P.E_INTERNAL) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ServerUnavailable(ServerError):
+    """Nothing answers at the endpoint, or the server stopped answering mid-job."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "unavailable")
+
+
+class Cancelled(ServerError):
+    """The job was cancelled (by this client, a time limit or the server shutting down)."""
+
+    def __init__(self, message: str = "The job was cancelled.", code: str = P.E_CANCELLED) -> None:
+        super().__init__(message, code)
+
+
+@dataclass
+class Result:
+    """A renovated image. ``pixels`` holds ``height`` rows of ``stride`` bytes (packed: ``stride`` is the row size)."""
+
+    pixels: memoryview
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    stride: int
+    faces: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    job: str = ""
+
+
+def server_command() -> list[str] | None:
+    """How to start the daemon: ``command`` in ``<config>/server.json`` (written by the installer), else
+    ``hifacegan-server`` on PATH, else ``python -m server`` when this interpreter can import it."""
+    try:
+        command = paths.server_config().get("command")
+    except paths.PathsError as exc:
+        raise ServerUnavailable(str(exc)) from None
+    if isinstance(command, list) and command and all(isinstance(c, str) for c in command):
+        return list(command)
+    if isinstance(command, str) and command:
+        return [command]
+    found = shutil.which("hifacegan-server")
+    if found:
+        return [found]
+    import importlib.util
+
+    with contextlib.suppress(ImportError, ValueError):
+        if importlib.util.find_spec("server.daemon") is not None:
+            return [sys.executable, "-m", "server"]
+    return None
+
+
+def _detach_kwargs() -> dict[str, Any]:
+    if os.name == "nt":
+        flags = (
+            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
+        )
+        return {"creationflags": flags, "close_fds": True}
+    return {"start_new_session": True, "close_fds": True}
+
+
+class Client:
+    """A connection to the model server. Not thread-safe: use one Client per thread."""
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        *,
+        server_public_key: bytes | str | None = None,
+    ) -> None:
+        """``endpoint`` and ``token`` default to what the daemon uses (``server/paths.py``); ``timeout`` bounds
+        every request but renovate's wait for a result."""
+        try:
+            self.endpoint = endpoint or paths.default_endpoint()
+        except paths.PathsError as exc:
+            raise ServerUnavailable(str(exc)) from None
+        self.timeout = float(timeout)
+        self.session = uuid.uuid4().hex
+        self.heartbeat_interval = DEFAULT_HEARTBEAT
+        self.server_silence = SERVER_SILENCE
+        self.limits: dict[str, Any] = {}
+        self._token = token
+        self._server_key = server_public_key
+        self._context = zmq.Context()
+        self._socket: zmq.Socket | None = None
+        self._ids = itertools.count(1)
+        self._spawned: subprocess.Popen | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._drop_socket()
+        self._context.term()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _drop_socket(self) -> None:
+        """Forget the socket and anything queued on it (the 'lazy pirate' reset after a lost reply)."""
+        if self._socket is not None:
+            self._socket.close(0)
+            self._socket = None
+
+    def _sock(self) -> zmq.Socket:
+        if self._socket is None:
+            s = self._context.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a server that is not there
+            s.setsockopt(zmq.SNDHWM, 1000)
+            if self._needs_curve():
+                self._setup_curve(s)
+            s.connect(self.endpoint)
+            self._socket = s
+        return self._socket
+
+    def _needs_curve(self) -> bool:
+        if not self.endpoint.startswith("tcp://"):
+            return False
+        host = self.endpoint[len("tcp://") :].rsplit(":", 1)[0]
+        return host not in ("127.0.0.1", "localhost", "[::1]", "::1") or self._server_key is not None
+
+    def _setup_curve(self, s: zmq.Socket) -> None:
+        key = self._server_key
+        if key is None:
+            key_file = paths.curve_dir() / "server.key"
+            try:
+                key = key_file.read_text().strip()
+            except OSError:
+                raise ServerUnavailable(
+                    f"{self.endpoint} is a remote server: copy its public key (server.key from its "
+                    f"configuration folder) to {key_file}."
+                ) from None
+        public, secret = zmq.curve_keypair()
+        s.curve_serverkey = key.encode() if isinstance(key, str) else key
+        s.curve_publickey = public
+        s.curve_secretkey = secret
+
+    def token(self) -> str:
+        if self._token is None:
+            try:
+                self._token = paths.read_token()
+            except paths.PathsError as exc:
+                raise ServerUnavailable(str(exc)) from None
+        return self._token
+
+    def _header(self, op: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "v": P.VERSION,
+            "op": op,
+            "id": next(self._ids),
+            "token": self.token(),
+            "session": self.session,
+            **fields,
+        }
+
+    def _unavailable(self, what: str) -> ServerUnavailable:
+        where = paths.log_dir() / paths.LOG_FILE
+        return ServerUnavailable(
+            f"{what} The renovate-faces server at {self.endpoint} is not answering: start it with "
+            f"'hifacegan-server' (its log is {where})."
+        )
+
+    def _send(self, frames: list[Any], timeout: float) -> None:
+        sock = self._sock()
+        big = sum(memoryview(f).nbytes for f in frames) > 65536
+        sock.setsockopt(zmq.SNDTIMEO, max(1, int(timeout * 1000)))
+        try:
+            sock.send_multipart(frames, copy=not big)
+        except zmq.Again:
+            self._drop_socket()
+            raise self._unavailable("Could not connect.") from None
+
+    def _recv(self, timeout: float) -> tuple[dict[str, Any], list[zmq.Frame]] | None:
+        """One message, or None after ``timeout`` seconds."""
+        sock = self._sock()
+        if not sock.poll(max(0, int(timeout * 1000)), zmq.POLLIN):
+            return None
+        frames = sock.recv_multipart(copy=False)
+        try:
+            header = P.unpack_header(frames[0].buffer)
+        except P.ProtocolError as exc:
+            raise ServerError(
+                f"The server sent a message this client cannot read ({exc.message})", P.E_BAD_REQUEST
+            ) from None
+        return header, frames[1:]
+
+    @staticmethod
+    def _raise(header: dict[str, Any]) -> None:
+        code = str(header.get("code") or P.E_INTERNAL)
+        message = str(header.get("message") or "The server reported an error without a message.")
+        if code == P.E_CANCELLED:
+            raise Cancelled(message)
+        raise ServerError(message, code)
+
+    def request(self, op: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
+        """Send one request and return its reply header; errors become exceptions."""
+        timeout = self.timeout if timeout is None else timeout
+        header = self._header(op, **fields)
+        self._send([P.pack(header)], timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            got = self._recv(remaining) if remaining > 0 else None
+            if got is None:
+                self._drop_socket()
+                raise self._unavailable(f"No answer to '{op}' within {timeout:g} s.")
+            reply, _ = got
+            if reply.get("id") != header["id"] and not (reply.get("op") == P.EV_ERROR and "id" not in reply):
+                continue  # a late reply to an earlier request (an error without id: a request it could not read)
+            if reply.get("op") == P.EV_ERROR:
+                self._raise(reply)
+            return reply
+
+    # -- operations -------------------------------------------------------------------------------------------
+    def hello(self, timeout: float | None = None) -> dict[str, Any]:
+        """Version, capabilities and limits of the server."""
+        reply = self.request(P.OP_HELLO, timeout)
+        if reply.get("version") != P.VERSION:
+            raise ServerError(
+                f"The server speaks protocol version {reply.get('version')} and this client {P.VERSION}; "
+                "install matching versions of the plug-in and the server.",
+                P.E_VERSION,
+            )
+        self.limits = dict(reply.get("limits") or {})
+        self.heartbeat_interval = float(self.limits.get("heartbeat_interval", DEFAULT_HEARTBEAT))
+        return reply
+
+    def status(self, timeout: float | None = None) -> dict[str, Any]:
+        """Device, memory, weights and queue of the server."""
+        return self.request(P.OP_STATUS, timeout)
+
+    def shutdown(self, timeout: float | None = None) -> dict[str, Any]:
+        """Ask the server to cancel its jobs and exit. A server that is gone by the time the reply is due
+        counts as stopped (``confirmed`` False)."""
+        try:
+            return self.request(P.OP_SHUTDOWN, timeout)
+        except ServerUnavailable:
+            try:
+                self.hello(timeout=1.0)
+            except ServerUnavailable:
+                return {"op": P.OP_SHUTDOWN, "ok": True, "confirmed": False}
+            raise
+
+    def ensure_running(self, start: bool = True, wait: float = 60.0) -> dict[str, Any]:
+        """``hello`` the server; if nothing answers and ``start``, start the daemon detached and wait for it."""
+        sock = paths.ipc_path(self.endpoint)
+        if sock is None or sock.exists():
+            try:
+                return self.hello(timeout=min(self.timeout, 2.0))
+            except ServerUnavailable:
+                if not start:
+                    raise
+        elif not start:
+            raise self._unavailable(f"No server socket at {sock}.")
+        command = server_command()
+        if command is None:
+            raise ServerUnavailable(
+                "Cannot start the renovate-faces server: 'hifacegan-server' is not on PATH and "
+                f"{paths.config_dir() / paths.SERVER_CONFIG_FILE} names no command. Run the installer again."
+            )
+        proc, errfile = self._spawn(command)
+        deadline = time.monotonic() + wait
+        try:
+            while True:
+                try:
+                    return self.hello(timeout=0.5)
+                except ServerUnavailable:
+                    pass
+                rc = proc.poll()
+                if rc is not None and rc != 0 and rc != EXIT_ALREADY_RUNNING:
+                    tail = _tail(errfile)
+                    raise ServerUnavailable(
+                        f"The server command {' '.join(command)} exited with status {rc}"
+                        + (f": {tail}" if tail else ".")
+                    )
+                if time.monotonic() > deadline:
+                    raise ServerUnavailable(
+                        f"The renovate-faces server did not answer within {wait:g} s of starting; see its log "
+                        f"{paths.log_dir() / paths.LOG_FILE}."
+                    )
+                time.sleep(0.1)
+        finally:
+            if proc.poll() is None:
+                self._spawned = proc  # keep a reference: it runs on after this client is gone
+
+    def _spawn(self, command: list[str]) -> tuple[subprocess.Popen, Any]:
+        folder = paths.log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        errfile = folder / "server-stderr.log"
+        cmd = [*command, "--foreground", "--endpoint", self.endpoint]
+        with open(errfile, "wb") as err:
+            try:
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **_detach_kwargs()
+                )
+            except OSError as exc:
+                raise ServerUnavailable(
+                    f"Cannot start the server with {' '.join(cmd)}: {exc.strerror}."
+                ) from None
+        return proc, errfile
+
+    def renovate(
+        self,
+        pixels: Any,
+        width: int,
+        height: int,
+        channels: int,
+        dtype: str = "u8",
+        stride: int | None = None,
+        mask: Any = None,
+        options: dict[str, Any] | None = None,
+        progress: Callable[[float, str], Any] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """Renovate the faces in an image: ``height`` rows of ``stride`` bytes, ``channels`` samples of ``dtype``
+        per pixel (little-endian; f32 in [0, 1]). ``mask``: ``width*height`` bytes, 0 leaves a pixel alone.
+
+        Raises Cancelled once ``cancel`` is set, ServerError when the server refuses or fails the job (or it
+        takes longer than ``timeout`` seconds; None: the server's own job limit), ServerUnavailable when the
+        server cannot be reached or stops answering.
+        """
+        if dtype not in P.DTYPES:
+            raise ServerError(
+                f"dtype must be one of {', '.join(P.DTYPES)}, got {dtype!r}.", P.E_BAD_REQUEST
+            ) from None
+        row = width * channels * P.DTYPES[dtype]
+        stride = row if stride is None else stride
+        try:
+            spec = P.parse_image_spec(
+                {"width": width, "height": height, "channels": channels, "dtype": dtype, "stride": stride},
+                int(self.limits.get("max_pixels", 1 << 62)),
+            )
+            view = memoryview(pixels).cast("B")
+            P.check_frame(spec, view.nbytes, "pixel buffer")
+        except P.ProtocolError as exc:
+            raise ServerError(exc.message, exc.code) from None
+        frames: list[Any] = [None, view]
+        if mask is not None:
+            mask_view = memoryview(mask).cast("B")
+            if mask_view.nbytes != width * height:
+                raise ServerError(
+                    f"The selection mask has {mask_view.nbytes} bytes; it needs {width * height} (one per pixel).",
+                    P.E_BAD_FRAME,
+                )
+            frames.append(mask_view)
+        job = uuid.uuid4().hex
+        opts = dict(options or {})
+        if timeout is not None:
+            opts.setdefault("timeout", float(timeout))
+        header = self._header(P.OP_RENOVATE, job=job, mask=mask is not None, options=opts, **spec.to_header())
+        frames[0] = P.pack(header)
+        self._send(frames, self.timeout)
+        return self._wait(job, header["id"], progress, cancel, timeout)
+
+    def _wait(
+        self,
+        job: str,
+        request_id: int,
+        progress: Callable[[float, str], Any] | None,
+        cancel: threading.Event | None,
+        timeout: float | None,
+    ) -> Result:
+        start = time.monotonic()
+        last_heard = start
+        next_beat = start + self.heartbeat_interval
+        cancel_sent: float | None = None
+        accepted = False
+        if timeout is None:
+            timeout = float(self.limits.get("job_timeout", 600.0)) + 30.0
+        while True:
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set() and cancel_sent is None:
+                self._send_quiet(self._header(P.OP_CANCEL, job=job))
+                cancel_sent = now
+            if cancel_sent is not None and now - cancel_sent > CANCEL_GRACE:
+                self._drop_socket()
+                raise Cancelled("The job was cancelled (the server did not confirm in time).")
+            if now - start > timeout and cancel_sent is None:
+                self._send_quiet(self._header(P.OP_CANCEL, job=job))
+                self._drop_socket()
+                raise ServerError(
+                    f"The server did not finish within {timeout:g} s; the job was cancelled. Try a smaller image "
+                    "or region.",
+                    P.E_TIMEOUT,
+                )
+            if now - last_heard > self.server_silence:
+                self._drop_socket()
+                raise ServerUnavailable(
+                    f"The renovate-faces server at {self.endpoint} stopped answering {now - last_heard:.1f} s ago "
+                    f"while renovating (it may have crashed or been stopped); see its log "
+                    f"{paths.log_dir() / paths.LOG_FILE} and start it again."
+                )
+            if now >= next_beat:
+                self._send_quiet(self._header(P.OP_HEARTBEAT, jobs=[job]))
+                next_beat = now + self.heartbeat_interval
+            got = self._recv(max(0.0, min(next_beat, start + timeout) - time.monotonic()))
+            if got is None:
+                continue
+            last_heard = time.monotonic()
+            header, data = got
+            op = header.get("op")
+            mine = header.get("job") == job or header.get("id") == request_id
+            if op == P.EV_ERROR and mine:
+                if cancel_sent is not None or header.get("code") == P.E_CANCELLED:
+                    raise Cancelled(
+                        str(header.get("message") or "The job was cancelled."), str(header.get("code"))
+                    )
+                self._raise(header)
+            elif op == P.EV_ACCEPTED and mine:
+                accepted = True
+            elif op == P.EV_PROGRESS and header.get("job") == job:
+                if progress is not None and cancel_sent is None:
+                    progress(float(header.get("fraction", 0.0)), str(header.get("text", "")))
+            elif op == P.EV_RESULT and header.get("job") == job:
+                if cancel_sent is not None:
+                    raise Cancelled()
+                return self._result(header, data, job)
+            elif op == P.OP_HEARTBEAT and accepted and (header.get("jobs") or {}).get(job) == "unknown":
+                self._drop_socket()
+                raise ServerUnavailable(
+                    "The renovate-faces server lost this job (it was restarted); run the command again."
+                )
+
+    def _send_quiet(self, header: dict[str, Any]) -> None:
+        """Best effort: heartbeats and cancels must never block the wait loop."""
+        with contextlib.suppress(zmq.Again, zmq.ZMQError):
+            self._sock().send(P.pack(header), zmq.NOBLOCK)
+
+    @staticmethod
+    def _result(header: dict[str, Any], data: list[zmq.Frame], job: str) -> Result:
+        try:
+            spec = P.parse_image_spec(header, 1 << 62)
+            if len(data) != 1:
+                raise P.ProtocolError(P.E_BAD_FRAME, f"a result carries 1 pixel frame, not {len(data)}")
+            pixels = data[0].buffer
+            P.check_frame(spec, pixels.nbytes, "result frame")
+        except P.ProtocolError as exc:
+            raise ServerError(f"The server sent a malformed result ({exc.message}).", P.E_BAD_FRAME) from None
+        return Result(
+            pixels=pixels,
+            width=spec.width,
+            height=spec.height,
+            channels=spec.channels,
+            dtype=spec.dtype,
+            stride=spec.stride,
+            faces=list(header.get("faces") or []),
+            timings=dict(header.get("timings") or {}),
+            warnings=list(header.get("warnings") or []),
+            seconds=float(header.get("seconds") or 0.0),
+            job=job,
+        )
+
+
+def _tail(path: Any, lines: int = 3) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return " ".join(line.strip() for line in fh.read().strip().splitlines()[-lines:])
+    except OSError:
+        return ""

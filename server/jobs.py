@@ -1,0 +1,506 @@
+"""Renovation jobs: a bounded queue that is fair between clients, and the worker threads that run the pipeline.
+
+The daemon's main thread owns the ZeroMQ socket; workers never touch it. A worker reports progress and results
+as events on a plain queue and wakes the main thread through an ``inproc://`` socket, so pixel arrays travel
+from the pipeline to the network without a copy.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from server import protocol as P
+
+log = logging.getLogger("renovate-faces.jobs")
+
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+
+# Why a job was stopped -> the error code its client receives.
+REASON_CODES = {
+    "cancelled": P.E_CANCELLED,
+    "client_gone": P.E_CANCELLED,
+    "timeout": P.E_TIMEOUT,
+    "shutting_down": P.E_SHUTTING_DOWN,
+}
+REASON_TEXT = {
+    "cancelled": "The job was cancelled.",
+    "client_gone": "The job was cancelled because its client stopped sending heartbeats.",
+    "timeout": "The job took longer than its {timeout:.0f} s time limit; try a smaller image or region, "
+    "or raise the limit with the 'timeout' option.",
+    "shutting_down": "The server is shutting down; start it again and retry.",
+}
+# Where each pipeline stage sits in the overall progress bar, and what the user reads meanwhile.
+STAGES = {
+    "load": (0.0, 0.02, "Loading weights"),
+    "detect": (0.02, 0.2, "Detecting faces"),
+    "renovate": (0.2, 0.95, "Renovating faces"),  # renovate and paste alternate per batch of faces
+    "paste": (0.2, 1.0, "Blending faces back"),
+}
+PROGRESS_INTERVAL = 0.1  # seconds between progress events of one job
+
+
+class JobStopped(Exception):
+    """Raised inside the pipeline's progress callback to stop a job that was cancelled or timed out."""
+
+
+@dataclass(eq=False)
+class Job:
+    session: str
+    job_id: str
+    route: bytes
+    spec: P.ImageSpec
+    pixels: Any  # a buffer (zmq.Frame.buffer) holding the image rows
+    mask: Any  # None or a buffer of width*height bytes
+    options: dict[str, Any]
+    timeout: float
+    accepted: float = field(default_factory=time.monotonic)
+    state: str = QUEUED
+    started: float | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    cancel_reason: str | None = None
+    worker: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.session, self.job_id)
+
+    @property
+    def deadline(self) -> float:
+        return self.accepted + self.timeout
+
+    def stop(self, reason: str) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        self.cancel_event.set()
+
+    def stop_error(self) -> tuple[str, str]:
+        reason = self.cancel_reason or "cancelled"
+        return REASON_CODES[reason], REASON_TEXT[reason].format(timeout=self.timeout)
+
+
+class FairQueue:
+    """Bounded job queue served round-robin by session, so one client's batch cannot starve another's job."""
+
+    def __init__(self, max_queued: int, max_per_session: int) -> None:
+        self.max_queued = max_queued
+        self.max_per_session = max_per_session
+        self._by_session: dict[str, collections.deque[Job]] = {}
+        self._turns: collections.deque[str] = collections.deque()
+        self._count = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def submit(self, job: Job) -> int:
+        """Queue ``job``; returns how many jobs are ahead of it in its own session's line."""
+        with self._cond:
+            if self._closed:
+                raise P.ProtocolError(P.E_SHUTTING_DOWN, REASON_TEXT["shutting_down"])
+            if self._count >= self.max_queued:
+                raise P.ProtocolError(
+                    P.E_BUSY,
+                    f"The server already has {self._count} jobs waiting; retry when some have finished.",
+                )
+            line = self._by_session.get(job.session)
+            if line is not None and len(line) >= self.max_per_session:
+                raise P.ProtocolError(
+                    P.E_BUSY,
+                    f"This client already has {len(line)} jobs waiting (the limit is {self.max_per_session}); "
+                    "wait for one to finish.",
+                )
+            if line is None:
+                line = self._by_session[job.session] = collections.deque()
+                self._turns.append(job.session)
+            line.append(job)
+            self._count += 1
+            self._cond.notify()
+            return self._count - 1
+
+    def take(self, timeout: float | None = None) -> Job | None:
+        """The next job, taking sessions in turn; None when closed (or after ``timeout``)."""
+        with self._cond:
+            end = None if timeout is None else time.monotonic() + timeout
+            while not self._count and not self._closed:
+                remaining = None if end is None else end - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            if self._closed and not self._count:
+                return None
+            session = self._turns.popleft()
+            line = self._by_session[session]
+            job = line.popleft()
+            if line:
+                self._turns.append(session)
+            else:
+                del self._by_session[session]
+            self._count -= 1
+            return job
+
+    def remove(self, job: Job) -> bool:
+        """Take a queued job out of line; False when a worker already has it."""
+        with self._cond:
+            line = self._by_session.get(job.session)
+            if line is None or job not in line:
+                return False
+            line.remove(job)
+            self._count -= 1
+            if not line:
+                del self._by_session[job.session]
+                self._turns.remove(job.session)
+            return True
+
+    def close(self) -> list[Job]:
+        """Stop accepting jobs, wake idle workers and hand back everything still waiting."""
+        with self._cond:
+            self._closed = True
+            left = [job for session in self._turns for job in self._by_session[session]]
+            self._by_session.clear()
+            self._turns.clear()
+            self._count = 0
+            self._cond.notify_all()
+            return left
+
+
+@dataclass
+class Event:
+    """Something a worker wants sent to a job's client. ``final`` ends the job."""
+
+    job: Job
+    header: dict[str, Any]
+    frames: list[Any] = field(default_factory=list)
+    final: bool = False
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None) if torch else None
+    if oom is not None and isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _is_pipeline_cancel(exc: BaseException) -> bool:
+    return isinstance(exc, JobStopped) or type(exc).__name__ == "Cancelled"
+
+
+class Worker(threading.Thread):
+    """Runs jobs on one device with renovators loaded once and kept resident."""
+
+    def __init__(
+        self,
+        name: str,
+        device: str,
+        default_weights: str,
+        jobs: FairQueue,
+        events: queue.SimpleQueue[Event],
+        context: zmq.Context,
+        wake_endpoint: str,
+        renovator_factory: Callable[[str, str], Any] | None = None,
+        max_resident: int = 2,
+        threads: int = 0,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self.device = device
+        self.default_weights = default_weights
+        self.jobs = jobs
+        self.events = events
+        self.context = context
+        self.wake_endpoint = wake_endpoint
+        self.renovator_factory = renovator_factory or _load_renovator
+        self.max_resident = max_resident
+        self.threads = threads
+        self.current: Job | None = None
+        self.weights_state: dict[str, Any] = {"name": default_weights, "state": "loading", "error": None}
+        self.resolved_device: str | None = None
+        self.jobs_done = 0
+        self.preloaded = threading.Event()  # set once the first weights load has finished, well or not
+        self._renovators: collections.OrderedDict[tuple[str, str], Any] = collections.OrderedDict()
+        self._wake: zmq.Socket | None = None
+
+    # -- events -----------------------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        self.events.put(event)
+        assert self._wake is not None
+        with contextlib.suppress(zmq.Again):
+            self._wake.send(b"", zmq.NOBLOCK)
+
+    def _error(self, job: Job, code: str, message: str) -> None:
+        header = P.error_header(code, message, {"job": job.job_id})
+        self._emit(Event(job, header, final=True))
+
+    # -- renovators -------------------------------------------------------------------------------------------
+    def renovator(self, weights: str, device: str | None = None) -> Any:
+        key = (weights, device or self.device)
+        if key in self._renovators:
+            self._renovators.move_to_end(key)
+            return self._renovators[key]
+        renovator = self.renovator_factory(weights, key[1])
+        self._renovators[key] = renovator
+        while len(self._renovators) > self.max_resident:
+            evicted, _ = self._renovators.popitem(last=False)
+            log.info("unloaded weights %s on %s to make room", *evicted)
+        return renovator
+
+    def _preload(self) -> None:
+        t0 = time.monotonic()
+        try:
+            r = self.renovator(self.default_weights)
+        except Exception as exc:
+            self.weights_state.update(state="failed", error=_sentence(exc))
+            log.error("could not load weights %r on %s: %s", self.default_weights, self.device, exc)
+            log.debug("%s", traceback.format_exc())
+            return
+        self.resolved_device = str(getattr(r, "device", self.device))
+        self.weights_state.update(state="ready", error=None, device=self.resolved_device)
+        log.info(
+            "weights %r ready on %s in %.1f s",
+            self.default_weights,
+            self.resolved_device,
+            time.monotonic() - t0,
+        )
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        self._wake = self.context.socket(zmq.PUSH)
+        self._wake.setsockopt(zmq.LINGER, 0)
+        self._wake.setsockopt(zmq.SNDHWM, 1)
+        self._wake.connect(self.wake_endpoint)
+        try:
+            try:
+                if self.threads > 0:
+                    import torch
+
+                    torch.set_num_threads(self.threads)
+                self._preload()
+            finally:
+                self.preloaded.set()
+            while True:
+                job = self.jobs.take()
+                if job is None:
+                    break
+                self.current = job
+                try:
+                    self._run_job(job)
+                finally:
+                    self.current = None
+                    self.jobs_done += 1
+        finally:
+            self._wake.close(0)
+
+    def _run_job(self, job: Job) -> None:
+        job.state = RUNNING
+        job.started = time.monotonic()
+        job.worker = self.name
+        if job.cancel_event.is_set():
+            self._error(job, *job.stop_error())
+            return
+        weights = job.options.get("weights") or self.default_weights
+        try:
+            self._emit_progress(job, "load", 0.0, force=True)
+            result, warnings = self._renovate_with_fallback(job, weights)
+        except Exception as exc:
+            if job.cancel_event.is_set() and _is_pipeline_cancel(exc):
+                self._error(job, *job.stop_error())
+            elif _is_pipeline_cancel(exc):
+                self._error(job, P.E_CANCELLED, "The job was cancelled.")
+            elif _is_out_of_memory(exc):
+                log.warning("job %s/%s ran out of memory: %s", job.session, job.job_id, exc)
+                self._error(
+                    job,
+                    P.E_OUT_OF_MEMORY,
+                    "Not enough memory to renovate this image; select a smaller region or close other programs.",
+                )
+            elif isinstance(exc, P.ProtocolError):
+                self._error(job, exc.code, exc.message)
+            elif isinstance(exc, (ImportError, FileNotFoundError)) or type(exc).__name__.startswith(
+                "Weights"
+            ):
+                log.error("job %s/%s: weights %r unavailable: %s", job.session, job.job_id, weights, exc)
+                self._error(
+                    job, P.E_WEIGHTS, f"The weights {weights!r} could not be loaded: {_sentence(exc)}"
+                )
+            elif isinstance(exc, (ValueError, TypeError)):
+                self._error(job, P.E_BAD_OPTION, f"The pipeline refused this job: {_sentence(exc)}")
+            else:
+                log.error("job %s/%s failed:\n%s", job.session, job.job_id, traceback.format_exc())
+                self._error(
+                    job,
+                    P.E_INTERNAL,
+                    f"The server failed on this job ({type(exc).__name__}: {_sentence(exc)}); "
+                    "the server log has the details.",
+                )
+            return
+        self._emit_result(job, result, warnings)
+
+    def _renovate_with_fallback(self, job: Job, weights: str) -> tuple[Any, list[str]]:
+        """Run the pipeline; on GPU out-of-memory free the cache and retry with halved face batches down to one,
+        then once more on the CPU, each time with a warning the user sees. Host out-of-memory is an error."""
+        warnings: list[str] = []
+        device: str | None = None
+        while True:
+            renovator = self.renovator(weights, device)
+            try:
+                return self._call(job, renovator), warnings
+            except Exception as exc:
+                if not _is_out_of_memory(exc) or isinstance(exc, MemoryError):
+                    raise
+                on_cpu = str(getattr(renovator, "device", device or self.device)).startswith("cpu")
+                if on_cpu:
+                    raise
+                torch = sys.modules.get("torch")
+                if torch is not None and torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                batch = int(getattr(renovator, "batch_size", 1) or 1)
+                if batch > 1:
+                    renovator.batch_size = batch // 2
+                    text = f"The GPU ran out of memory; retrying with {batch // 2} face(s) at a time."
+                else:
+                    device = "cpu"
+                    text = "The GPU ran out of memory; this image is renovated on the CPU instead (slower)."
+                log.warning("job %s/%s: %s", job.session, job.job_id, text)
+                warnings.append(text)
+                self._emit_progress(job, "load", 0.0, force=True, text=text)
+
+    def _call(self, job: Job, renovator: Any) -> Any:
+        import numpy as np
+
+        spec = job.spec
+        dtype = np.dtype({"u8": "u1", "u16": "<u2", "f32": "<f4"}[spec.dtype])
+        image = np.ndarray(
+            (spec.height, spec.width, spec.channels),
+            dtype=dtype,
+            buffer=job.pixels,
+            strides=(spec.stride, spec.channels * dtype.itemsize, dtype.itemsize),
+        )
+        if dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big"):
+            image = image.astype(dtype.newbyteorder("="))
+        if spec.channels == 1:
+            image = image[:, :, 0]
+        region = None
+        if job.mask is not None:
+            region = np.frombuffer(job.mask, dtype=np.uint8).reshape(spec.height, spec.width)
+        opts = job.options
+        kwargs: dict[str, Any] = {
+            "fidelity": opts.get("fidelity", 0.5),
+            "faces": opts.get("faces", "all"),
+            "max_faces": opts.get("max_faces"),
+            "region": region,
+            "progress": lambda stage, fraction: self._on_progress(job, stage, fraction),
+            "cancel": job.cancel_event.is_set,
+        }
+        if "min_face_size" in opts:
+            kwargs["min_face_size"] = opts["min_face_size"]
+        return renovator(image, **kwargs)
+
+    def _on_progress(self, job: Job, stage: str, fraction: float) -> None:
+        if job.cancel_event.is_set():
+            raise JobStopped(job.cancel_reason or "cancelled")
+        self._emit_progress(job, stage, fraction)
+
+    def _emit_progress(
+        self, job: Job, stage: str, fraction: float, force: bool = False, text: str | None = None
+    ) -> None:
+        now = time.monotonic()
+        last = getattr(job, "_last_progress", (None, 0.0))
+        if not force and stage == last[0] and now - last[1] < PROGRESS_INTERVAL:
+            return
+        job._last_progress = (stage, now)  # type: ignore[attr-defined]
+        low, high, label = STAGES.get(stage, (0.0, 1.0, stage))
+        try:
+            fraction = min(1.0, max(0.0, float(fraction)))
+        except (TypeError, ValueError):
+            fraction = 0.0
+        overall = max(getattr(job, "_last_fraction", 0.0), low + (high - low) * fraction)  # never backwards
+        job._last_fraction = overall  # type: ignore[attr-defined]
+        header = {
+            "v": P.VERSION,
+            "op": P.EV_PROGRESS,
+            "job": job.job_id,
+            "stage": stage,
+            "fraction": round(overall, 4),
+            "text": text or label,
+        }
+        self._emit(Event(job, header))
+
+    def _emit_result(self, job: Job, result: Any, warnings: list[str]) -> None:
+        import numpy as np
+
+        spec = job.spec
+        out = np.asarray(result.image)
+        want = {"u8": "u1", "u16": "<u2", "f32": "<f4"}[spec.dtype]
+        if out.ndim == 2:
+            out = out[:, :, None]
+        if out.shape != (spec.height, spec.width, spec.channels):
+            self._error(
+                job,
+                P.E_INTERNAL,
+                f"The pipeline returned an image of shape {out.shape}, expected "
+                f"{(spec.height, spec.width, spec.channels)}; the server log has the details.",
+            )
+            return
+        out = np.ascontiguousarray(out, dtype=want)
+        faces = [_face_dict(face) for face in getattr(result, "faces", [])]
+        timings = {str(k): round(float(v), 4) for k, v in dict(getattr(result, "timings", {}) or {}).items()}
+        header = {
+            "v": P.VERSION,
+            "op": P.EV_RESULT,
+            "job": job.job_id,
+            **P.ImageSpec(spec.width, spec.height, spec.channels, spec.dtype, out.strides[0]).to_header(),
+            "faces": faces,
+            "timings": timings,
+            "warnings": warnings + [str(n) for n in getattr(result, "notes", []) or []],
+            "seconds": round(time.monotonic() - (job.started or job.accepted), 4),
+        }
+        self._emit(Event(job, header, [out], final=True))
+
+
+def _face_dict(face: Any) -> dict[str, Any]:
+    """A FaceReport as plain msgpack types."""
+
+    def plain(value: Any) -> Any:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        tolist = getattr(value, "tolist", None)
+        if tolist is not None:
+            return plain(tolist())
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return str(value)
+
+    if hasattr(face, "to_dict"):
+        face = face.to_dict()
+    out: dict[str, Any] = {}
+    for key in ("box", "landmarks", "score", "renovated", "reason"):
+        if hasattr(face, key):
+            out[key] = plain(getattr(face, key))
+        elif isinstance(face, dict) and key in face:
+            out[key] = plain(face[key])
+    return out
+
+
+def _sentence(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _load_renovator(weights: str, device: str) -> Any:
+    from hifacegan.pipeline import Renovator  # heavy (torch): imported by the worker, never at daemon start
+
+    return Renovator(weights=weights, device=device)

@@ -1,0 +1,210 @@
+"""Where the daemon and its clients meet: runtime, config and log folders, the endpoint and the token.
+
+Standard library only (the plug-ins copy this file). The folders follow platformdirs' conventions for the app
+name ``renovate-faces`` without depending on it:
+
+============  ======================================  ===================================  ===========================
+folder        Linux (XDG)                             macOS                                Windows
+============  ======================================  ===================================  ===========================
+runtime       ``$XDG_RUNTIME_DIR/renovate-faces``     ``~/Library/Caches/TemporaryItems/`` ``%LOCALAPPDATA%\\Temp\\``
+              (else ``/run/user/UID/...``, else a     ``renovate-faces``                   ``renovate-faces``
+              private folder in the temp dir)
+config        ``$XDG_CONFIG_HOME/renovate-faces``     ``~/Library/Application Support/``   ``%APPDATA%\\renovate-faces``
+                                                      ``renovate-faces``
+log           ``$XDG_STATE_HOME/renovate-faces/log``  ``~/Library/Logs/renovate-faces``    ``%LOCALAPPDATA%\\``
+                                                                                           ``renovate-faces\\Logs``
+============  ======================================  ===================================  ===========================
+
+``RENOVATE_FACES_RUNTIME_DIR``, ``RENOVATE_FACES_CONFIG_DIR`` and ``RENOVATE_FACES_LOG_DIR`` override each folder
+(tests use them); ``RENOVATE_FACES_ENDPOINT`` overrides the endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+APP = "renovate-faces"
+TOKEN_FILE = "token"
+SERVER_CONFIG_FILE = "server.json"
+SOCKET_FILE = "server.sock"
+LOCK_FILE = "server.lock"
+INFO_FILE = "server-info.json"
+LOG_FILE = "server.log"
+DEFAULT_TCP_PORT = 47315
+IPC_PATH_LIMIT = 100  # sun_path is 104 bytes on macOS and 108 on Linux, minus the terminating NUL
+
+
+class PathsError(Exception):
+    """A folder or file the daemon and client need is unusable; the message says what to fix."""
+
+
+def _home() -> Path:
+    return Path(os.path.expanduser("~"))
+
+
+def _env_dir(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else None
+
+
+def _windows_dir(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value else _home() / fallback
+
+
+def config_dir() -> Path:
+    override = _env_dir("RENOVATE_FACES_CONFIG_DIR")
+    if override:
+        return override
+    if sys.platform == "win32":
+        return _windows_dir("APPDATA", "AppData/Roaming") / APP
+    if sys.platform == "darwin":
+        return _home() / "Library" / "Application Support" / APP
+    return (_env_dir("XDG_CONFIG_HOME") or _home() / ".config") / APP
+
+
+def log_dir() -> Path:
+    override = _env_dir("RENOVATE_FACES_LOG_DIR")
+    if override:
+        return override
+    if sys.platform == "win32":
+        return _windows_dir("LOCALAPPDATA", "AppData/Local") / APP / "Logs"
+    if sys.platform == "darwin":
+        return _home() / "Library" / "Logs" / APP
+    return (_env_dir("XDG_STATE_HOME") or _home() / ".local" / "state") / APP / "log"
+
+
+def runtime_dir() -> Path:
+    override = _env_dir("RENOVATE_FACES_RUNTIME_DIR")
+    if override:
+        return override
+    if sys.platform == "win32":
+        return _windows_dir("LOCALAPPDATA", "AppData/Local") / "Temp" / APP
+    if sys.platform == "darwin":
+        return _home() / "Library" / "Caches" / "TemporaryItems" / APP
+    xdg = _env_dir("XDG_RUNTIME_DIR")
+    if xdg and xdg.is_dir():
+        return xdg / APP
+    run_user = Path(f"/run/user/{os.getuid()}")
+    if run_user.is_dir() and os.access(run_user, os.W_OK):
+        return run_user / APP
+    return Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (mode 0700) or check that an existing one is ours and private; returns it."""
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.name == "posix":
+        st = path.stat()
+        if st.st_uid != os.getuid():
+            raise PathsError(
+                f"{path} belongs to another user (uid {st.st_uid}); remove it or set RENOVATE_FACES_RUNTIME_DIR."
+            )
+        if st.st_mode & 0o077:
+            if not created:  # never loosen or tighten a folder someone else made: ask instead
+                raise PathsError(f"{path} is open to other users; run: chmod 700 '{path}'")
+            os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+    return path
+
+
+def server_config() -> dict[str, Any]:
+    """``<config>/server.json``, written by the installer: ``{"command": [...], "endpoint": "..."}``; {} if absent."""
+    path = config_dir() / SERVER_CONFIG_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise PathsError(f"{path} is not readable JSON ({exc}); fix or delete it.") from None
+    if not isinstance(data, dict):
+        raise PathsError(f"{path} must hold a JSON object; fix or delete it.")
+    return data
+
+
+def default_endpoint() -> str:
+    """The endpoint both sides use unless told otherwise.
+
+    ``RENOVATE_FACES_ENDPOINT``, else ``endpoint`` in ``server.json``, else an ``ipc://`` socket in the runtime
+    folder (Linux, macOS) or ``tcp://127.0.0.1:47315`` (Windows, or when that socket path would be too long).
+    """
+    override = os.environ.get("RENOVATE_FACES_ENDPOINT")
+    if override:
+        return override
+    configured = server_config().get("endpoint")
+    if isinstance(configured, str) and configured:
+        return configured
+    if sys.platform == "win32":
+        return f"tcp://127.0.0.1:{DEFAULT_TCP_PORT}"
+    sock = runtime_dir() / SOCKET_FILE
+    if len(str(sock).encode()) > IPC_PATH_LIMIT:
+        return f"tcp://127.0.0.1:{DEFAULT_TCP_PORT}"
+    return f"ipc://{sock}"
+
+
+def ipc_path(endpoint: str) -> Path | None:
+    """The socket file behind an ``ipc://`` endpoint, else None."""
+    return Path(endpoint[len("ipc://") :]) if endpoint.startswith("ipc://") else None
+
+
+def token_path() -> Path:
+    return config_dir() / TOKEN_FILE
+
+
+def _write_private_new(path: Path, text: str) -> bool:
+    """Create ``path`` (0600) holding ``text`` atomically; False if it already exists."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)  # atomic and fails if the file exists: the daemon and a client may race here
+        except FileExistsError:
+            return False
+        except (OSError, NotImplementedError):
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+            tmp = ""
+        return True
+    finally:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def read_token(create: bool = False) -> str:
+    """The shared secret every request carries, from ``<config>/token`` (mode 0600).
+
+    With ``create=True`` a missing token file is created with a fresh random token.
+    """
+    path = token_path()
+    if create and not path.exists():
+        _write_private_new(path, secrets.token_hex(32) + "\n")
+    try:
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            raise PathsError(f"{path} is readable by other users; run: chmod 600 '{path}'")
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise PathsError(
+            f"No token file at {path}: start the server once (hifacegan-server) to create it."
+        ) from None
+    except OSError as exc:
+        raise PathsError(f"Cannot read the token file {path} ({exc.strerror}).") from None
+    if len(token) < 16:
+        raise PathsError(f"The token in {path} is too short; delete the file and restart the server.")
+    return token
+
+
+def curve_dir() -> Path:
+    """Where ``--allow-remote`` keeps the server's CURVE key pair (``server.key`` public, ``server.key_secret``)."""
+    return config_dir() / "curve"

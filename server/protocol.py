@@ -1,0 +1,258 @@
+"""The wire format shared by the daemon and the client (specification: ``docs/protocol.md``).
+
+Standard library + msgpack only: the GIMP and Krita plug-ins copy this file next to ``client.py``.
+
+A message is one msgpack *header* frame (a map) followed by zero or more raw pixel frames. Requests go
+DEALER -> ROUTER; the router prepends the peer's routing id, which never appears in this module. Every check
+here runs before anything sized by the peer is allocated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+VERSION = 1
+"""Protocol version. Bumped on any incompatible change; the server answers other versions with an error."""
+
+MAX_HEADER_BYTES = 1 << 20
+"""A header frame above this size is refused without being decoded."""
+
+DTYPES: dict[str, int] = {"u8": 1, "u16": 2, "f32": 4}
+"""Sample types and their size in bytes. Samples are little-endian; f32 samples are expected in [0, 1]."""
+
+FACE_CHOICES = ("all", "largest", "center")
+
+# Requests (client -> server).
+OP_HELLO = "hello"
+OP_STATUS = "status"
+OP_RENOVATE = "renovate"
+OP_CANCEL = "cancel"
+OP_HEARTBEAT = "heartbeat"
+OP_SHUTDOWN = "shutdown"
+REQUEST_OPS = (OP_HELLO, OP_STATUS, OP_RENOVATE, OP_CANCEL, OP_HEARTBEAT, OP_SHUTDOWN)
+
+# Events (server -> client) besides the replies that reuse the request's op name.
+EV_ACCEPTED = "accepted"
+EV_PROGRESS = "progress"
+EV_RESULT = "result"
+EV_ERROR = "error"
+
+# Stable error codes. Clients switch on these; the accompanying message is for people.
+E_BAD_REQUEST = "bad_request"
+E_VERSION = "unsupported_version"
+E_UNAUTHORIZED = "unauthorized"
+E_UNKNOWN_OP = "unknown_op"
+E_TOO_LARGE = "too_large"
+E_BAD_FRAME = "bad_frame"
+E_BAD_OPTION = "bad_option"
+E_BUSY = "busy"
+E_DUPLICATE_JOB = "duplicate_job"
+E_UNKNOWN_JOB = "unknown_job"
+E_CANCELLED = "cancelled"
+E_TIMEOUT = "timeout"
+E_OUT_OF_MEMORY = "out_of_memory"
+E_WEIGHTS = "weights_unavailable"
+E_SHUTTING_DOWN = "shutting_down"
+E_INTERNAL = "internal"
+ERROR_CODES = (
+    E_BAD_REQUEST,
+    E_VERSION,
+    E_UNAUTHORIZED,
+    E_UNKNOWN_OP,
+    E_TOO_LARGE,
+    E_BAD_FRAME,
+    E_BAD_OPTION,
+    E_BUSY,
+    E_DUPLICATE_JOB,
+    E_UNKNOWN_JOB,
+    E_CANCELLED,
+    E_TIMEOUT,
+    E_OUT_OF_MEMORY,
+    E_WEIGHTS,
+    E_SHUTTING_DOWN,
+    E_INTERNAL,
+)
+
+
+class ProtocolError(Exception):
+    """A message that breaks the protocol; ``code`` is one of :data:`ERROR_CODES`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def pack(header: dict[str, Any]) -> bytes:
+    return msgpack.packb(header, use_bin_type=True)
+
+
+def unpack_header(frame: bytes | memoryview) -> dict[str, Any]:
+    """Decode a header frame, refusing anything that is not a small msgpack map with string keys."""
+    if len(frame) > MAX_HEADER_BYTES:
+        raise ProtocolError(
+            E_TOO_LARGE, f"The header frame is {len(frame)} bytes; the limit is {MAX_HEADER_BYTES}."
+        )
+    try:
+        header = msgpack.unpackb(
+            frame,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=MAX_HEADER_BYTES,
+            max_bin_len=MAX_HEADER_BYTES,
+            max_array_len=100_000,
+            max_map_len=100_000,
+            max_ext_len=0,
+        )
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise ProtocolError(
+            E_BAD_REQUEST,
+            f"The header frame is not valid msgpack ({type(exc).__name__}); upgrade the client.",
+        ) from None
+    if not isinstance(header, dict):
+        raise ProtocolError(E_BAD_REQUEST, "The header frame must be a msgpack map; upgrade the client.")
+    return header
+
+
+def error_header(code: str, message: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An error event, echoing the request's ``id`` and ``job`` so the client can match it."""
+    header: dict[str, Any] = {"v": VERSION, "op": EV_ERROR, "code": code, "message": message}
+    if request:
+        for key in ("id", "job"):
+            value = request.get(key)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                header[key] = value
+    return header
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """The geometry of a pixel frame: ``height`` rows of ``stride`` bytes, each holding ``width`` pixels."""
+
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    stride: int
+
+    @property
+    def itemsize(self) -> int:
+        return DTYPES[self.dtype]
+
+    @property
+    def row_bytes(self) -> int:
+        return self.width * self.channels * self.itemsize
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes a frame of this geometry must hold: the last row needs no padding."""
+        return self.stride * (self.height - 1) + self.row_bytes
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    def to_header(self) -> dict[str, Any]:
+        return {
+            "width": self.width,
+            "height": self.height,
+            "channels": self.channels,
+            "dtype": self.dtype,
+            "stride": self.stride,
+        }
+
+
+def _int_field(header: dict[str, Any], key: str, low: int, high: int, what: str) -> int:
+    value = header.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError(E_BAD_REQUEST, f"The {what} ('{key}') must be an integer, got {value!r}.")
+    if not low <= value <= high:
+        raise ProtocolError(
+            E_TOO_LARGE if value > high else E_BAD_REQUEST,
+            f"The {what} ('{key}') is {value}; it must be between {low} and {high}.",
+        )
+    return value
+
+
+def parse_image_spec(header: dict[str, Any], max_pixels: int, max_side: int = 1 << 16) -> ImageSpec:
+    """Validate the geometry a header claims, before any buffer of that size exists."""
+    width = _int_field(header, "width", 1, max_side, "image width")
+    height = _int_field(header, "height", 1, max_side, "image height")
+    if width * height > max_pixels:
+        raise ProtocolError(
+            E_TOO_LARGE,
+            f"The image is {width}x{height} = {width * height / 1e6:.1f} megapixels; this server accepts at most "
+            f"{max_pixels / 1e6:.1f}. Scale the image down or select a smaller region.",
+        )
+    channels = _int_field(header, "channels", 1, 4, "channel count")
+    dtype = header.get("dtype")
+    if dtype not in DTYPES:
+        raise ProtocolError(
+            E_BAD_REQUEST,
+            f"The sample type (dtype) {dtype!r} is not supported; use one of {', '.join(DTYPES)}.",
+        )
+    row_bytes = width * channels * DTYPES[dtype]
+    stride = row_bytes
+    if header.get("stride") is not None:
+        stride = _int_field(header, "stride", row_bytes, row_bytes + 4096, "row stride")
+    return ImageSpec(width, height, channels, dtype, stride)
+
+
+def check_frame(spec: ImageSpec, frame_len: int, what: str = "pixel frame") -> None:
+    """A frame must hold exactly the bytes its header promised: shorter is truncated, longer is lying."""
+    need = spec.frame_bytes
+    if frame_len != need and frame_len != spec.stride * spec.height:
+        raise ProtocolError(
+            E_BAD_FRAME,
+            f"The {what} has {frame_len} bytes but a {spec.width}x{spec.height} image with {spec.channels} "
+            f"{spec.dtype} channel(s) and a {spec.stride}-byte row stride needs {need}.",
+        )
+
+
+def validate_options(options: Any) -> dict[str, Any]:
+    """Check renovate options; unknown keys are refused so that typos are not silently ignored."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ProtocolError(E_BAD_OPTION, "The renovate options must be a map.")
+    known = {"weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout"}
+    unknown = sorted(str(k) for k in options if k not in known)
+    if unknown:
+        raise ProtocolError(
+            E_BAD_OPTION,
+            f"Unknown option(s) {', '.join(unknown)}; known options are {', '.join(sorted(known))}.",
+        )
+    out: dict[str, Any] = {}
+    if "weights" in options and options["weights"] is not None:
+        weights = options["weights"]
+        if not isinstance(weights, str) or not weights or len(weights) > 4096:
+            raise ProtocolError(E_BAD_OPTION, "The 'weights' option must be a weights name or file path.")
+        out["weights"] = weights
+    if "fidelity" in options and options["fidelity"] is not None:
+        fidelity = options["fidelity"]
+        if not isinstance(fidelity, (int, float)) or isinstance(fidelity, bool) or not 0.0 <= fidelity <= 1.0:
+            raise ProtocolError(E_BAD_OPTION, f"'fidelity' must be a number from 0 to 1, got {fidelity!r}.")
+        out["fidelity"] = float(fidelity)
+    if "faces" in options and options["faces"] is not None:
+        if options["faces"] not in FACE_CHOICES:
+            raise ProtocolError(
+                E_BAD_OPTION, f"'faces' must be one of {', '.join(FACE_CHOICES)}, got {options['faces']!r}."
+            )
+        out["faces"] = options["faces"]
+    for key, low in (("max_faces", 1), ("min_face_size", 1)):
+        if key in options and options[key] is not None:
+            value = options[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 1 << 20:
+                raise ProtocolError(E_BAD_OPTION, f"'{key}' must be a positive integer, got {value!r}.")
+            out[key] = value
+    if "timeout" in options and options["timeout"] is not None:
+        timeout = options["timeout"]
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
+            raise ProtocolError(
+                E_BAD_OPTION, f"'timeout' must be a positive number of seconds, got {timeout!r}."
+            )
+        out["timeout"] = float(timeout)
+    return out

@@ -1,0 +1,202 @@
+"""A private daemon in throw-away folders, for tests, benchmarks and the demo.
+
+It starts the real ``python -m server --foreground`` as a subprocess with its own runtime, config and log folders
+(through the ``RENOVATE_FACES_*`` overrides), waits until it answers ``hello`` and always stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from server import paths
+from server.client import Client, ServerUnavailable
+
+
+class DaemonProcess:
+    """``with DaemonProcess(weights="identity") as d: d.client().renovate(...)``."""
+
+    def __init__(
+        self,
+        weights: str = "identity",
+        device: str = "cpu",
+        extra_args: list[str] | None = None,
+        threads: int | None = 2,
+        root: Path | None = None,
+        wait_ready: bool = True,
+    ) -> None:
+        self._own_root = root is None
+        # Short paths: an ipc socket path must stay under ~100 bytes.
+        self.root = (
+            Path(root)
+            if root
+            else Path(tempfile.mkdtemp(prefix="rf-", dir="/tmp" if os.name != "nt" else None))
+        )
+        self.weights = weights
+        self.device = device
+        self.extra_args = list(extra_args or [])
+        self.threads = threads
+        self.wait_ready = wait_ready
+        self.proc: subprocess.Popen | None = None
+        if os.name == "nt":
+            self.endpoint = f"tcp://127.0.0.1:{_free_port()}"
+        else:
+            self.endpoint = f"ipc://{self.root / 'run' / paths.SOCKET_FILE}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            RENOVATE_FACES_RUNTIME_DIR=str(self.root / "run"),
+            RENOVATE_FACES_CONFIG_DIR=str(self.root / "config"),
+            RENOVATE_FACES_LOG_DIR=str(self.root / "log"),
+            RENOVATE_FACES_ENDPOINT=self.endpoint,
+            PYTHONUNBUFFERED="1",
+        )
+        if self.threads:
+            env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
+        return env
+
+    @property
+    def token(self) -> str:
+        return (self.root / "config" / paths.TOKEN_FILE).read_text().strip()
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "log" / paths.LOG_FILE
+
+    def command(self) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "server",
+            "--foreground",
+            "--weights",
+            self.weights,
+            "--device",
+            self.device,
+        ]
+        if self.threads:
+            cmd += ["--threads", str(self.threads)]
+        return cmd + self.extra_args
+
+    def start(self, timeout: float = 120.0) -> DaemonProcess:
+        self.proc = subprocess.Popen(
+            self.command(),
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "stderr.log", "wb"),  # noqa: SIM115 - the child owns it
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the daemon exited with {self.proc.returncode}:\n{self.stderr()}")
+            try:
+                with self.client(timeout=1.0) as c:
+                    hello = c.hello()
+                    if not self.wait_ready or self._ready(hello):
+                        return self
+            except (ServerUnavailable, OSError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the daemon did not get ready in {timeout:.0f} s:\n{self.stderr()}")
+            time.sleep(0.1)
+
+    @staticmethod
+    def _ready(hello: dict[str, Any]) -> bool:
+        states = [w.get("state") for w in (hello.get("weights") or {}).values()]
+        if "failed" in states:
+            raise RuntimeError(f"the daemon could not load its weights: {hello['weights']}")
+        return bool(states) and all(s == "ready" for s in states)
+
+    def client(self, **kwargs: Any) -> Client:
+        kwargs.setdefault("endpoint", self.endpoint)
+        kwargs.setdefault("token", self.token)
+        return Client(**kwargs)
+
+    def stderr(self) -> str:
+        with contextlib.suppress(OSError):
+            return (self.root / "stderr.log").read_text(errors="replace")[-4000:]
+        return ""
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL if it lingers; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> DaemonProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_PHOTO = REPO / "examples" / "solvay_conference_1927.png"
+
+
+def sample_photo(
+    channels: int = 4,
+    dtype: str = "u8",
+    seed: int = 0,
+    faces_box: tuple[int, int, int, int] = (50, 690, 270, 880),
+) -> tuple[Any, tuple[int, int]]:
+    """A real group-photo crop (a few faces) in the top-left of a seeded noise canvas, as the client would send it.
+
+    Returns ``(array, (rows, cols))``: pixels at row >= rows or column >= cols are far from every face, so a
+    pass-through (identity) renovation must return them bit for bit.
+    """
+    import numpy as np
+    from PIL import Image
+
+    y0, x0, y1, x1 = faces_box
+    photo = Image.open(EXAMPLE_PHOTO).convert("RGBA")
+    crop = np.asarray(photo)[y0:y1, x0:x1]
+    rng = np.random.default_rng(seed)
+    height, width = (y1 - y0) + 140, (x1 - x0) + 170
+    canvas = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+    canvas[: y1 - y0, : x1 - x0] = crop
+    canvas[..., 3] = rng.integers(128, 256, (height, width), dtype=np.uint8)  # alpha must survive everywhere
+    if channels == 1:
+        image = np.asarray(Image.fromarray(canvas[..., :3]).convert("L"))[..., None]
+    elif channels == 2:
+        gray = np.asarray(Image.fromarray(canvas[..., :3]).convert("L"))
+        image = np.stack([gray, canvas[..., 3]], axis=-1)
+    else:
+        image = canvas[..., :channels]
+    if dtype == "u16":
+        image = image.astype(np.uint16) * 257 + rng.integers(0, 257, image.shape, dtype=np.uint16)
+    elif dtype == "f32":
+        image = image.astype(np.float32) / 255.0
+    return np.ascontiguousarray(image), ((y1 - y0) + 100, (x1 - x0) + 120)
