@@ -1,0 +1,122 @@
+"""Seconds per pipeline stage on a whole photo: decode, detect, align, network, paste back, encode.
+
+The network should dominate: everything else (our code) must stay under 15% of the total. With no weights
+given, random ``hifacegan-lite-128`` weights (the lite CPU config) are made in a temporary folder: the cost of a
+network does not depend on its values.
+
+    .venv/bin/python benchmarks/bench_pipeline.py                       # the Solvay photo, lite config, 3 runs
+    .venv/bin/python benchmarks/bench_pipeline.py PHOTO --weights NAME --repeat 5 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SOLVAY = REPO.parent / "shared" / "data" / "photos" / "solvay_conference_1927.png"
+STAGES = ("decode", "detect", "align", "network", "paste", "encode")
+
+
+def random_lite_weights(folder: Path, config: str) -> Path:
+    import torch
+
+    from hifacegan.models import build_generator
+    from hifacegan.weights import FFHQ_TEMPLATE_512, ModelCard, save_weights, scale_template
+
+    torch.manual_seed(0)
+    generator = build_generator(config)
+    size = int(generator.config["size"])
+    card = ModelCard(
+        name=f"bench-{config}",
+        config=config,
+        size=size,
+        template=scale_template(FFHQ_TEMPLATE_512, 512, size),
+    )
+    path = folder / f"bench-{config}.safetensors"
+    save_weights(path, generator, card)
+    return path
+
+
+def run_once(renovator, photo_path: Path, out_path: Path, fidelity: float) -> tuple[dict[str, float], int]:
+    from hifacegan.imageio import Photo, read_photo, write_photo
+
+    t0 = time.perf_counter()
+    photo = read_photo(photo_path)
+    decode = time.perf_counter() - t0
+    result = renovator(photo.pixels, fidelity=fidelity)
+    t1 = time.perf_counter()
+    write_photo(Photo(result.image, icc_profile=photo.icc_profile, exif=photo.exif), out_path)
+    encode = time.perf_counter() - t1
+    stages = {"decode": decode, **{k: result.timings[k] for k in ("detect", "align", "network", "paste")}}
+    stages["encode"] = encode
+    return stages, result.renovated
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("photo", nargs="?", type=Path, default=SOLVAY)
+    parser.add_argument("--weights", default=None, help="weights name/path (default: random lite weights)")
+    parser.add_argument("--config", default="hifacegan-lite-128", help="config for the random weights")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--fidelity", type=float, default=0.0, help="0 or 1 use one network, between blends two"
+    )
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from hifacegan.devices import describe
+    from hifacegan.pipeline import Renovator
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = args.weights or random_lite_weights(Path(tmp), args.config)
+        renovator = Renovator(weights, device=args.device)
+        out = Path(tmp) / ("out" + args.photo.suffix)
+        run_once(renovator, args.photo, out, args.fidelity)  # warm-up: first-call allocations, caches
+        runs = []
+        for _ in range(args.repeat):
+            stages, faces = run_once(renovator, args.photo, out, args.fidelity)
+            runs.append(stages)
+    median = {s: statistics.median(r[s] for r in runs) for s in STAGES}
+    total = sum(median.values())
+    overhead = (total - median["network"]) / total
+    info = renovator.describe()
+    print(
+        f"{args.photo.name}: {faces} faces, weights {info['weights']} ({info['size']} px), "
+        f"{describe(renovator.device)}, detector {info['detector']}, median of {args.repeat}"
+    )
+    for stage in STAGES:
+        print(f"  {stage:8s} {median[stage]:8.3f} s  {100 * median[stage] / total:5.1f}%")
+    print(f"  {'total':8s} {total:8.3f} s   everything but the network: {100 * overhead:.1f}% (target < 15%)")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "photo": str(args.photo),
+                    "faces": faces,
+                    **info,
+                    "median_seconds": median,
+                    "runs": runs,
+                    "total": total,
+                    "non_network_share": overhead,
+                },
+                indent=2,
+            )
+        )
+    return 0 if overhead < 0.15 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The fidelity slider: blend the perceptual (0) and the L1-tuned fidelity (1) networks by their parameters.
+
+Both weights are fine-tuned from one another, so their parameters live in the same basin and a linear blend is a
+working network in between (network interpolation, as in ESRGAN's DNI). Spectral norm is folded into the plain
+weights first: its normalisation is not linear in the parameters, so blending the effective weights is the
+faithful interpolation. Blended networks are cached per value (a few at a time).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+
+def fold_spectral_norm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every spectral-norm hook removed and its eval-mode weight made a plain parameter."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        for hook in list(module._forward_pre_hooks.values()):
+            if type(hook).__name__ == "SpectralNorm":
+                torch.nn.utils.remove_spectral_norm(module, name=getattr(hook, "name", "weight"))
+    return model.eval().requires_grad_(False)
+
+
+def interpolate_state(
+    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], t: float
+) -> dict[str, torch.Tensor]:
+    """(1 - t) * a + t * b for floating tensors; other tensors (counters) are taken from ``a``."""
+    if a.keys() != b.keys():
+        raise ValueError("the fidelity partner has different parameters: they are not two ends of one slider")
+    out = {}
+    for key, value in a.items():
+        other = b[key]
+        if value.shape != other.shape:
+            raise ValueError(
+                f"fidelity partner mismatch at {key}: {tuple(value.shape)} vs {tuple(other.shape)}"
+            )
+        out[key] = torch.lerp(value, other.to(value.dtype), t) if value.is_floating_point() else value
+    return out
+
+
+class FidelityBlender:
+    """Networks along the perceptual (0) .. fidelity (1) slider, on ``device`` in ``dtype``, cached per value."""
+
+    def __init__(
+        self,
+        perceptual: nn.Module,
+        fidelity: nn.Module | None,
+        device: torch.device,
+        dtype: torch.dtype,
+        cache_size: int = 3,
+        step: float = 0.01,
+    ) -> None:
+        self.base = fold_spectral_norm(perceptual).cpu().float()
+        self.ends = {0.0: self.base.state_dict()}
+        if fidelity is not None:
+            self.ends[1.0] = fold_spectral_norm(fidelity).cpu().float().state_dict()
+        self.device, self.dtype = device, dtype
+        self.cache: OrderedDict[float, nn.Module] = OrderedDict()
+        self.cache_size, self.step = cache_size, step
+
+    @property
+    def has_slider(self) -> bool:
+        return 1.0 in self.ends
+
+    def key(self, fidelity: float) -> float:
+        if not self.has_slider:
+            return 0.0
+        return round(round(min(max(fidelity, 0.0), 1.0) / self.step) * self.step, 6)
+
+    def network(self, fidelity: float) -> nn.Module:
+        key = self.key(fidelity)
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        if key in (0.0, 1.0):
+            state = self.ends[key]
+        else:
+            state = interpolate_state(self.ends[0.0], self.ends[1.0], key)
+        model = copy.deepcopy(self.base)
+        # Copy in place: load_state_dict would trip over spectral norm's leftover load hook in some torch versions.
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                tensor.copy_(state[name])
+        model = model.to(self.device, self.dtype).eval()
+        self.cache[key] = model
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return model

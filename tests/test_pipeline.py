@@ -1,0 +1,249 @@
+"""Renovator end to end on real photos, with small random lite weights (the checks are geometry, not beauty)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from hifacegan.imageio import read_photo
+from hifacegan.pipeline import Cancelled, Renovator, WeightsUnavailable
+
+
+def make_lite_weights(folder: Path, ngf: int = 4, seed: int = 0) -> tuple[Path, Path]:
+    """A perceptual/fidelity pair of random ``hifacegan-lite-128`` weights that name each other as partners."""
+    from hifacegan.models import build_generator
+    from hifacegan.weights import FFHQ_TEMPLATE_512, ModelCard, save_weights, scale_template
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, (name, role, partner) in enumerate(
+        [("test-lite", "perceptual", "test-lite-fidelity"), ("test-lite-fidelity", "fidelity", "test-lite")]
+    ):
+        torch.manual_seed(seed + k)
+        generator = build_generator("hifacegan-lite-128", ngf=ngf)
+        with torch.no_grad():  # the release's init (gain 0.02) outputs a flat gray: make the two ends differ
+            for param in generator.parameters():
+                if param.dim() == 4:
+                    torch.nn.init.xavier_normal_(param, gain=1.0)
+        card = ModelCard(
+            name=name,
+            config="hifacegan-lite-128",
+            config_overrides={"ngf": ngf},
+            size=128,
+            template=scale_template(FFHQ_TEMPLATE_512, 512, 128),
+            role=role,
+            partner=partner,
+        )
+        path = folder / f"{name}.safetensors"
+        save_weights(path, generator, card)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("weights")
+    make_lite_weights(folder)
+    old = os.environ.get("HIFACEGAN_WEIGHTS_DIR")
+    os.environ["HIFACEGAN_WEIGHTS_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("HIFACEGAN_WEIGHTS_DIR", None)
+    else:
+        os.environ["HIFACEGAN_WEIGHTS_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def renovator(weights_dir) -> Renovator:
+    return Renovator("test-lite", device="cpu", detector="retinaface_mobile0.25", batch_size=8, parsing="off")
+
+
+@pytest.fixture(scope="module")
+def identity() -> Renovator:
+    """The whole pipeline without the network: for checks of face choice, regions and cancelling."""
+    return Renovator("identity", device="cpu", detector="retinaface_mobile0.25", parsing="off")
+
+
+@pytest.fixture(scope="module")
+def small_photo(shared_data) -> np.ndarray:
+    return read_photo(shared_data / "photos" / "codeformer_01.jpg").pixels  # 248x189, 4 faces
+
+
+def _far_from_faces(shape, boxes) -> np.ndarray:
+    """Pixels farther than a face box's own size from every face box."""
+    ys, xs = np.mgrid[: shape[0], : shape[1]]
+    far = np.ones(shape[:2], bool)
+    for x0, y0, x1, y1 in boxes:
+        size = max(x1 - x0, y1 - y0)
+        dx = np.maximum(np.maximum(x0 - xs, xs - x1), 0)
+        dy = np.maximum(np.maximum(y0 - ys, ys - y1), 0)
+        far &= np.hypot(dx, dy) > size
+    return far
+
+
+def test_solvay_photo(renovator, solvay_photo):
+    photo = read_photo(solvay_photo)
+    stages = []
+    result = renovator(photo.pixels, fidelity=0.3, progress=lambda stage, f: stages.append((stage, f)))
+    image, original = result.image, photo.pixels
+    assert image.shape == original.shape and image.dtype == original.dtype
+    renovated = [f for f in result.faces if f.renovated]
+    assert len(result.faces) >= 25 and len(renovated) >= 25
+    boxes = [f.box for f in result.faces]
+    far = _far_from_faces(original.shape, boxes)
+    assert far.mean() > 0.2  # the check covers a real part of the photo
+    assert np.array_equal(image[far], original[far])
+    assert np.array_equal(image[..., 3], original[..., 3])  # alpha bit for bit
+    for face in renovated:
+        x0, y0, x1, y1 = (int(round(v)) for v in face.box)
+        assert not np.array_equal(image[y0:y1, x0:x1], original[y0:y1, x0:x1])
+    # black-and-white photo stays black and white
+    rgb = image[..., :3].astype(int)
+    assert (
+        np.abs(rgb[..., 0] - rgb[..., 1]).max()
+        <= np.abs(original[..., 0].astype(int) - original[..., 1]).max() + 2
+    )
+    assert {s for s, _ in stages} == {"detect", "renovate", "paste"}
+    assert stages[-1][1] == 1.0
+    assert set(result.timings) >= {"detect", "align", "network", "paste"}
+
+
+def test_grayscale_photo_stays_grayscale(renovator, small_photo):
+    gray = cv2.cvtColor(small_photo, cv2.COLOR_RGB2GRAY)
+    result = renovator(gray)
+    assert result.image.shape == gray.shape and result.image.dtype == np.uint8
+    assert result.renovated >= 3
+    assert not np.array_equal(result.image, gray)
+
+
+def test_rgba_keeps_alpha_exactly(renovator, small_photo):
+    alpha = np.random.default_rng(0).integers(0, 256, small_photo.shape[:2], dtype=np.uint8)
+    rgba = np.dstack([small_photo, alpha])
+    result = renovator(rgba)
+    assert result.renovated >= 3
+    assert np.array_equal(result.image[..., 3], alpha)
+
+
+def test_16_bit_comes_back_16_bit(renovator, small_photo):
+    deep = small_photo.astype(np.uint16) * 257
+    result = renovator(deep)
+    assert result.image.dtype == np.uint16 and result.renovated >= 3
+    changed = result.image != deep
+    assert changed.any()
+    # renovated values use the full 16-bit range, not just multiples of 257
+    assert (result.image[changed] % 257 != 0).any()
+
+
+def test_float_images_work(renovator, small_photo):
+    image = small_photo.astype(np.float32) / 255
+    result = renovator(image)
+    assert result.image.dtype == np.float32 and result.renovated >= 3
+
+
+def test_photo_without_faces_is_returned_unchanged(identity):
+    noise = cv2.GaussianBlur(
+        np.random.default_rng(2).integers(0, 255, (200, 300, 3), dtype=np.uint8), (0, 0), 3
+    )
+    result = identity(noise)
+    assert result.faces == [] and np.array_equal(result.image, noise)
+    assert any("no face" in note for note in result.notes)
+
+
+def test_face_choices(identity, small_photo):
+    largest = identity(small_photo, faces="largest")
+    assert largest.renovated == 1
+    assert all("largest" in f.reason for f in largest.faces if not f.renovated)
+    centre = identity(small_photo, faces="center", max_faces=None)
+    assert centre.renovated == 1
+    two = identity(small_photo, max_faces=2)
+    assert two.renovated == 2
+    none = identity(small_photo, min_face_size=10_000)
+    assert none.renovated == 0 and np.array_equal(none.image, small_photo)
+    assert all("min_face_size" in f.reason for f in none.faces)
+
+
+def test_region_limits_faces_and_pixels(identity, small_photo):
+    all_faces = identity(small_photo).faces
+    target = all_faces[0]
+    x0, y0, x1, y1 = (int(round(v)) for v in target.box)
+    region = np.zeros(small_photo.shape[:2], np.uint8)
+    region[max(0, y0 - 5) : y1 + 5, max(0, x0 - 5) : x1 + 5] = 255
+    result = identity(small_photo, region=region)
+    assert result.renovated >= 1
+    skipped = [f for f in result.faces if not f.renovated]
+    assert len(skipped) >= 2 and all("region" in f.reason for f in skipped)
+    assert np.array_equal(result.image[region == 0], small_photo[region == 0])
+    with pytest.raises(ValueError, match="region"):
+        identity(small_photo, region=np.zeros((5, 5), np.uint8))
+
+
+def test_fidelity_blends_two_networks_and_caches_them(renovator, small_photo):
+    blender = renovator.blender
+    assert blender.has_slider
+    low, mid, high = (renovator(small_photo, fidelity=f).image for f in (0.0, 0.5, 1.0))
+    assert not np.array_equal(low, high) and not np.array_equal(mid, low) and not np.array_equal(mid, high)
+    net = blender.network(0.5)
+    assert blender.network(0.5) is net  # cached per value
+    ends = (blender.network(0.0).state_dict(), blender.network(1.0).state_dict())
+    for key, value in net.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, (ends[0][key] + ends[1][key]) / 2, atol=1e-6)
+
+
+def test_cancel_stops_between_faces(identity, small_photo):
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    small_batches = Renovator.__new__(Renovator)
+    small_batches.__dict__.update(identity.__dict__)
+    small_batches.batch_size = 1
+    with pytest.raises(Cancelled):
+        small_batches(small_photo, cancel=cancel)
+    with pytest.raises(Cancelled):
+        identity(small_photo, cancel=lambda: True)
+
+
+def test_bad_inputs_are_refused_clearly(identity):
+    with pytest.raises(ValueError, match="fidelity"):
+        identity(np.zeros((10, 10, 3), np.uint8), fidelity=2)
+    with pytest.raises(ValueError, match="uint8"):
+        identity(np.zeros((10, 10, 3), np.int32))
+    with pytest.raises(ValueError, match="faces"):
+        identity(np.zeros((10, 10, 3), np.uint8), faces="biggest")
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIFACEGAN_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(WeightsUnavailable, match="hifacegan weights"):
+        Renovator("no-such-weights", device="cpu")
+
+
+def test_identity_weights_skip_the_network(identity, small_photo):
+    result = identity(small_photo)
+    assert identity.blender is None and result.renovated >= 3
+    assert result.timings["network"] < 0.01
+    # faces pass through unchanged: only resampling differences remain
+    assert (
+        np.abs(result.image.astype(int) - small_photo).mean() < 1.0
+    )  # measured 0.83 (bicubic up, area down)
+
+
+def test_device_selection_is_explicit_about_what_is_missing():
+    from hifacegan.devices import inference_dtype, select_device
+
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type in ("cpu", "cuda", "mps")
+    assert inference_dtype(torch.device("cpu")) == torch.float32
+    with pytest.raises(ValueError, match="not a device"):
+        select_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            select_device("cuda")
