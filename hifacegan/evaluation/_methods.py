@@ -1,0 +1,78 @@
+"""The methods a report compares: the degraded input itself, the classical baseline, and each weights file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hifacegan.evaluation._baseline import classical_restore
+
+DEGRADED = "degraded input"
+BASELINE = "classical (NLM + bicubic)"
+
+
+@dataclass
+class MethodOutput:
+    """Restored uint8 RGB images (one per input, same order) and notes for the report."""
+
+    name: str
+    images: list[np.ndarray]
+    notes: list[str] = field(default_factory=list)
+
+
+def run_degraded(degraded: Sequence[np.ndarray]) -> MethodOutput:
+    return MethodOutput(DEGRADED, list(degraded))
+
+
+def run_baseline(degraded: Sequence[np.ndarray], progress: bool = True) -> MethodOutput:
+    images = [
+        classical_restore(img) for img in tqdm(degraded, desc=BASELINE, disable=not progress, leave=False)
+    ]
+    return MethodOutput(BASELINE, images)
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def run_weights(
+    spec: str,
+    degraded: Sequence[np.ndarray],
+    device: torch.device,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> MethodOutput:
+    """Run one weights file's generator on the aligned crops, batched, no detection (they already are faces).
+
+    The crops' size must be a multiple of 32 (the generator's contract); the network's raw output becomes an
+    image by the weights' own convention (``card.to_image``), then 8-bit like any saved result.
+    """
+    from hifacegan.weights import load_weights
+
+    loaded = load_weights(spec, device=device)
+    card = loaded.card
+    height, width = degraded[0].shape[:2]
+    if height % 32 or width % 32:
+        raise ValueError(
+            f"weights {spec}: images of {width}x{height} px; the generator needs multiples of 32 (--size)"
+        )
+    notes = []
+    if card.size and int(card.size) != width:
+        notes.append(f"{card.name} was trained at {card.size} px and is evaluated at {width} px")
+    generator = loaded.generator
+    outputs: list[np.ndarray] = []
+    starts = range(0, len(degraded), batch_size)
+    with torch.inference_mode():
+        for start in tqdm(starts, desc=f"weights {card.name}", disable=not progress, leave=False):
+            batch = np.stack(degraded[start : start + batch_size])
+            x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+            image = card.to_image(generator(x))
+            out = image.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            outputs.extend(list(out))
+    return MethodOutput(f"{card.name}", outputs, notes)

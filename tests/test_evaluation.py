@@ -1,0 +1,211 @@
+"""`hifacegan eval` end to end on real faces, the classical baseline and the report format."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import require
+
+from hifacegan.cli import main
+from hifacegan.evaluation import ROW_KEYS, classical_restore, estimate_noise_sigma, markdown_table
+from hifacegan.evaluation._report import make_row
+from hifacegan.metrics import (
+    FaceAnalyzer,
+    InceptionFeatures,
+    fed,
+    fid_from_features,
+    lle,
+    ms_ssim,
+    niqe,
+    psnr,
+    ssim,
+    to_batch,
+)
+
+
+def _celeba_dir(shared_data: Path) -> Path:
+    folder = shared_data / "faces-eval" / "celeba-test-128"
+    require(folder.is_dir(), f"{folder} is missing")
+    return folder
+
+
+def _read(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def test_noise_estimate_and_baseline_on_a_real_face(shared_data: Path) -> None:
+    clean = _read(sorted(_celeba_dir(shared_data).glob("*.png"))[0])
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+    assert estimate_noise_sigma(noisy) == pytest.approx(20, abs=5)
+    assert estimate_noise_sigma(clean) < 8
+    restored = classical_restore(noisy)
+    assert restored.dtype == np.uint8 and restored.shape == clean.shape
+    gain = psnr(to_batch(restored), to_batch(clean)) - psnr(to_batch(noisy), to_batch(clean))
+    assert gain.item() > 2.0
+
+
+def test_rows_and_markdown_keep_the_issue_layout() -> None:
+    row = make_row("degraded input", n=3, faces_missed=1, psnr=21.5, fid=float("nan"), niqe=None)
+    assert tuple(row) == ROW_KEYS
+    assert row["fid"] is None and row["niqe"] is None and row["psnr"] == 21.5
+    with pytest.raises(ValueError, match="unknown metric"):
+        make_row("x", n=1, faces_missed=0, sharpness=1.0)
+    text = markdown_table([row], "title", ["LPIPS unavailable: because"])
+    header = next(line for line in text.splitlines() if line.startswith("| Method"))
+    for name in ("PSNR", "SSIM", "MS-SSIM", "FED", "LLE", "FID", "LPIPS", "NIQE", "faces missed", "n"):
+        assert name in header
+    assert "| degraded input | 21.50 | n/a |" in text and "LPIPS unavailable: because" in text
+
+
+def _random_weights(tmp_path: Path) -> Path:
+    from hifacegan.models import build_generator
+    from hifacegan.weights import ModelCard, save_weights
+
+    torch.manual_seed(0)
+    generator = build_generator("hifacegan-lite-128")
+    card = ModelCard(
+        name="random-lite-128", config="hifacegan-lite-128", size=128, description="untrained, for tests"
+    )
+    path = tmp_path / "random-lite-128.safetensors"
+    save_weights(path, generator, card)
+    return path
+
+
+def test_eval_cli_writes_both_reports_with_every_method(shared_data: Path, tmp_path: Path) -> None:
+    from hifacegan.degradations import degrade, fit_to_size, rng_for
+
+    data = _celeba_dir(shared_data)
+    weights = _random_weights(tmp_path)
+    out = tmp_path / "report"
+    argv = ["eval", "--data", str(data), "--task", "full", "--size", "128", "--seed", "3", "--limit", "3"]
+    argv += ["--weights", str(weights), "--out", str(out), "--save-images", "--workers", "0", "--quiet"]
+    assert main(argv) == 0
+    rows = json.loads((out / "metrics.json").read_text())
+    assert [r["method"] for r in rows] == ["degraded input", "classical (NLM + bicubic)", "random-lite-128"]
+    for row in rows:
+        assert tuple(row) == ROW_KEYS and row["n"] == 3
+        assert row["lpips"] is None  # no AlexNet offline: unavailable, not replaced
+        for key in ("psnr", "ssim", "ms_ssim", "fid", "niqe"):
+            assert isinstance(row[key], float), key
+        assert 0 <= row["faces_missed"] <= 3
+    report = (out / "report.md").read_text()
+    assert "LPIPS unavailable" in report and "| random-lite-128 |" in report
+    # The saved degraded inputs are lossless and exactly `degrade(fit_to_size(clean), rng_for(seed, key))`.
+    first = sorted(data.glob("*.png"))[0]
+    expected = degrade(fit_to_size(_read(first), 128), "full", rng=rng_for(3, first.stem))
+    saved = _read(out / "images" / "degraded-input" / f"{first.stem}.png")
+    np.testing.assert_array_equal(saved, expected)
+    assert (out / "images" / "random-lite-128" / f"{first.stem}.png").is_file()
+    assert not list(out.rglob("*.tmp"))
+    # The recorded PSNR of the degraded input is the one recomputed from the saved files.
+    clean_saved = _read(out / "images" / "clean" / f"{first.stem}.png")
+    details = json.loads((out / "per_image.json").read_text())
+    value = details["images"][0]["methods"]["degraded input"]["psnr"]
+    assert value == pytest.approx(psnr(to_batch(saved), to_batch(clean_saved)).item(), abs=1e-4)
+
+
+def test_eval_cli_explains_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--data", str(tmp_path), "--size", "128", "--out", str(tmp_path / "r")]) == 2
+    assert "--task is required" in capsys.readouterr().err
+    assert (
+        main(["eval", "--data", str(tmp_path / "nope"), "--task", "full", "--out", str(tmp_path / "r")]) == 2
+    )
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_no_reference_mode_scores_photos_in_worker_processes(shared_data: Path, tmp_path: Path) -> None:
+    photos = shared_data / "photos"
+    require(photos.is_dir(), f"{photos} is missing")
+    small = tmp_path / "photos"
+    small.mkdir()
+    # Two real photos, shrunk so the test stays quick.
+    for source in sorted(photos.glob("*.jpg"))[:2]:
+        image = cv2.imread(str(source))
+        scale = 400 / max(image.shape[:2])
+        cv2.imwrite(
+            str(small / f"{source.stem}.png"),
+            cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA),
+        )
+    out = tmp_path / "report"
+    assert (
+        main(["eval", "--no-reference", "--data", str(small), "--out", str(out), "--workers", "1", "--quiet"])
+        == 0
+    )
+    rows = json.loads((out / "metrics.json").read_text())
+    assert len(rows) == 1 and rows[0]["method"] == "input photo" and rows[0]["n"] == 2
+    assert rows[0]["psnr"] is None and rows[0]["niqe"] > 0
+    details = json.loads((out / "per_image.json").read_text())
+    assert sum(img["methods"]["input photo"]["faces"] for img in details["images"]) >= 1
+
+
+@pytest.mark.slow
+def test_stronger_degradation_scores_worse_on_every_metric(shared_data: Path) -> None:
+    folder = shared_data / "faces-val"
+    files = sorted(folder.glob("*.jpg"))[:50]
+    require(len(files) == 50, f"{folder} should hold 50 faces")
+    clean = [_read(f) for f in files]
+    rng = np.random.default_rng(0)
+
+    def degraded(blur: float, noise: float) -> list[np.ndarray]:
+        out = []
+        for img in clean:
+            soft = cv2.GaussianBlur(img, (0, 0), blur)
+            out.append(np.clip(soft + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8))
+        return out
+
+    levels = {"mild": degraded(1.0, 5.0), "strong": degraded(2.5, 20.0)}
+    analyzer = FaceAnalyzer()
+    extractor = InceptionFeatures(batch_size=10)
+    reference_feats = extractor(to_batch(np.stack(clean)))
+    references = [analyzer.measure(img) for img in clean]
+    scores: dict[str, dict[str, float]] = {}
+    for name, images in levels.items():
+        pred, target = to_batch(np.stack(images)), to_batch(np.stack(clean))
+        feds, lles, missed = [], [], 0
+        for ref, img in zip(references, images, strict=True):
+            if ref is None:
+                continue
+            measure = analyzer.measure(img, near=ref.box)
+            if measure is None:
+                missed += 1
+                continue
+            feds.append(fed(ref, measure))
+            lles.append(lle(ref, measure, img.shape[1]))
+        scores[name] = {
+            "psnr": psnr(pred, target).mean().item(),
+            "ssim": ssim(pred, target).mean().item(),
+            "ms_ssim": ms_ssim(pred, target).mean().item(),
+            "fed": float(np.mean(feds)),
+            "lle": float(np.mean(lles)),
+            "fid": fid_from_features(reference_feats, extractor(pred)),
+            "niqe": float(np.mean([niqe(img) for img in images])),
+            "missed": missed,
+        }
+    mild, strong = scores["mild"], scores["strong"]
+    for higher_is_better in ("psnr", "ssim", "ms_ssim"):
+        assert strong[higher_is_better] < mild[higher_is_better], (higher_is_better, scores)
+    for lower_is_better in ("fed", "lle", "fid", "niqe"):
+        assert strong[lower_is_better] > mild[lower_is_better], (lower_is_better, scores)
+    assert strong["missed"] >= mild["missed"]
+
+
+@pytest.mark.slow
+def test_issue_command_on_100_celeba_faces_runs_under_10_minutes(shared_data: Path, tmp_path: Path) -> None:
+    data = _celeba_dir(shared_data)
+    out = tmp_path / "report"
+    started = time.perf_counter()
+    argv = ["eval", "--data", str(data), "--task", "full", "--size", "128", "--seed", "0", "--limit", "100"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    elapsed = time.perf_counter() - started
+    print(f"hifacegan eval on 100 faces: {elapsed:.0f} s")
+    rows = json.loads((out / "metrics.json").read_text())
+    assert [r["n"] for r in rows] == [100, 100]
+    assert (out / "report.md").is_file()
+    assert elapsed < 600
