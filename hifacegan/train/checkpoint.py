@@ -1,0 +1,123 @@
+"""Atomic training checkpoints: networks, optimisers, step, data position and RNG states in one file.
+
+Everything is stored as tensors and plain Python values so loading uses ``torch.load(weights_only=True)``: a
+checkpoint cannot run code. The run's config is not pickled into it (it lives beside it as ``config.yaml``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT = 1
+LAST = "last.pt"
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states (torch, CUDA, NumPy, Python). Data randomness is explicit; these cover the rest."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def write_atomic(path: Path, write: Any) -> None:
+    """Call ``write(stream)`` on a temporary file beside ``path``, fsync, then rename over ``path``.
+
+    A crash never leaves half a file, and the result gets the usual permissions (``mkstemp`` makes 0600 files,
+    which would hide a run's logs and weights from the other users of a shared machine).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, _umask_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    write_atomic(path, lambda stream: stream.write(data))
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Atomically write a checkpoint: a crash or a full disk never leaves half of one in place of the last."""
+    write_atomic(path, lambda stream: torch.save({"format": FORMAT, **payload}, stream))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {path}; start a new run without --resume, or point --out at an earlier run"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a corrupt or foreign file
+        raise ValueError(f"{path} is not a readable training checkpoint ({error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "generator" not in payload:
+        raise ValueError(f"{path} is not a hifacegan training checkpoint (format {FORMAT})")
+    return payload
+
+
+def generator_state_from(spec: str) -> tuple[dict[str, torch.Tensor], str]:
+    """Generator tensors for ``--init-from``: a weights file or name (``.safetensors``), or a training checkpoint.
+
+    Returns the state and a description for logs and the model card. Weights in the release's "unit" output
+    convention cannot be fine-tuned here (training uses the "symmetric" convention) and are refused.
+    """
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        path = path / "checkpoints" / LAST
+    if path.suffix in (".pt", ".pth", ".ckpt") and path.is_file():
+        payload = load_checkpoint(path)
+        return payload["generator"], f"checkpoint {path} (step {payload.get('step', '?')})"
+    from hifacegan.weights import read_weights, resolve
+
+    entry = resolve(spec)
+    state, card = read_weights(entry.path)
+    if card.output != "symmetric":
+        raise ValueError(
+            f"{entry.path} uses the {card.output!r} output convention (released checkpoints); training here uses "
+            "'symmetric' outputs, so fine-tune from weights this project trained"
+        )
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    return state, f"weights {card.name} ({entry.path.name}, sha256 {card.sha256[:12]})"
