@@ -339,6 +339,7 @@ def write_photo(
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, ordinary_file_mode())  # mkstemp makes 0600 files; a photo gets the usual permissions
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -347,3 +348,10 @@ def write_photo(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def ordinary_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give (0666 less the umask), for files made with mkstemp."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

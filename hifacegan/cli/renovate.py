@@ -134,11 +134,14 @@ def _plan(found: list[tuple[Path, Path]], output: Path) -> list[tuple[Path, Path
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
+    from hifacegan.imageio import ordinary_file_mode
+
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        os.chmod(tmp, ordinary_file_mode())
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -146,10 +149,13 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
+    from hifacegan.imageio import ordinary_file_mode
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=2)
+    os.chmod(tmp, ordinary_file_mode())
     os.replace(tmp, path)
 
 
