@@ -1,0 +1,63 @@
+"""What can be checked about the GIMP plug-in without GIMP: layout, and a query pass that stays light.
+
+GIMP runs every plug-in once at start-up to query it; a slow or network-touching module level makes GIMP's
+start slow for every user. So the module level may import only the standard library's os/sys and gi.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+
+from conftest import REPO
+
+PLUGIN = REPO / "plugin_gimp" / "renovate-faces" / "renovate-faces.py"
+MODULE_LEVEL_IMPORTS = {"__future__", "os", "sys", "gi", "gi.repository"}
+
+
+def _module_level_imports(tree: ast.Module) -> set[str]:
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.add(node.module or "")
+    return found
+
+
+def test_layout_gimp_accepts() -> None:
+    # GIMP 3 skips plug-ins that are not in a folder of their own name, or not executable.
+    assert PLUGIN.parent.name == PLUGIN.stem
+    assert PLUGIN.read_text(encoding="utf-8").startswith("#!/usr/bin/env python3\n")
+    assert os.access(PLUGIN, os.X_OK), f"chmod +x {PLUGIN.relative_to(REPO)}"
+
+
+def test_query_pass_imports_nothing_heavy() -> None:
+    tree = ast.parse(PLUGIN.read_text(encoding="utf-8"))
+    assert _module_level_imports(tree) <= MODULE_LEVEL_IMPORTS
+    # The client (pyzmq, msgpack) is imported inside run only.
+    nested = {
+        alias.name if isinstance(node, ast.Import) else node.module
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and node not in tree.body
+        for alias in node.names
+    }
+    assert {"client", "server"} <= nested
+
+
+def test_plugin_parses_as_python_3_9() -> None:
+    # GIMP 3.0 runs plug-ins with the system Python (3.11 to 3.13 on current distributions): no newer syntax.
+    ast.parse(PLUGIN.read_text(encoding="utf-8"), feature_version=(3, 9))
+
+
+def test_client_api_the_plugin_uses_exists() -> None:
+    # The plug-in calls these names of server/client.py (the contract in docs/architecture.md).
+    from server import client
+
+    for name in ("Client", "ServerError", "ServerUnavailable", "Cancelled"):
+        assert hasattr(client, name)
+    assert issubclass(client.ServerUnavailable, client.ServerError)
+    assert issubclass(client.Cancelled, client.ServerError)
+    source = PLUGIN.read_text(encoding="utf-8")
+    for call in ("ensure_running(start=True", ".renovate(", "progress=on_progress"):
+        assert call in source
