@@ -644,7 +644,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.8,
         help="cancel a client's jobs after this many seconds without a heartbeat (default 0.8)",
     )
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for the network (default: all cores but one, leaving one for GIMP or Krita)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     return p
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import queue
 import sys
@@ -223,7 +224,7 @@ class Worker(threading.Thread):
         self.events = events
         self.context = context
         self.wake_endpoint = wake_endpoint
-        self.renovator_factory = renovator_factory or _load_renovator
+        self.renovator_factory = renovator_factory or functools.partial(_load_renovator, threads=threads)
         self.max_resident = max_resident
         self.threads = threads
         self.current: Job | None = None
@@ -500,7 +501,8 @@ def _sentence(exc: BaseException) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _load_renovator(weights: str, device: str) -> Any:
+def _load_renovator(weights: str, device: str, threads: int = 0) -> Any:
     from hifacegan.pipeline import Renovator  # heavy (torch): imported by the worker, never at daemon start
 
-    return Renovator(weights=weights, device=device)
+    # threads 0: the pipeline's default for CPUs (all cores but one, leaving one for GIMP or Krita)
+    return Renovator(weights=weights, device=device, threads=threads or None)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hifacegan.devices import inference_dtype, select_device
+from hifacegan.devices import configure_cpu_threads, inference_dtype, select_device
 from hifacegan.face.alignment import align_face, ffhq_template
 from hifacegan.face.blending import feather_mask, paste_face, to_rgb_float
 from hifacegan.face.colour import match_colour
@@ -103,8 +103,14 @@ class Renovator:
         detect_max_side: int = 1600,
         half: bool | None = None,
         parsing: str = "auto",
+        threads: int | None = None,
     ) -> None:
         self.device = select_device(device)
+        self.threads = None
+        if self.device.type == "cpu":
+            # torch's thread count is process-wide; the CLI and the server own their processes.
+            # None: all cores but one (see hifacegan.devices.default_cpu_threads for why).
+            self.threads = configure_cpu_threads(threads)
         self.dtype = (
             inference_dtype(self.device) if half is None else (torch.float16 if half else torch.float32)
         )
