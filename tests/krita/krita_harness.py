@@ -128,7 +128,7 @@ class KritaHost:
 
     def command(self, argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         if self.root is None:
-            return argv, {**os.environ, **env}
+            return argv, {**host_environment(), **env}
         root = str(self.root)
         inner = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]
         script = (
@@ -138,6 +138,15 @@ class KritaHost:
         return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", root, *inner], {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin")
         }
+
+
+def host_environment() -> dict[str, str]:
+    """This process's environment minus what would point Krita at another Qt.
+
+    Importing OpenCV's wheel (as the pipeline tests do, in the same pytest process) sets QT_QPA_PLATFORM_PLUGIN_PATH
+    to the Qt plug-ins inside cv2; Krita then loads that xcb plug-in against its own Qt and aborts.
+    """
+    return {k: v for k, v in os.environ.items() if not k.startswith(("QT_QPA_", "QT_PLUGIN_PATH"))}
 
 
 @dataclass
