@@ -101,9 +101,7 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args()
     results: dict = {"sizes": [], "tiny": []}
-    with DaemonProcess(
-        weights="identity", device=args.device, threads=2, extra_args=["--max-pixels", "60"]
-    ) as d:
+    with DaemonProcess(weights="identity", device=args.device, extra_args=["--max-pixels", "60"]) as d:
         for mp in args.sizes:
             row = round_trips(d, mp, args.repeats)
             results["sizes"].append(row)

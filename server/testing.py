@@ -29,7 +29,7 @@ class DaemonProcess:
         weights: str = "identity",
         device: str = "cpu",
         extra_args: list[str] | None = None,
-        threads: int | None = 2,
+        threads: int | None = None,  # None: the daemon's default (all cores but one)
         root: Path | None = None,
         wait_ready: bool = True,
     ) -> None:
