@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hifacegan._files import ordinary_file_mode
+
 log = logging.getLogger(__name__)
 
 #: Output formats by extension.
@@ -348,10 +350,3 @@ def write_photo(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def ordinary_file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` would give (0666 less the umask), for files made with mkstemp."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask

@@ -134,7 +134,7 @@ def _plan(found: list[tuple[Path, Path]], output: Path) -> list[tuple[Path, Path
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    from hifacegan.imageio import ordinary_file_mode
+    from hifacegan._files import ordinary_file_mode
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
@@ -149,7 +149,7 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    from hifacegan.imageio import ordinary_file_mode
+    from hifacegan._files import ordinary_file_mode
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from hifacegan._files import ordinary_file_mode
+
 FORMAT = 1
 LAST = "last.pt"
 
@@ -49,12 +51,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def write_atomic(path: Path, write: Any) -> None:
     """Call ``write(stream)`` on a temporary file beside ``path``, fsync, then rename over ``path``.
 
@@ -68,7 +64,7 @@ def write_atomic(path: Path, write: Any) -> None:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, _umask_mode())
+        os.chmod(temporary, ordinary_file_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
