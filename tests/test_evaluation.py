@@ -110,6 +110,40 @@ def test_eval_cli_writes_both_reports_with_every_method(shared_data: Path, tmp_p
     assert value == pytest.approx(psnr(to_batch(saved), to_batch(clean_saved)).item(), abs=1e-4)
 
 
+def test_baselines_from_reuses_rows_and_refuses_other_inputs(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _celeba_dir(shared_data)
+    weights = _random_weights(tmp_path)
+    common = ["eval", "--data", str(data), "--task", "full", "--size", "128", "--seed", "3", "--workers", "0"]
+    common += ["--quiet"]
+    full, base = tmp_path / "full", tmp_path / "base"
+    assert main([*common, "--limit", "3", "--weights", str(weights), "--out", str(full)]) == 0
+    assert main([*common, "--limit", "3", "--out", str(base)]) == 0
+    reused = tmp_path / "reused"
+    argv = [*common, "--limit", "3", "--weights", str(weights), "--baselines-from", str(base)]
+    assert main([*argv, "--out", str(reused)]) == 0
+    full_rows = json.loads((full / "metrics.json").read_text())
+    reused_rows = json.loads((reused / "metrics.json").read_text())
+    assert [r["method"] for r in reused_rows] == [r["method"] for r in full_rows]
+    for a, b in zip(full_rows, reused_rows, strict=True):
+        for key, value in a.items():
+            assert b[key] == (pytest.approx(value, abs=1e-6) if isinstance(value, float) else value), key
+    details = json.loads((reused / "per_image.json").read_text())
+    assert set(details["images"][0]["methods"]) == {r["method"] for r in full_rows}
+    assert "reused from" in (reused / "report.md").read_text()
+    capsys.readouterr()
+    # Other files, another seed, or no weights to score: refused with the reason, nothing written.
+    for extra, reason in (
+        (["--limit", "2", "--weights", str(weights)], "scored 3 images"),
+        (["--limit", "3", "--seed", "4", "--weights", str(weights)], "was run with"),
+        (["--limit", "3"], "give --weights"),
+    ):
+        out = tmp_path / f"refused-{len(extra)}-{reason[:4]}"
+        assert main([*common, *extra, "--baselines-from", str(base), "--out", str(out)]) == 2
+        assert reason in capsys.readouterr().err and not out.exists()
+
+
 def test_eval_cli_explains_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--data", str(tmp_path), "--size", "128", "--out", str(tmp_path / "r")]) == 2
     assert "--task is required" in capsys.readouterr().err

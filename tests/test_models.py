@@ -65,6 +65,7 @@ def test_registry_lists_required_names_and_rejects_unknown():
         "spade-512",
         "hifacegan-lite-128",
         "hifacegan-lite-256",
+        "hifacegan-lite-128-residual",
     ]:
         assert required in names
     with pytest.raises(ValueError, match="unknown generator config 'nope'.*hifacegan-512"):
@@ -88,6 +89,27 @@ def test_hifacegan_family_runs_at_multiples_of_32(hw):
         y = g(torch.rand(2, 3, *hw))
     assert y.shape == (2, 3, *hw)
     assert torch.isfinite(y).all() and y.abs().max() <= 1
+
+
+def test_residual_generator_starts_at_the_identity_and_learns_a_correction():
+    torch.manual_seed(0)
+    g = build_generator("hifacegan-lite-128-residual", ngf=4)
+    plain = build_generator("hifacegan-lite-128", ngf=4)
+    assert g.state_dict().keys() == plain.state_dict().keys()  # same weights file layout, one more skip
+    x = torch.rand(2, 3, 128, 128)
+    # Starts as the identity in the symmetric convention, so the input's colours survive from step one ...
+    torch.testing.assert_close(g(x), x * 2 - 1)
+    # ... and gradients reach the whole network through the zero-initialised last convolution.
+    optimiser = torch.optim.Adam(g.parameters(), lr=1e-3)
+    target = (x * 2 - 1).flip(-1)
+    for _ in range(2):
+        optimiser.zero_grad()
+        (g(x) - target).abs().mean().backward()
+        optimiser.step()
+    assert g.encoder.head[0].weight.grad.abs().sum() > 0
+    assert not torch.allclose(g(x), x * 2 - 1)
+    with pytest.raises(ValueError, match="residual"):
+        build_generator("hifacegan-512", residual=True)
 
 
 @pytest.mark.parametrize("hw", [(100, 128), (96, 96), (128, 130)])

@@ -107,6 +107,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="PATH",
         help="torchvision's alexnet-owt-7be5be79.pth for LPIPS (default: torchvision's cache or $HIFACEGAN_ALEXNET)",
     )
+    parser.add_argument(
+        "--baselines-from",
+        type=Path,
+        metavar="REPORT_DIR",
+        help="reuse the degraded-input and classical-baseline rows of an earlier run on the same files, task, "
+        "size and seed (its --out folder) instead of recomputing them; only --weights are scored",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -134,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         alexnet_weights=args.alexnet_weights,
         progress=not args.quiet,
+        baselines_from=args.baselines_from,
     )
     try:
         rows = evaluate_no_reference(config) if args.no_reference else evaluate(config)

@@ -32,7 +32,15 @@ from hifacegan.evaluation._files import (
     write_json_atomic,
     write_text_atomic,
 )
-from hifacegan.evaluation._methods import MethodOutput, pick_device, run_baseline, run_degraded, run_weights
+from hifacegan.evaluation._methods import (
+    BASELINE,
+    DEGRADED,
+    MethodOutput,
+    pick_device,
+    run_baseline,
+    run_degraded,
+    run_weights,
+)
 from hifacegan.evaluation._report import make_row, markdown_table
 from hifacegan.metrics import (
     LPIPS,
@@ -67,6 +75,7 @@ class EvalConfig:
     device: str = "auto"
     alexnet_weights: str | None = None
     progress: bool = True
+    baselines_from: Path | None = None
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -154,13 +163,18 @@ def evaluate(config: EvalConfig) -> list[dict]:
         degrade(img, task, rng=rng_for(config.seed, name)) for img, name in zip(clean, names, strict=True)
     ]
 
-    outputs = [run_degraded(degraded), run_baseline(degraded, config.progress)]
+    reused = _load_baselines(config.baselines_from, task, config, names) if config.baselines_from else None
+    if reused is not None and not config.weights:
+        raise ValueError("--baselines-from reuses the baseline rows, so give --weights to evaluate")
+    outputs = [] if reused is not None else [run_degraded(degraded), run_baseline(degraded, config.progress)]
     for spec in config.weights:
         outputs.append(run_weights(spec, degraded, device, config.batch_size, config.progress))
     if config.save_images:
         _save_images(config.out / "images", names, clean, outputs, config.progress)
 
     notes = _reference_notes(config, task, device)
+    if reused is not None:
+        notes += reused.notes
     for output in outputs:
         notes += [f"{output.name}: {note}" for note in output.notes]
     lpips = _load_optional(lambda: LPIPS(config.alexnet_weights, device), "LPIPS", notes)
@@ -213,6 +227,11 @@ def evaluate(config: EvalConfig) -> list[dict]:
             )
         )
     elapsed = time.perf_counter() - started
+    images = [_image_detail(names[r.index], r, outputs, pairwise) for r in per_image]
+    if reused is not None:
+        rows = reused.rows + rows
+        for detail, old in zip(images, reused.images, strict=True):
+            detail["methods"] = {**old["methods"], **detail["methods"]}
     details = {
         "task": task,
         "size": config.size,
@@ -220,16 +239,64 @@ def evaluate(config: EvalConfig) -> list[dict]:
         "data": str(config.data),
         "device": str(device),
         "seconds": round(elapsed, 1),
-        "methods": [o.name for o in outputs],
+        "methods": [row["method"] for row in rows],
         "reference_faces_missed": reference_missed,
         "notes": notes,
-        "images": [_image_detail(names[r.index], r, outputs, pairwise) for r in per_image],
+        "images": images,
     }
     title = f"HiFaceGAN evaluation: task {task}, {len(clean)} images at {config.size} px, seed {config.seed}"
     _write_reports(
         config.out, rows, details, markdown_table(rows, title, notes + [f"wall time {elapsed:.0f} s"])
     )
     return rows
+
+
+@dataclass
+class _ReusedBaselines:
+    rows: list[dict]
+    images: list[dict]
+    notes: list[str]
+
+
+def _load_baselines(report: Path, task: str, config: EvalConfig, names: list[str]) -> _ReusedBaselines:
+    """The degraded-input and classical-baseline rows of an earlier report on exactly the same inputs.
+
+    Both are deterministic functions of (files, task, size, seed), so an evaluation of new weights need not
+    spend half its time recomputing them; anything that differs is refused rather than mixed in.
+    """
+    import json
+
+    try:
+        rows = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+        details = json.loads((report / "per_image.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise FileNotFoundError(
+            f"--baselines-from {report}: {error.filename} is missing; point it at the --out folder of an "
+            "earlier `hifacegan eval` run"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--baselines-from {report}: cannot read its reports ({error})") from None
+    wanted = {"task": task, "size": config.size, "seed": config.seed}
+    found = {key: details.get(key) for key in wanted}
+    if found != wanted:
+        raise ValueError(f"--baselines-from {report} was run with {found}, this evaluation uses {wanted}")
+    files = [image.get("file") for image in details.get("images", [])]
+    if files != names:
+        raise ValueError(
+            f"--baselines-from {report} scored {len(files)} images, this evaluation has {len(names)} "
+            "(or different files): use the same --data and --limit"
+        )
+    by_method = {row.get("method"): row for row in rows}
+    missing = [m for m in (DEGRADED, BASELINE) if m not in by_method]
+    if missing:
+        raise ValueError(f"--baselines-from {report} has no rows for {missing}")
+    images = [
+        {**image, "methods": {m: image["methods"][m] for m in (DEGRADED, BASELINE)}}
+        for image in details["images"]
+    ]
+    notes = [note for note in details.get("notes", []) if note.startswith((f"{DEGRADED}:", f"{BASELINE}:"))]
+    notes.append(f"{DEGRADED} and {BASELINE} rows reused from {report} (same files, task, size and seed).")
+    return _ReusedBaselines([by_method[DEGRADED], by_method[BASELINE]], images, notes)
 
 
 def _image_detail(

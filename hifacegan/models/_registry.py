@@ -82,6 +82,18 @@ register_generator(
     legacy_keys=False,
     max_mult=8,
 )
+# The embedded default weights use the residual variant: the same network plus a skip from the input to the
+# output (see HiFaceGANGenerator), which a CPU training budget needs to keep the input's colours.
+register_generator(
+    "hifacegan-lite-128-residual",
+    "hifacegan",
+    "hifacegan-lite-128 plus an input-to-output skip (predicts the correction; the embedded default)",
+    ngf=16,
+    size=128,
+    legacy_keys=False,
+    max_mult=8,
+    residual=True,
+)
 
 
 def list_generators() -> list[str]:

@@ -60,8 +60,11 @@ class SPADEDecoder(nn.Module):
                 [nn.Identity(), nn.Identity(), nn.Identity(), nn.Conv2d(ngf, 3, 3, padding=1)]
             )
 
-    def decode(self, x: torch.Tensor, guides: list[torch.Tensor]) -> torch.Tensor:
-        """``guides``: seven maps for head_0, G_middle_0, G_middle_1, ups.0..3 (resized to fit when needed)."""
+    def decode(self, x: torch.Tensor, guides: list[torch.Tensor], final_tanh: bool = True) -> torch.Tensor:
+        """``guides``: seven maps for head_0, G_middle_0, G_middle_1, ups.0..3 (resized to fit when needed).
+
+        ``final_tanh=False`` returns the last convolution's raw output, for residual generators.
+        """
         x = self.head_0(x, guides[0])
         x = F.interpolate(x, scale_factor=2, mode="nearest")
         x = self.G_middle_0(x, guides[1])
@@ -69,7 +72,8 @@ class SPADEDecoder(nn.Module):
         for i, block in enumerate(self.ups):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = block(x, guides[3 + i])
-        return torch.tanh(self.to_rgbs[3](F.leaky_relu(x, 0.2)))
+        out = self.to_rgbs[3](F.leaky_relu(x, 0.2))
+        return torch.tanh(out) if final_tanh else out
 
 
 def init_weights(module: nn.Module, gain: float = 0.02) -> None:

@@ -50,19 +50,38 @@ class HiFaceGANGenerator(SPADEDecoder):
 
     Guidance: the coarsest pyramid level for ``head_0`` and both middle blocks, then the level of each decoder
     stage's own resolution. Input ``(N, 3, H, W)`` in [0, 1], H and W multiples of 32; output ``tanh``.
+
+    ``residual=True`` (our lite configs, not the paper) adds the input to the output: ``(2x - 1) + conv(...)``,
+    unbounded, so consumers clamp. Why: every level of the suppression pyramid is instance-normalised, starting
+    with the first 3x3 convolution of the RGB input, so the decoder never sees the input's absolute colour and
+    brightness and has to guess them; with a CPU's training budget it guesses an average skin tone, which costs
+    more PSNR than the restored detail gains. With the skip the network only predicts the correction, the
+    degraded input's colours come through, and the last convolution starts at zero so training starts at the
+    identity.
     """
 
     arch = "hifacegan"
 
-    def __init__(self, ngf: int = 64, size: int = 512, legacy_keys: bool = True, max_mult: int = 16) -> None:
+    def __init__(
+        self,
+        ngf: int = 64,
+        size: int = 512,
+        legacy_keys: bool = True,
+        max_mult: int = 16,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
+        if residual and legacy_keys:
+            raise ValueError("residual=True changes what the output means; it is for our own configs only")
         self.config = {
             "arch": self.arch,
             "ngf": ngf,
             "size": size,
             "legacy_keys": legacy_keys,
             "max_mult": max_mult,
+            "residual": residual,
         }
+        self.residual = residual
         self.encoder = SuppressionPyramid(ngf, max_mult)
         c = self.encoder.channels[::-1]  # coarse to fine: 16, 16, 8, 4, 2, 1 (x ngf)
         self.build_decoder(
@@ -72,10 +91,16 @@ class HiFaceGANGenerator(SPADEDecoder):
             # Present in the release's state_dict, never used by its forward pass.
             self.fc = nn.Conv2d(3, min(16, max_mult) * ngf, 3, padding=1)
         init_weights(self)
+        if residual:
+            nn.init.zeros_(self.to_rgbs[3].weight)
+            nn.init.zeros_(self.to_rgbs[3].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, min_size=128)
         f = self.encoder(x)
         # The bottleneck is the coarsest level (1/32); head_0 runs there with it, the middles at 1/16 with the
         # 1/16 level, and each later block with the level of its own resolution.
-        return self.decode(f[0], [f[0], f[1], f[1], f[2], f[3], f[4], f[5]])
+        guides = [f[0], f[1], f[1], f[2], f[3], f[4], f[5]]
+        if self.residual:
+            return x.mul(2.0).sub(1.0) + self.decode(f[0], guides, final_tanh=False)
+        return self.decode(f[0], guides)
