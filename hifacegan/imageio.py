@@ -12,14 +12,13 @@ import io
 import logging
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from hifacegan._files import ordinary_file_mode
+from hifacegan._files import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -335,18 +334,8 @@ def write_photo(
         except OSError as exc:
             raise ImageWriteError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise ImageWriteError(f"cannot write into {folder}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_output(path, suffix=".part") as handle:
             handle.write(data)
-        os.chmod(tmp, ordinary_file_mode())  # mkstemp makes 0600 files; a photo gets the usual permissions
-        os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise ImageWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -134,29 +132,16 @@ def _plan(found: list[tuple[Path, Path]], output: Path) -> list[tuple[Path, Path
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    from hifacegan._files import ordinary_file_mode
+    from hifacegan._files import atomic_output
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, ordinary_file_mode())
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open(src, "rb") as source, atomic_output(dst, suffix=".part") as target:
+        shutil.copyfileobj(source, target)
 
 
 def _write_json(path: Path, data: dict) -> None:
-    from hifacegan._files import ordinary_file_mode
+    from hifacegan._files import write_bytes_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.chmod(tmp, ordinary_file_mode())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def check_writable(photo, fmt: str) -> None:

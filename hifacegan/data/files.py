@@ -8,7 +8,6 @@ see one format; anything unreadable raises :class:`ImageReadError`, which caller
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from hifacegan._files import ordinary_file_mode
+from hifacegan._files import write_bytes_atomic
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -141,20 +140,6 @@ def encode_png(image: np.ndarray) -> bytes:
     if not ok:
         raise RuntimeError(f"OpenCV could not PNG-encode an image of shape {image.shape}")
     return encoded.tobytes()
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a hidden temporary file beside ``path``, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temporary, ordinary_file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_png_atomic(path: Path, image: np.ndarray) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
+
+from hifacegan._files import write_bytes_atomic
 
 APP_NAME = "renovate-faces"
 CACHE_ENV = "HIFACEGAN_CACHE_DIR"
@@ -29,18 +30,8 @@ def cache_dir() -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see either the old file or the whole new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Converted detector weights: fsynced, since a torn file would fail every later start."""
+    write_bytes_atomic(path, data, fsync=True)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -6,16 +6,14 @@ checkpoint cannot run code. The run's config is not pickled into it (it lives be
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from hifacegan._files import ordinary_file_mode
+from hifacegan._files import atomic_output, write_bytes_atomic
 
 FORMAT = 1
 LAST = "last.pt"
@@ -51,33 +49,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def write_atomic(path: Path, write: Any) -> None:
-    """Call ``write(stream)`` on a temporary file beside ``path``, fsync, then rename over ``path``.
-
-    A crash never leaves half a file, and the result gets the usual permissions (``mkstemp`` makes 0600 files,
-    which would hide a run's logs and weights from the other users of a shared machine).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, ordinary_file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_bytes(path: Path, data: bytes) -> None:
-    write_atomic(path, lambda stream: stream.write(data))
+    """Run files (logs, configs, grids) are fsynced like checkpoints: a crash never leaves half of one."""
+    write_bytes_atomic(path, data, fsync=True)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Atomically write a checkpoint: a crash or a full disk never leaves half of one in place of the last."""
-    write_atomic(path, lambda stream: torch.save({"format": FORMAT, **payload}, stream))
+    with atomic_output(path, fsync=True) as stream:
+        torch.save({"format": FORMAT, **payload}, stream)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
-from hifacegan._files import ordinary_file_mode
+from hifacegan._files import write_bytes_atomic
 from hifacegan.weights.card import CARD_METADATA_KEY, ModelCard
 
 
@@ -45,20 +44,6 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, ordinary_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_weights(
     path: str | os.PathLike,
     generator_or_state: nn.Module | dict[str, torch.Tensor],
@@ -81,10 +66,10 @@ def save_weights(
         tensors[key] = t.contiguous()
     card.sha256 = tensor_sha256(tensors)
     path = Path(path)
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={CARD_METADATA_KEY: card.to_json()}))
+    write_bytes_atomic(path, save(tensors, metadata={CARD_METADATA_KEY: card.to_json()}))
     if write_markdown:
         md = path.with_suffix(".md")
-        atomic_write(md, lambda tmp: tmp.write_text(card.to_markdown()))
+        write_bytes_atomic(md, card.to_markdown().encode("utf-8"))
     return card
 
 
