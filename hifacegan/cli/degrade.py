@@ -9,6 +9,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from hifacegan.cli._args import at_least, task_name
+
 _DESCRIPTION = """\
 Degrade every image in IN_DIR with one of the HiFaceGAN paper's tasks and write the results to OUT_DIR.
 
@@ -19,29 +21,6 @@ extension), never on the order of files or on which other files are present, and
 same bytes again. With --size, this matches what FaceDegradationDataset(train=False) produces for the file.
 Grayscale, RGBA, CMYK and 16-bit images are converted to 8-bit RGB; unreadable files are skipped and counted.
 """
-
-
-def _task_name(value: str) -> str:
-    from hifacegan.degradations import get_task
-
-    try:
-        return get_task(value).name
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _non_negative(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
-    return number
-
-
-def _size(value: str) -> int:
-    number = int(value)
-    if number < 8:
-        raise argparse.ArgumentTypeError(f"--size must be at least 8 pixels, got {number}")
-    return number
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -63,19 +42,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "out_dir", metavar="OUT_DIR", type=Path, help="folder for the degraded PNGs (created)"
     )
     parser.add_argument(
-        "--task", type=_task_name, default="full", help="degradation task (default: full); see the list below"
+        "--task", type=task_name, default="full", help="degradation task (default: full); see the list below"
     )
-    parser.add_argument("--seed", type=_non_negative, default=0, help="base seed (default: 0)")
+    parser.add_argument("--seed", type=at_least(0), default=0, help="base seed (default: 0)")
     parser.add_argument(
         "--size",
-        type=_size,
+        type=at_least(8, "pixels"),
         default=None,
         help="centre-crop to a square and resize to SIZE x SIZE before degrading (the model's input size); "
         "default: keep each image's size",
     )
     parser.add_argument(
         "--workers",
-        type=_non_negative,
+        type=at_least(0),
         default=0,
         help="processes to use (default 0: one per CPU core, at most 8, for 64 files or more; 1: no extra "
         "processes); the output is the same whatever the number",

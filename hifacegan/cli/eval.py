@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from hifacegan.cli._args import at_least, task_name
+
 _DESCRIPTION = """\
 Reference mode (default): every image in --data (aligned face crops, searched recursively, sorted) is
 centre-cropped and resized to --size, degraded with --task (seeded per file from --seed and the file's name,
@@ -20,29 +22,6 @@ Writes REPORT_DIR/metrics.json (one row per method; null where a metric is unava
 report), REPORT_DIR/report.md (the paper's Table 1 layout) and REPORT_DIR/per_image.json. Images where dlib
 finds no face are counted in faces_missed, never dropped silently.
 """
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {number}")
-    return number
-
-
-def _non_negative(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
-    return number
-
-
-def _task_name(value: str) -> str:
-    from hifacegan.degradations import get_task
-
-    try:
-        return get_task(value).name
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -66,16 +45,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--out", type=Path, required=True, metavar="REPORT_DIR", help="folder for the reports (created)"
     )
     parser.add_argument(
-        "--task", type=_task_name, help="degradation task (e.g. full, sr4x, denoise); reference mode"
+        "--task", type=task_name, help="degradation task (e.g. full, sr4x, denoise); reference mode"
     )
     parser.add_argument(
-        "--size", type=_positive, default=512, metavar="N", help="crop size in px (default 512)"
+        "--size", type=at_least(1), default=512, metavar="N", help="crop size in px (default 512)"
     )
     parser.add_argument(
-        "--seed", type=_non_negative, default=0, metavar="S", help="degradation seed (default 0)"
+        "--seed", type=at_least(0), default=0, metavar="S", help="degradation seed (default 0)"
     )
     parser.add_argument(
-        "--limit", type=_positive, metavar="K", help="only the first K images (sorted by path)"
+        "--limit", type=at_least(1), metavar="K", help="only the first K images (sorted by path)"
     )
     parser.add_argument(
         "--weights",
@@ -92,12 +71,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--workers",
-        type=_non_negative,
+        type=at_least(0),
         default=default_workers(),
         help=f"processes for dlib and NIQE, beside the main one (0: all in the main process; default {default_workers()})",
     )
     parser.add_argument(
-        "--batch-size", type=_positive, default=8, help="images per network batch (default 8)"
+        "--batch-size", type=at_least(1), default=8, help="images per network batch (default 8)"
     )
     parser.add_argument(
         "--device", default="auto", help="torch device for networks and metrics: auto, cpu, cuda, cuda:1"
