@@ -122,7 +122,9 @@ def test_baselines_from_reuses_rows_and_refuses_other_inputs(
     assert main([*common, "--limit", "3", "--out", str(base)]) == 0
     reused = tmp_path / "reused"
     argv = [*common, "--limit", "3", "--weights", str(weights), "--baselines-from", str(base)]
-    assert main([*argv, "--out", str(reused)]) == 0
+    assert main([*argv, "--out", str(reused), "--save-images"]) == 0
+    saved = {p.name for p in (reused / "images").iterdir()}
+    assert saved == {"clean", "degraded-input", "random-lite-128"}
     full_rows = json.loads((full / "metrics.json").read_text())
     reused_rows = json.loads((reused / "metrics.json").read_text())
     assert [r["method"] for r in reused_rows] == [r["method"] for r in full_rows]

@@ -170,7 +170,10 @@ def evaluate(config: EvalConfig) -> list[dict]:
     for spec in config.weights:
         outputs.append(run_weights(spec, degraded, device, config.batch_size, config.progress))
     if config.save_images:
-        _save_images(config.out / "images", names, clean, outputs, config.progress)
+        # The degraded inputs cost nothing to save even when their scores are reused (the classical
+        # baseline's images would have to be recomputed, so a reused baseline has none).
+        saved = [run_degraded(degraded), *outputs] if reused is not None else outputs
+        _save_images(config.out / "images", names, clean, saved, config.progress)
 
     notes = _reference_notes(config, task, device)
     if reused is not None:
