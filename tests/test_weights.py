@@ -191,3 +191,24 @@ def test_download_over_real_http_keeps_only_verified_files(tmp_path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_card_markdown_shows_eval_rows_as_a_table() -> None:
+    rows = [
+        {
+            "method": "degraded input",
+            "psnr": 23.2157,
+            "fid": 199.16,
+            "lpips": None,
+            "faces_missed": 26,
+            "n": 100,
+        },
+        {"method": "ours", "psnr": 26.5, "fid": 60.04, "lpips": None, "faces_missed": 2, "n": 100},
+    ]
+    text = _lite_card(metrics={"faces-val": rows, "note": "measured on 2 cores"}).to_markdown()
+    assert "| method | PSNR ↑ | FID ↓ | faces missed | n |" in text  # LPIPS: absent everywhere, no column
+    assert (
+        "| degraded input | 23.22 | 199.2 | 26 | 100 |" in text
+        and "| ours | 26.50 | 60.0 | 2 | 100 |" in text
+    )
+    assert "- note: measured on 2 cores" in text

@@ -107,5 +107,38 @@ class ModelCard:
             lines += [f"- {k}: {v}" for k, v in self.training.items()]
         if self.metrics:
             lines += ["", "## Metrics", ""]
-            lines += [f"- {k}: {v}" for k, v in self.metrics.items()]
+            for key, value in self.metrics.items():
+                lines += _metrics_markdown(key, value)
         return "\n".join(lines) + "\n"
+
+
+_METRIC_COLUMNS = (
+    ("psnr", "PSNR ↑", "{:.2f}"),
+    ("ssim", "SSIM ↑", "{:.3f}"),
+    ("ms_ssim", "MS-SSIM ↑", "{:.3f}"),
+    ("fed", "FED ↓", "{:.3f}"),
+    ("lle", "LLE ↓", "{:.2f}"),
+    ("fid", "FID ↓", "{:.1f}"),
+    ("lpips", "LPIPS ↓", "{:.3f}"),
+    ("niqe", "NIQE ↓", "{:.2f}"),
+    ("faces_missed", "faces missed", "{}"),
+    ("n", "n", "{}"),
+)
+
+
+def _metrics_markdown(key: str, value: Any) -> list[str]:
+    """``hifacegan eval`` rows (a list of dicts with a ``method``) as a table; anything else as one line."""
+    rows = (
+        value
+        if isinstance(value, list) and all(isinstance(r, dict) and "method" in r for r in value)
+        else None
+    )
+    if not rows:
+        return [f"- {key}: {value}"]
+    columns = [c for c in _METRIC_COLUMNS if any(r.get(c[0]) is not None for r in rows)]
+    lines = [f"{key}:", "", "| method | " + " | ".join(h for _, h, _ in columns) + " |"]
+    lines.append("|---|" + "---:|" * len(columns))
+    for row in rows:
+        cells = ["n/a" if row.get(k) is None else fmt.format(row[k]) for k, _, fmt in columns]
+        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
