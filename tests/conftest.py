@@ -50,3 +50,38 @@ def _few_threads() -> None:
         torch.set_num_threads(min(2, os.cpu_count() or 1))
     except ImportError:
         pass
+
+
+@pytest.fixture
+def http_files():
+    """A real HTTP server on 127.0.0.1 serving ``files`` (path -> bytes); ``/short/...`` cuts the body in half.
+
+    Yields ``(base_url, files)``: tests fill ``files`` and download over real sockets, no mocked requests.
+    """
+    import http.server
+    import threading
+
+    files: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            short = self.path.startswith("/short/")
+            body = files.get(self.path.removeprefix("/short") if short else self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2] if short else body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", files
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -135,11 +135,19 @@ def test_baselines_from_reuses_rows_and_refuses_other_inputs(
     assert set(details["images"][0]["methods"]) == {r["method"] for r in full_rows}
     assert "reused from" in (reused / "report.md").read_text()
     capsys.readouterr()
-    # Other files, another seed, or no weights to score: refused with the reason, nothing written.
+    # Same names, other pixels: a copy of the three faces with one of them darkened.
+    other = tmp_path / "other"
+    other.mkdir()
+    for k, path in enumerate(sorted(data.glob("*.png"))[:3]):
+        image = _read(path)
+        cv2.imwrite(str(other / path.name), cv2.cvtColor(image // 2 if k == 1 else image, cv2.COLOR_RGB2BGR))
+    # Other files, other pixels, another seed, no weights to score, or no reference: refused, nothing written.
     for extra, reason in (
         (["--limit", "2", "--weights", str(weights)], "scored 3 images"),
         (["--limit", "3", "--seed", "4", "--weights", str(weights)], "was run with"),
+        (["--limit", "3", "--data", str(other), "--weights", str(weights)], "scored other pixels"),
         (["--limit", "3"], "give --weights"),
+        (["--limit", "3", "--no-reference", "--weights", str(weights)], "drop --no-reference"),
     ):
         out = tmp_path / f"refused-{len(extra)}-{reason[:4]}"
         assert main([*common, *extra, "--baselines-from", str(base), "--out", str(out)]) == 2

@@ -80,6 +80,21 @@ def test_download_refuses_bad_checksums_and_leaves_nothing(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
+def test_download_over_real_http_checks_the_sha256(tmp_path, monkeypatch, http_files):
+    import hashlib
+
+    monkeypatch.delenv("HIFACEGAN_OFFLINE", raising=False)
+    base, files = http_files
+    files["/net.pth"] = payload = b"weights" * 1000
+    bad = RemoteFile(f"{base}/net.pth", "net.pth", "0" * 64, len(payload))
+    with pytest.raises(DownloadError, match="arrived with sha256"):
+        download(bad, folder=tmp_path, timeout=5)
+    assert list(tmp_path.iterdir()) == []
+    good = RemoteFile(f"{base}/net.pth", "net.pth", hashlib.sha256(payload).hexdigest(), len(payload))
+    assert download(good, folder=tmp_path, timeout=5).read_bytes() == payload
+    assert [p.name for p in tmp_path.iterdir()] == ["net.pth"]
+
+
 def test_download_serves_a_verified_file_without_the_network(tmp_path):
     import hashlib
 

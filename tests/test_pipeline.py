@@ -14,8 +14,10 @@ from hifacegan.imageio import read_photo
 from hifacegan.pipeline import Cancelled, Renovator, WeightsUnavailable
 
 
-def make_lite_weights(folder: Path, ngf: int = 4, seed: int = 0) -> tuple[Path, Path]:
-    """A perceptual/fidelity pair of random ``hifacegan-lite-128`` weights that name each other as partners."""
+def make_lite_weights(
+    folder: Path, ngf: int = 4, seed: int = 0, configs: tuple[str, str] = ("hifacegan-lite-128",) * 2
+) -> tuple[Path, Path]:
+    """A perceptual/fidelity pair of random lite weights (``configs``) that name each other as partners."""
     from hifacegan.models import build_generator
     from hifacegan.weights import FFHQ_TEMPLATE_512, ModelCard, save_weights, scale_template
 
@@ -25,14 +27,14 @@ def make_lite_weights(folder: Path, ngf: int = 4, seed: int = 0) -> tuple[Path, 
         [("test-lite", "perceptual", "test-lite-fidelity"), ("test-lite-fidelity", "fidelity", "test-lite")]
     ):
         torch.manual_seed(seed + k)
-        generator = build_generator("hifacegan-lite-128", ngf=ngf)
+        generator = build_generator(configs[k], ngf=ngf)
         with torch.no_grad():  # the release's init (gain 0.02) outputs a flat gray: make the two ends differ
             for param in generator.parameters():
                 if param.dim() == 4:
                     torch.nn.init.xavier_normal_(param, gain=1.0)
         card = ModelCard(
             name=name,
-            config="hifacegan-lite-128",
+            config=configs[k],
             config_overrides={"ngf": ngf},
             size=128,
             template=scale_template(FFHQ_TEMPLATE_512, 512, 128),
@@ -193,6 +195,25 @@ def test_fidelity_blends_two_networks_and_caches_them(renovator, small_photo):
     for key, value in net.state_dict().items():
         if value.is_floating_point():
             assert torch.allclose(value, (ends[0][key] + ends[1][key]) / 2, atol=1e-6)
+
+
+def test_slider_refuses_a_partner_built_differently(tmp_path, small_photo, caplog):
+    """A residual and a plain generator share every tensor name: blending them must not happen silently."""
+    folder = tmp_path / "mixed"
+    make_lite_weights(folder, configs=("hifacegan-lite-128", "hifacegan-lite-128-residual"))
+    old = os.environ.get("HIFACEGAN_WEIGHTS_DIR")
+    os.environ["HIFACEGAN_WEIGHTS_DIR"] = str(folder)
+    try:
+        mixed = Renovator("test-lite", device="cpu", detector="retinaface_mobile0.25", parsing="off")
+    finally:
+        if old is None:
+            os.environ.pop("HIFACEGAN_WEIGHTS_DIR", None)
+        else:
+            os.environ["HIFACEGAN_WEIGHTS_DIR"] = old
+    assert not mixed.blender.has_slider and mixed.partner_name is None
+    assert "different network" in caplog.text
+    low, high = (mixed(small_photo, fidelity=f).image for f in (0.0, 1.0))
+    np.testing.assert_array_equal(low, high)  # one network whatever the slider says
 
 
 def test_cancel_stops_between_faces(identity, small_photo):

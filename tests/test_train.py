@@ -391,3 +391,24 @@ def test_config_checks_and_overrides():
             resolve_config(base, bad, "cli")
     with pytest.raises(ConfigError, match="key=value"):
         parse_assignment("lr_g")
+
+
+def test_init_from_plain_weights_into_a_residual_generator_starts_at_the_identity() -> None:
+    from hifacegan.models import build_generator
+    from hifacegan.train.checkpoint import adapt_init_state
+
+    plain = build_generator("hifacegan-lite-128", ngf=4)
+    residual = build_generator("hifacegan-lite-128-residual", ngf=4)
+    state = plain.state_dict()
+    adapted, note = adapt_init_state(state, plain.config, residual.config, "plain.safetensors")
+    assert "reset to zero" in note and state["to_rgbs.3.weight"].abs().sum() > 0  # the source is untouched
+    residual.load_state_dict(adapted)
+    x = torch.rand(1, 3, 128, 128)
+    torch.testing.assert_close(residual(x), x * 2 - 1)
+    for key in state:
+        if not key.startswith("to_rgbs.3"):
+            assert torch.equal(adapted[key], state[key]), key
+    assert adapt_init_state(state, plain.config, plain.config, "x") == (state, "")
+    assert adapt_init_state(state, {}, plain.config, "old checkpoint")[1] == ""  # unrecorded = plain
+    with pytest.raises(ValueError, match="residual generator"):
+        adapt_init_state(state, residual.config, plain.config, "residual.safetensors")

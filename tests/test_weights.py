@@ -151,46 +151,28 @@ def test_cli_import_list_info_verify(tmp_path, capsys):
     assert "does not fit config 'lipspade-512'" in capsys.readouterr().err
 
 
-def test_download_over_real_http_keeps_only_verified_files(tmp_path) -> None:
-    """A local HTTP server (real sockets): a good file lands, a corrupt or truncated one leaves nothing."""
+def test_download_over_real_http_keeps_only_verified_files(tmp_path, http_files) -> None:
+    """Real sockets: a good file lands, a corrupt or truncated one leaves nothing."""
     import hashlib
-    import http.server
-    import threading
 
     from hifacegan.weights import WeightsError
     from hifacegan.weights.download import download_file
 
-    payload = bytes(range(256)) * 4096
+    base, files = http_files
+    files["/w.safetensors"] = payload = bytes(range(256)) * 4096
     good = hashlib.sha256(payload).hexdigest()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            body = payload[: len(payload) // 2] if self.path == "/short" else payload
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        dest = tmp_path / "w" / "net.safetensors"
-        assert download_file(f"{base}/ok", dest, good, progress=False) == dest
-        assert dest.read_bytes() == payload
-        assert oct(dest.stat().st_mode & 0o777) != oct(0o600)  # usual permissions, not mkstemp's
-        other = tmp_path / "w" / "other.safetensors"
-        with pytest.raises(WeightsError, match="sha256"):
-            download_file(f"{base}/ok", other, "0" * 64, progress=False)
-        with pytest.raises(WeightsError, match="truncated"):
-            download_file(f"{base}/short", other, None, progress=False, timeout=5)
-        assert sorted(p.name for p in dest.parent.iterdir()) == ["net.safetensors"]
-    finally:
-        server.shutdown()
-        server.server_close()
+    dest = tmp_path / "w" / "net.safetensors"
+    assert download_file(f"{base}/w.safetensors", dest, good, progress=False) == dest
+    assert dest.read_bytes() == payload
+    assert dest.stat().st_mode & 0o777 != 0o600  # the usual permissions, not mkstemp's
+    other = tmp_path / "w" / "other.safetensors"
+    with pytest.raises(WeightsError, match="sha256"):
+        download_file(f"{base}/w.safetensors", other, "0" * 64, progress=False)
+    with pytest.raises(WeightsError, match="truncated"):
+        download_file(f"{base}/short/w.safetensors", other, None, progress=False, timeout=5)
+    with pytest.raises(WeightsError, match="could not download"):
+        download_file(f"{base}/missing", other, None, progress=False)
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["net.safetensors"]
 
 
 def test_card_markdown_shows_eval_rows_as_a_table() -> None:

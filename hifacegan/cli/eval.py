@@ -106,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.no_reference and args.baselines_from:
+        print(
+            "hifacegan eval: --baselines-from reuses reference-mode rows; drop --no-reference",
+            file=sys.stderr,
+        )
+        return 2
     config = EvalConfig(
         data=args.data,
         out=args.out,

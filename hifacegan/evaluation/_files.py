@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hifacegan.data.files import image_key, list_images, read_rgb8, write_bytes_atomic, write_png_atomic
+from hifacegan._files import write_bytes_atomic
+from hifacegan.data.files import image_key, list_images, read_rgb8, write_png_atomic
 
 
 def find_images(folder: str | Path, limit: int | None = None) -> tuple[list[Path], list[str]]:

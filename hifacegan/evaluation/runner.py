@@ -163,7 +163,12 @@ def evaluate(config: EvalConfig) -> list[dict]:
         degrade(img, task, rng=rng_for(config.seed, name)) for img, name in zip(clean, names, strict=True)
     ]
 
-    reused = _load_baselines(config.baselines_from, task, config, names) if config.baselines_from else None
+    inputs_sha256 = _digest(degraded)
+    reused = (
+        _load_baselines(config.baselines_from, task, config, names, inputs_sha256)
+        if config.baselines_from
+        else None
+    )
     if reused is not None and not config.weights:
         raise ValueError("--baselines-from reuses the baseline rows, so give --weights to evaluate")
     outputs = [] if reused is not None else [run_degraded(degraded), run_baseline(degraded, config.progress)]
@@ -176,8 +181,6 @@ def evaluate(config: EvalConfig) -> list[dict]:
         _save_images(config.out / "images", names, clean, saved, config.progress)
 
     notes = _reference_notes(config, task, device)
-    if reused is not None:
-        notes += reused.notes
     for output in outputs:
         notes += [f"{output.name}: {note}" for note in output.notes]
     lpips = _load_optional(lambda: LPIPS(config.alexnet_weights, device), "LPIPS", notes)
@@ -205,6 +208,8 @@ def evaluate(config: EvalConfig) -> list[dict]:
     face_error = next((r.face_error for r in per_image if r.face_error), None)
     if face_error:
         notes.append(f"FED/LLE unavailable: {face_error}")
+    if reused is not None:  # its own explanations (an unavailable metric, say), once each
+        notes += [note for note in reused.notes if note not in notes]
     reference_missed = sum(not r.reference_found for r in per_image)
     if reference_missed and not face_error:
         notes.append(
@@ -244,6 +249,7 @@ def evaluate(config: EvalConfig) -> list[dict]:
         "seconds": round(elapsed, 1),
         "methods": [row["method"] for row in rows],
         "reference_faces_missed": reference_missed,
+        "inputs_sha256": inputs_sha256,
         "notes": notes,
         "images": images,
     }
@@ -261,7 +267,20 @@ class _ReusedBaselines:
     notes: list[str]
 
 
-def _load_baselines(report: Path, task: str, config: EvalConfig, names: list[str]) -> _ReusedBaselines:
+def _digest(images: list[np.ndarray]) -> str:
+    """sha256 of the degraded inputs: two runs that agree on it scored the very same pixels."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for image in images:
+        digest.update(repr(image.shape).encode())
+        digest.update(np.ascontiguousarray(image).tobytes())
+    return digest.hexdigest()
+
+
+def _load_baselines(
+    report: Path, task: str, config: EvalConfig, names: list[str], inputs_sha256: str
+) -> _ReusedBaselines:
     """The degraded-input and classical-baseline rows of an earlier report on exactly the same inputs.
 
     Both are deterministic functions of (files, task, size, seed), so an evaluation of new weights need not
@@ -279,6 +298,23 @@ def _load_baselines(report: Path, task: str, config: EvalConfig, names: list[str
         ) from None
     except (OSError, ValueError) as error:
         raise ValueError(f"--baselines-from {report}: cannot read its reports ({error})") from None
+    try:
+        return _reusable_rows(report, rows, details, task, config, names, inputs_sha256)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(
+            f"--baselines-from {report}: its metrics.json or per_image.json is not an eval report ({error!r})"
+        ) from None
+
+
+def _reusable_rows(
+    report: Path,
+    rows: list[dict],
+    details: dict,
+    task: str,
+    config: EvalConfig,
+    names: list[str],
+    inputs_sha256: str,
+) -> _ReusedBaselines:
     wanted = {"task": task, "size": config.size, "seed": config.seed}
     found = {key: details.get(key) for key in wanted}
     if found != wanted:
@@ -289,6 +325,14 @@ def _load_baselines(report: Path, task: str, config: EvalConfig, names: list[str
             f"--baselines-from {report} scored {len(files)} images, this evaluation has {len(names)} "
             "(or different files): use the same --data and --limit"
         )
+    recorded = details.get("inputs_sha256")
+    if recorded is not None and recorded != inputs_sha256:
+        raise ValueError(
+            f"--baselines-from {report} scored other pixels (inputs sha256 {recorded[:12]}…, here "
+            f"{inputs_sha256[:12]}…): another --data folder or changed files"
+        )
+    if recorded is None and Path(details["data"]).resolve() != Path(config.data).resolve():
+        raise ValueError(f"--baselines-from {report} evaluated {details['data']}, not {config.data}")
     by_method = {row.get("method"): row for row in rows}
     missing = [m for m in (DEGRADED, BASELINE) if m not in by_method]
     if missing:
@@ -297,8 +341,8 @@ def _load_baselines(report: Path, task: str, config: EvalConfig, names: list[str
         {**image, "methods": {m: image["methods"][m] for m in (DEGRADED, BASELINE)}}
         for image in details["images"]
     ]
-    notes = [note for note in details.get("notes", []) if note.startswith((f"{DEGRADED}:", f"{BASELINE}:"))]
-    notes.append(f"{DEGRADED} and {BASELINE} rows reused from {report} (same files, task, size and seed).")
+    notes = [str(note) for note in details.get("notes", [])]
+    notes.append(f"{DEGRADED} and {BASELINE} rows reused from {report} (same inputs, task, size and seed).")
     return _ReusedBaselines([by_method[DEGRADED], by_method[BASELINE]], images, notes)
 
 

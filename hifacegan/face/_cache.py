@@ -10,7 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from hifacegan._files import write_bytes_atomic
+from hifacegan._files import atomic_output
 
 APP_NAME = "renovate-faces"
 CACHE_ENV = "HIFACEGAN_CACHE_DIR"
@@ -31,7 +31,8 @@ def cache_dir() -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Converted detector weights: fsynced, since a torn file would fail every later start."""
-    write_bytes_atomic(path, data, fsync=True)
+    with atomic_output(path, fsync=True, suffix=".part") as stream:
+        stream.write(data)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -8,6 +8,7 @@ ParseNet (and try to download it) even with parsing switched off.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import warnings
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from hifacegan._files import atomic_output
 from hifacegan.face._cache import cache_dir, sha256_file
 
 log = logging.getLogger(__name__)
@@ -75,22 +77,24 @@ def download(remote: RemoteFile, folder: Path | None = None, timeout: float = 20
         log.warning("%s is corrupt or truncated; downloading it again", path)
     if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
         raise DownloadError(f"{OFFLINE_ENV} is set: not downloading {remote.url}")
-    tmp = path.with_name(path.name + ".part")
     try:
-        with requests.get(remote.url, stream=True, timeout=timeout) as response:
+        # atomic_output keeps nothing unless the block succeeds (a bad checksum or Ctrl-C included).
+        with (
+            requests.get(remote.url, stream=True, timeout=timeout) as response,
+            atomic_output(path, fsync=True, suffix=".part") as handle,
+        ):
             response.raise_for_status()
-            with open(tmp, "wb") as handle:
-                for block in response.iter_content(1 << 20):
-                    handle.write(block)
-        got = sha256_file(tmp)
-        if got != remote.sha256:
-            raise DownloadError(f"{remote.url} arrived with sha256 {got}, expected {remote.sha256}")
-        os.replace(tmp, path)
+            digest = hashlib.sha256()
+            for block in response.iter_content(1 << 20):
+                handle.write(block)
+                digest.update(block)
+            if digest.hexdigest() != remote.sha256:
+                raise DownloadError(
+                    f"{remote.url} arrived with sha256 {digest.hexdigest()}, expected {remote.sha256}"
+                )
     except DownloadError:
-        tmp.unlink(missing_ok=True)
         raise
     except Exception as exc:  # requests' connection errors, HTTP errors, disk errors
-        tmp.unlink(missing_ok=True)
         raise DownloadError(
             f"could not download {remote.url} ({type(exc).__name__}: {exc}); put the file at {path} by hand"
         ) from exc

@@ -156,6 +156,17 @@ class Renovator:
             except WeightsError as exc:
                 log.warning("fidelity partner %s unusable (%s): the fidelity slider is off", entry.name, exc)
                 partner = None
+        if partner is not None and partner.generator.config != loaded.generator.config:
+            # Same tensors do not make the same network (a residual and a plain generator share every key):
+            # blending them would run one network with a mix of two kinds of weights.
+            log.warning(
+                "fidelity partner %s is a different network (%s, not %s): the fidelity slider is off",
+                partner.card.name,
+                partner.generator.config,
+                loaded.generator.config,
+            )
+            partner = None
+            self.partner_name = None
         is_fidelity_end = loaded.card.role == "fidelity"
         self._single_end = 1.0 if is_fidelity_end else 0.0
         if partner is None:

@@ -74,18 +74,46 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-def generator_state_from(spec: str) -> tuple[dict[str, torch.Tensor], str]:
+def adapt_init_state(
+    state: dict[str, torch.Tensor], source: dict[str, Any], target: dict[str, Any], spec: str
+) -> tuple[dict[str, torch.Tensor], str]:
+    """Make ``--init-from`` weights fit a generator that differs only in its input-to-output skip.
+
+    Both kinds have the same tensors, so nothing else would notice the difference. A plain network's last
+    convolution predicts the image; a residual one's predicts a correction: starting a residual generator from
+    plain weights keeps every feature but zeroes that convolution, so training starts at the identity. The
+    other way round has nothing sensible to start from and is refused. Returns the state and a note ("" when
+    nothing changed).
+    """
+    was, becomes = bool(source.get("residual", False)), bool(target.get("residual", False))
+    if was == becomes:
+        return state, ""
+    if was:
+        raise ValueError(
+            f"{spec} is a residual generator (it predicts a correction added to the input); it cannot start a "
+            "plain one. Train a residual config (e.g. hifacegan-lite-128-residual), or start from plain weights"
+        )
+    state = dict(state)
+    for key in ("to_rgbs.3.weight", "to_rgbs.3.bias"):
+        state[key] = torch.zeros_like(state[key])
+    return state, "plain network: its last convolution reset to zero for the residual generator"
+
+
+def generator_state_from(spec: str) -> tuple[dict[str, torch.Tensor], str, dict[str, Any]]:
     """Generator tensors for ``--init-from``: a weights file or name (``.safetensors``), or a training checkpoint.
 
-    Returns the state and a description for logs and the model card. Weights in the release's "unit" output
-    convention cannot be fine-tuned here (training uses the "symmetric" convention) and are refused.
+    Returns the state, a description for logs and the model card, and the source's generator config (the
+    constructor arguments; checkpoints from before it was recorded were all plain, non-residual networks).
+    Weights in the release's "unit" output convention cannot be fine-tuned here (training uses the
+    "symmetric" convention) and are refused.
     """
     path = Path(spec).expanduser()
     if path.is_dir():
         path = path / "checkpoints" / LAST
     if path.suffix in (".pt", ".pth", ".ckpt") and path.is_file():
         payload = load_checkpoint(path)
-        return payload["generator"], f"checkpoint {path} (step {payload.get('step', '?')})"
+        note = f"checkpoint {path} (step {payload.get('step', '?')})"
+        return payload["generator"], note, dict(payload.get("generator_config") or {})
     from hifacegan.weights import read_weights, resolve
 
     entry = resolve(spec)
@@ -96,4 +124,7 @@ def generator_state_from(spec: str) -> tuple[dict[str, torch.Tensor], str]:
             "'symmetric' outputs, so fine-tune from weights this project trained"
         )
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    return state, f"weights {card.name} ({entry.path.name}, sha256 {card.sha256[:12]})"
+    from hifacegan.models import generator_spec
+
+    config = {**generator_spec(card.config).kwargs, **card.config_overrides}
+    return state, f"weights {card.name} ({entry.path.name}, sha256 {card.sha256[:12]})", config

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from hifacegan.train.checkpoint import (
     LAST,
+    adapt_init_state,
     generator_state_from,
     load_checkpoint,
     rng_state,
@@ -202,8 +203,11 @@ def _train(
     elif config.init_from:
         from hifacegan.weights import check_state_dict
 
-        state, init_note = generator_state_from(config.init_from)
+        state, init_note, source_config = generator_state_from(config.init_from)
         check_state_dict(step_fn.generator, state, config.init_from, config.generator)
+        state, adapted = adapt_init_state(state, source_config, step_fn.generator.config, config.init_from)
+        if adapted:
+            init_note += f" ({adapted})"
         step_fn.generator.load_state_dict(state)
         say(f"generator initialised from {init_note}")
     if primary:

@@ -155,6 +155,7 @@ class TrainingStep:
     def state_dict(self) -> dict[str, Any]:
         return {
             "generator": self.generator.state_dict(),
+            "generator_config": dict(self.generator.config),
             "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
