@@ -63,16 +63,14 @@ def test_rows_and_markdown_keep_the_issue_layout() -> None:
     assert "| degraded input | 21.50 | n/a |" in text and "LPIPS unavailable: because" in text
 
 
-def _random_weights(tmp_path: Path) -> Path:
+def _random_weights(tmp_path: Path, name: str = "random-lite-128", seed: int = 0) -> Path:
     from hifacegan.models import build_generator
     from hifacegan.weights import ModelCard, save_weights
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     generator = build_generator("hifacegan-lite-128")
-    card = ModelCard(
-        name="random-lite-128", config="hifacegan-lite-128", size=128, description="untrained, for tests"
-    )
-    path = tmp_path / "random-lite-128.safetensors"
+    card = ModelCard(name=name, config="hifacegan-lite-128", size=128, description="untrained, for tests")
+    path = tmp_path / f"{name}.safetensors"
     save_weights(path, generator, card)
     return path
 
@@ -110,7 +108,7 @@ def test_eval_cli_writes_both_reports_with_every_method(shared_data: Path, tmp_p
     assert value == pytest.approx(psnr(to_batch(saved), to_batch(clean_saved)).item(), abs=1e-4)
 
 
-def test_baselines_from_reuses_rows_and_refuses_other_inputs(
+def test_reuse_keeps_earlier_rows_and_refuses_other_inputs(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = _celeba_dir(shared_data)
@@ -121,7 +119,7 @@ def test_baselines_from_reuses_rows_and_refuses_other_inputs(
     assert main([*common, "--limit", "3", "--weights", str(weights), "--out", str(full)]) == 0
     assert main([*common, "--limit", "3", "--out", str(base)]) == 0
     reused = tmp_path / "reused"
-    argv = [*common, "--limit", "3", "--weights", str(weights), "--baselines-from", str(base)]
+    argv = [*common, "--limit", "3", "--weights", str(weights), "--reuse", str(base)]
     assert main([*argv, "--out", str(reused), "--save-images"]) == 0
     saved = {p.name for p in (reused / "images").iterdir()}
     assert saved == {"clean", "degraded-input", "random-lite-128"}
@@ -134,6 +132,25 @@ def test_baselines_from_reuses_rows_and_refuses_other_inputs(
     details = json.loads((reused / "per_image.json").read_text())
     assert set(details["images"][0]["methods"]) == {r["method"] for r in full_rows}
     assert "reused from" in (reused / "report.md").read_text()
+    # Adding weights to a report: the old rows stay, the new one comes last; scoring a method again
+    # replaces its row in place.
+    second = _random_weights(tmp_path, "second-lite-128", seed=1)
+    added = tmp_path / "added"
+    assert (
+        main([*common, "--limit", "3", "--weights", str(second), "--reuse", str(full), "--out", str(added)])
+        == 0
+    )
+    added_rows = json.loads((added / "metrics.json").read_text())
+    assert [r["method"] for r in added_rows] == [r["method"] for r in full_rows] + ["second-lite-128"]
+    assert added_rows[:3] == full_rows and added_rows[3]["psnr"] != full_rows[2]["psnr"]
+    again = tmp_path / "again"
+    assert (
+        main([*common, "--limit", "3", "--weights", str(weights), "--reuse", str(added), "--out", str(again)])
+        == 0
+    )
+    again_rows = json.loads((again / "metrics.json").read_text())
+    assert [r["method"] for r in again_rows] == [r["method"] for r in added_rows]
+    assert again_rows[2]["psnr"] == pytest.approx(full_rows[2]["psnr"], abs=1e-6)
     capsys.readouterr()
     # Same names, other pixels: a copy of the three faces with one of them darkened.
     other = tmp_path / "other"
@@ -150,7 +167,7 @@ def test_baselines_from_reuses_rows_and_refuses_other_inputs(
         (["--limit", "3", "--no-reference", "--weights", str(weights)], "drop --no-reference"),
     ):
         out = tmp_path / f"refused-{len(extra)}-{reason[:4]}"
-        assert main([*common, *extra, "--baselines-from", str(base), "--out", str(out)]) == 2
+        assert main([*common, *extra, "--reuse", str(base), "--out", str(out)]) == 2
         assert reason in capsys.readouterr().err and not out.exists()
 
 

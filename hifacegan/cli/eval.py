@@ -87,11 +87,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="torchvision's alexnet-owt-7be5be79.pth for LPIPS (default: torchvision's cache or $HIFACEGAN_ALEXNET)",
     )
     parser.add_argument(
-        "--baselines-from",
+        "--reuse",
         type=Path,
         metavar="REPORT_DIR",
-        help="reuse the degraded-input and classical-baseline rows of an earlier run on the same files, task, "
-        "size and seed (its --out folder) instead of recomputing them; only --weights are scored",
+        help="keep the rows of an earlier run on the same files, task, size and seed (its --out folder; the "
+        "input pixels are checked) and score only --weights, which replace rows of the same name",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -106,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.no_reference and args.baselines_from:
+    if args.no_reference and args.reuse:
         print(
-            "hifacegan eval: --baselines-from reuses reference-mode rows; drop --no-reference",
+            "hifacegan eval: --reuse takes reference-mode rows; drop --no-reference",
             file=sys.stderr,
         )
         return 2
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         alexnet_weights=args.alexnet_weights,
         progress=not args.quiet,
-        baselines_from=args.baselines_from,
+        reuse=args.reuse,
     )
     try:
         rows = evaluate_no_reference(config) if args.no_reference else evaluate(config)

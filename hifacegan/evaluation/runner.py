@@ -75,7 +75,7 @@ class EvalConfig:
     device: str = "auto"
     alexnet_weights: str | None = None
     progress: bool = True
-    baselines_from: Path | None = None
+    reuse: Path | None = None
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -164,19 +164,15 @@ def evaluate(config: EvalConfig) -> list[dict]:
     ]
 
     inputs_sha256 = _digest(degraded)
-    reused = (
-        _load_baselines(config.baselines_from, task, config, names, inputs_sha256)
-        if config.baselines_from
-        else None
-    )
+    reused = _load_reused(config.reuse, task, config, names, inputs_sha256) if config.reuse else None
     if reused is not None and not config.weights:
-        raise ValueError("--baselines-from reuses the baseline rows, so give --weights to evaluate")
+        raise ValueError("--reuse takes the rows of an earlier run: give --weights to score something new")
     outputs = [] if reused is not None else [run_degraded(degraded), run_baseline(degraded, config.progress)]
     for spec in config.weights:
         outputs.append(run_weights(spec, degraded, device, config.batch_size, config.progress))
     if config.save_images:
-        # The degraded inputs cost nothing to save even when their scores are reused (the classical
-        # baseline's images would have to be recomputed, so a reused baseline has none).
+        # The degraded inputs cost nothing to save even when their scores are reused (reused methods'
+        # images would have to be recomputed, so they have none).
         saved = [run_degraded(degraded), *outputs] if reused is not None else outputs
         _save_images(config.out / "images", names, clean, saved, config.progress)
 
@@ -237,9 +233,15 @@ def evaluate(config: EvalConfig) -> list[dict]:
     elapsed = time.perf_counter() - started
     images = [_image_detail(names[r.index], r, outputs, pairwise) for r in per_image]
     if reused is not None:
-        rows = reused.rows + rows
+        # Earlier rows keep their places; a method scored again here replaces its old row.
+        fresh = {row["method"]: row for row in rows}
+        rows = [fresh.pop(row["method"], row) for row in reused.rows] + list(fresh.values())
         for detail, old in zip(images, reused.images, strict=True):
             detail["methods"] = {**old["methods"], **detail["methods"]}
+        kept = [row["method"] for row in reused.rows if row["method"] not in {o.name for o in outputs}]
+        notes.append(
+            f"Rows reused from {config.reuse} (same inputs, task, size and seed): {', '.join(kept)}."
+        )
     details = {
         "task": task,
         "size": config.size,
@@ -261,7 +263,7 @@ def evaluate(config: EvalConfig) -> list[dict]:
 
 
 @dataclass
-class _ReusedBaselines:
+class _ReusedRows:
     rows: list[dict]
     images: list[dict]
     notes: list[str]
@@ -278,13 +280,14 @@ def _digest(images: list[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _load_baselines(
+def _load_reused(
     report: Path, task: str, config: EvalConfig, names: list[str], inputs_sha256: str
-) -> _ReusedBaselines:
-    """The degraded-input and classical-baseline rows of an earlier report on exactly the same inputs.
+) -> _ReusedRows:
+    """The rows of an earlier report on exactly the same inputs (files, task, size, seed and pixels).
 
-    Both are deterministic functions of (files, task, size, seed), so an evaluation of new weights need not
-    spend half its time recomputing them; anything that differs is refused rather than mixed in.
+    The degraded input and the classical baseline are deterministic functions of those, and weights already
+    scored need not be scored again, so adding one weights file to a report costs that file's share of the
+    time, not the whole table's. Anything that differs is refused rather than mixed in.
     """
     import json
 
@@ -293,16 +296,16 @@ def _load_baselines(
         details = json.loads((report / "per_image.json").read_text(encoding="utf-8"))
     except FileNotFoundError as error:
         raise FileNotFoundError(
-            f"--baselines-from {report}: {error.filename} is missing; point it at the --out folder of an "
+            f"--reuse {report}: {error.filename} is missing; point it at the --out folder of an "
             "earlier `hifacegan eval` run"
         ) from None
     except (OSError, ValueError) as error:
-        raise ValueError(f"--baselines-from {report}: cannot read its reports ({error})") from None
+        raise ValueError(f"--reuse {report}: cannot read its reports ({error})") from None
     try:
         return _reusable_rows(report, rows, details, task, config, names, inputs_sha256)
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(
-            f"--baselines-from {report}: its metrics.json or per_image.json is not an eval report ({error!r})"
+            f"--reuse {report}: its metrics.json or per_image.json is not an eval report ({error!r})"
         ) from None
 
 
@@ -314,36 +317,35 @@ def _reusable_rows(
     config: EvalConfig,
     names: list[str],
     inputs_sha256: str,
-) -> _ReusedBaselines:
+) -> _ReusedRows:
     wanted = {"task": task, "size": config.size, "seed": config.seed}
     found = {key: details.get(key) for key in wanted}
     if found != wanted:
-        raise ValueError(f"--baselines-from {report} was run with {found}, this evaluation uses {wanted}")
+        raise ValueError(f"--reuse {report} was run with {found}, this evaluation uses {wanted}")
     files = [image.get("file") for image in details.get("images", [])]
     if files != names:
         raise ValueError(
-            f"--baselines-from {report} scored {len(files)} images, this evaluation has {len(names)} "
+            f"--reuse {report} scored {len(files)} images, this evaluation has {len(names)} "
             "(or different files): use the same --data and --limit"
         )
     recorded = details.get("inputs_sha256")
     if recorded is not None and recorded != inputs_sha256:
         raise ValueError(
-            f"--baselines-from {report} scored other pixels (inputs sha256 {recorded[:12]}…, here "
+            f"--reuse {report} scored other pixels (inputs sha256 {recorded[:12]}…, here "
             f"{inputs_sha256[:12]}…): another --data folder or changed files"
         )
     if recorded is None and Path(details["data"]).resolve() != Path(config.data).resolve():
-        raise ValueError(f"--baselines-from {report} evaluated {details['data']}, not {config.data}")
+        raise ValueError(f"--reuse {report} evaluated {details['data']}, not {config.data}")
     by_method = {row.get("method"): row for row in rows}
     missing = [m for m in (DEGRADED, BASELINE) if m not in by_method]
     if missing:
-        raise ValueError(f"--baselines-from {report} has no rows for {missing}")
-    images = [
-        {**image, "methods": {m: image["methods"][m] for m in (DEGRADED, BASELINE)}}
-        for image in details["images"]
-    ]
-    notes = [str(note) for note in details.get("notes", [])]
-    notes.append(f"{DEGRADED} and {BASELINE} rows reused from {report} (same inputs, task, size and seed).")
-    return _ReusedBaselines([by_method[DEGRADED], by_method[BASELINE]], images, notes)
+        raise ValueError(f"--reuse {report} has no rows for {missing}")
+    for image in details["images"]:
+        absent = [m for m in by_method if m not in image["methods"]]
+        if absent:
+            raise ValueError(f"--reuse {report}: per_image.json lacks {absent} for {image['file']}")
+    images = [{**image, "methods": dict(image["methods"])} for image in details["images"]]
+    return _ReusedRows(list(rows), images, [str(note) for note in details.get("notes", [])])
 
 
 def _image_detail(
