@@ -9,7 +9,7 @@ import torch
 from conftest import SHARED, require
 from torch import nn
 
-from hifacegan.models import build_discriminator, build_generator, list_generators
+from hifacegan.models import build_discriminator, build_generator, generator_kwargs, list_generators
 from hifacegan.models.blocks import LIP, ParamFreeNorm
 
 REFERENCE = SHARED / "reference"
@@ -79,6 +79,15 @@ def test_overrides_and_config_round_trip():
     assert g.config["ngf"] == 8 and g.config["size"] == 128
     rebuilt = build_generator(**g.config)
     assert rebuilt.state_dict().keys() == g.state_dict().keys()
+    # What a name resolves to, without building it, is what the built network records (which adds the
+    # constructor's defaults).
+    for name, overrides in (
+        ("hifacegan-lite-128", {"ngf": 8, "size": None}),
+        ("hifacegan-lite-128-residual", {}),
+    ):
+        kwargs = generator_kwargs(name, **overrides)
+        assert kwargs.items() <= build_generator(name, **overrides).config.items()
+    assert generator_kwargs("hifacegan-lite-128-residual")["residual"] is True
 
 
 @pytest.mark.parametrize("hw", [(128, 128), (160, 160), (128, 192), (256, 256)])

@@ -235,10 +235,10 @@ def evaluate(config: EvalConfig) -> list[dict]:
     if reused is not None:
         # Earlier rows keep their places; a method scored again here replaces its old row.
         fresh = {row["method"]: row for row in rows}
+        kept = [row["method"] for row in reused.rows if row["method"] not in fresh]
         rows = [fresh.pop(row["method"], row) for row in reused.rows] + list(fresh.values())
         for detail, old in zip(images, reused.images, strict=True):
             detail["methods"] = {**old["methods"], **detail["methods"]}
-        kept = [row["method"] for row in reused.rows if row["method"] not in {o.name for o in outputs}]
         notes.append(
             f"Rows reused from {config.reuse} (same inputs, task, size and seed): {', '.join(kept)}."
         )

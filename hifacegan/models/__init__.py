@@ -3,6 +3,7 @@
 from hifacegan.models._registry import (
     build_discriminator,
     build_generator,
+    generator_kwargs,
     generator_spec,
     list_discriminators,
     list_generators,
@@ -15,6 +16,7 @@ from hifacegan.models.spade import SPADEGenerator
 __all__ = [
     "build_generator",
     "build_discriminator",
+    "generator_kwargs",
     "generator_spec",
     "list_generators",
     "list_discriminators",

@@ -110,17 +110,26 @@ def generator_spec(name: str) -> GeneratorSpec:
         ) from None
 
 
+def generator_kwargs(name: str, **overrides) -> dict:
+    """The constructor arguments ``build_generator(name, **overrides)`` uses, ``arch`` included, without building.
+
+    ``None`` overrides are ignored. Callers that only need to know what a config is (its size, whether it is
+    residual) ask here rather than repeat the merge.
+    """
+    spec = generator_spec(name)
+    return {"arch": spec.arch, **spec.kwargs, **{k: v for k, v in overrides.items() if v is not None}}
+
+
 def build_generator(name: str | None = None, *, arch: str | None = None, **overrides) -> nn.Module:
     """Build a generator by config name, with keyword overrides (``None`` values are ignored).
 
     ``build_generator(**generator.config)`` rebuilds a generator from its recorded config (the ``arch`` key).
     """
-    overrides = {k: v for k, v in overrides.items() if v is not None}
     if name is not None:
-        spec = generator_spec(name)
-        arch, kwargs = spec.arch, {**spec.kwargs, **overrides}
+        kwargs = generator_kwargs(name, **overrides)
+        arch = kwargs.pop("arch")
     elif arch is not None:
-        kwargs = overrides
+        kwargs = {k: v for k, v in overrides.items() if v is not None}
     else:
         raise ValueError("build_generator needs a config name (see list_generators()) or arch=...")
     if arch not in _ARCHS:

@@ -124,7 +124,7 @@ def generator_state_from(spec: str) -> tuple[dict[str, torch.Tensor], str, dict[
             "'symmetric' outputs, so fine-tune from weights this project trained"
         )
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    from hifacegan.models import generator_spec
+    from hifacegan.models import generator_kwargs
 
-    config = {**generator_spec(card.config).kwargs, **card.config_overrides}
+    config = generator_kwargs(card.config, **card.config_overrides)
     return state, f"weights {card.name} ({entry.path.name}, sha256 {card.sha256[:12]})", config

@@ -156,12 +156,11 @@ class TrainConfig:
 
     @property
     def image_size(self) -> int:
-        from hifacegan.models import generator_spec
+        from hifacegan.models import generator_kwargs
 
         if self.size is not None:
             return self.size
-        spec = generator_spec(self.generator)
-        return int(self.generator_overrides.get("size", spec.kwargs.get("size", 512)))
+        return int(generator_kwargs(self.generator, **self.generator_overrides).get("size", 512))
 
 
 def list_configs() -> list[str]:
