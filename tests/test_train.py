@@ -138,6 +138,21 @@ def test_learning_rate_constant_then_linear_decay():
     assert learning_rate(1e-4, 10_000, None, 0.4) == 1e-4
 
 
+def test_training_stops_where_the_schedule_reaches_zero(tmp_path, faces):
+    """Past the end of a decaying schedule the learning rate is 0: more steps would only burn time."""
+    config = tiny_config(tmp_path, gan=False, fidelity=True, steps=3)
+    out = tmp_path / "run"
+    assert train_cli("--config", config, "--data", faces, "--out", out) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 3 and summary["stopped_by"] == "schedule_end"
+    # A longer schedule on resume continues it; --max-steps past the end is the user's explicit choice.
+    assert train_cli("--resume", "--data", faces, "--out", out, "--steps", 5) == 0
+    assert json.loads((out / "summary.json").read_text())["step"] == 5
+    assert train_cli("--resume", "--data", faces, "--out", out, "--max-steps", 6) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 6 and summary["stopped_by"] == "max_steps"
+
+
 def test_resume_continues_exactly(tmp_path, faces):
     """3 steps + resume to 6 == 6 steps in one go (GAN on, a data worker, an epoch boundary at step 4)."""
     config = tiny_config(tmp_path, workers=1, gan=True, fidelity=True, steps=6)  # lr decays across the resume

@@ -59,9 +59,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--weights",
         nargs="+",
+        action="extend",
         default=[],
         metavar="W",
-        help="weights to score: names, paths or 'default' (any number)",
+        help="weights to score: names, paths or 'default' (any number; the option may be repeated)",
     )
     parser.add_argument(
         "--no-reference", action="store_true", help="photos without ground truth: NIQE + face counts"

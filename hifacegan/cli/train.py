@@ -37,9 +37,15 @@ _VALUE_OPTIONS: list[tuple[str, str, type, str]] = [
         "--steps",
         "steps",
         int,
-        "length of the learning-rate schedule: constant, then linear decay to 0 (default: the config's; none: constant)",
+        "length of the learning-rate schedule: constant, then linear decay to 0, where training stops "
+        "(default: the config's; none: constant)",
     ),
-    ("--max-steps", "max_steps", int, "stop after this many steps in total (counted across --resume)"),
+    (
+        "--max-steps",
+        "max_steps",
+        int,
+        "stop after this many steps in total (counted across --resume; default: the end of --steps)",
+    ),
     ("--max-minutes", "max_minutes", float, "stop after this many minutes of this invocation"),
     ("--l1-weight", "lambda_l1", float, "weight of the L1 term of --fidelity (default 100)"),
     (

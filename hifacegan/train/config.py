@@ -54,7 +54,8 @@ class TrainConfig:
     beta1: float = 0.0
     beta2: float = 0.9
     # Length of the learning-rate schedule; None: constant. Not max_steps: a budget must not change the recipe,
-    # or a run resumed with a larger budget would not continue the one it resumes.
+    # or a run resumed with a larger budget would not continue the one it resumes. Without max_steps, a run
+    # stops where a decaying schedule reaches zero.
     steps: int | None = None
     decay_fraction: float = 0.4  # the paper: 30 epochs constant + 20 decaying
     # Budget: whichever comes first. max_steps counts across resumes; max_minutes is per invocation.

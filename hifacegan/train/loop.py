@@ -57,6 +57,18 @@ class TrainResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+def step_limit(config: TrainConfig) -> tuple[int | None, str]:
+    """The step a run stops at, and why: --max-steps, else the end of a schedule that decays to zero.
+
+    Past that end the learning rate is zero and every further step is wasted time that changes nothing.
+    """
+    if config.max_steps is not None:
+        return config.max_steps, "max_steps"
+    if config.steps is not None and config.decay_fraction > 0:
+        return config.steps, "schedule_end"
+    return None, ""
+
+
 def learning_rate(base: float, step: int, total: int | None, decay_fraction: float) -> float:
     """Constant, then linear decay to zero over the last ``decay_fraction`` of ``total`` steps (the paper's)."""
     if total is None or decay_fraction <= 0:
@@ -228,13 +240,14 @@ def _train(
     loss_names = _loss_names(step_fn)
     scalars = ScalarLog(run_dir, loss_names, resume_step=step if resume else None) if primary else None
     total_steps = config.steps
+    last_step, last_reason = step_limit(config)
     stop = StopFlag()
     stop.install()
     bar = None
     if primary and progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.max_steps, initial=step, unit="step", dynamic_ncols=True, desc=config.name)
+        bar = tqdm(total=last_step, initial=step, unit="step", dynamic_ncols=True, desc=config.name)
     started = time.monotonic()
     last_ckpt = started
     window: dict[str, torch.Tensor] = {}
@@ -243,8 +256,8 @@ def _train(
     last_terms: dict[str, float] = {}
     step_fn.train()
     try:
-        if config.max_steps is not None and step >= config.max_steps:
-            stopped_by = "max_steps"
+        if last_step is not None and step >= last_step:
+            stopped_by = last_reason
         while stopped_by is None:
             dataset.set_epoch(epoch)
             sampler.set_position(epoch, offset * config.batch_size)
@@ -298,8 +311,8 @@ def _train(
                     )
                 elapsed = time.monotonic() - started
                 reason = stop.reason
-                if reason is None and config.max_steps is not None and step >= config.max_steps:
-                    reason = "max_steps"
+                if reason is None and last_step is not None and step >= last_step:
+                    reason = last_reason
                 if reason is None and config.max_minutes is not None and elapsed >= config.max_minutes * 60:
                     reason = "max_minutes"
                 if any_rank(reason is not None, dist):
