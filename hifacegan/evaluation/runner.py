@@ -205,8 +205,8 @@ def evaluate(config: EvalConfig) -> list[dict]:
     face_error = next((r.face_error for r in per_image if r.face_error), None)
     if face_error:
         notes.append(f"FED/LLE unavailable: {face_error}")
-    if reused is not None:  # its own explanations (an unavailable metric, say), once each
-        notes += [note for note in reused.notes if note not in notes]
+    if reused is not None:  # its own explanations (an unavailable metric, say); repeats go below
+        notes += reused.notes
     reference_missed = sum(not r.reference_found for r in per_image)
     if reference_missed and not face_error:
         notes.append(
@@ -378,12 +378,11 @@ def _inputs_agree(images: list[dict], clean: list[np.ndarray], degraded: list[np
     """
     moved = []
     for image, target, noisy in zip(images, clean, degraded, strict=True):
-        recorded = image["methods"][DEGRADED]["psnr"]
-        error = np.mean((target.astype(np.float64) - noisy.astype(np.float64)) ** 2) / 255.0**2
-        here = float("inf") if error == 0 else float(10 * np.log10(1.0 / error))
+        recorded = image["methods"][DEGRADED]["psnr"]  # reports write an identical pair's inf as None
+        here = psnr(to_batch(noisy), to_batch(target)).item()
+        if recorded is None and math.isinf(here):
+            continue  # an identical pair, then and now
         if recorded is None or not math.isfinite(here):
-            if recorded is None and not math.isfinite(here):
-                continue
             return None
         delta = abs(here - recorded)
         if delta > _REUSE_PSNR_TOLERANCE_DB:
