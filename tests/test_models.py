@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import SHARED, require
@@ -66,6 +67,7 @@ def test_registry_lists_required_names_and_rejects_unknown():
         "hifacegan-lite-128",
         "hifacegan-lite-256",
         "hifacegan-lite-128-residual",
+        "hifacegan-lite-128-nlm",
     ]:
         assert required in names
     with pytest.raises(ValueError, match="unknown generator config 'nope'.*hifacegan-512"):
@@ -119,6 +121,37 @@ def test_residual_generator_starts_at_the_identity_and_learns_a_correction():
     assert not torch.allclose(g(x), x * 2 - 1)
     with pytest.raises(ValueError, match="residual"):
         build_generator("hifacegan-512", residual=True)
+
+
+def test_prefiltered_generator_is_the_residual_network_run_on_the_denoised_input(shared_data) -> None:
+    """The nlm config shares every tensor with the residual one and feeds it (and its skip) the filtered face."""
+    from hifacegan.data.files import read_rgb8
+    from hifacegan.degradations import degrade, fit_to_size
+    from hifacegan.models.prefilter import nlm_denoise, prefilter_batch
+
+    torch.manual_seed(0)
+    residual = build_generator("hifacegan-lite-128-residual", ngf=4).eval()
+    filtered = build_generator("hifacegan-lite-128-nlm", ngf=4).eval()
+    assert filtered.config["prefilter"] == "nlm" and residual.config["prefilter"] is None
+    torch.nn.init.normal_(residual.to_rgbs[3].weight, std=0.05)  # not the identity, so the test can fail
+    filtered.load_state_dict(residual.state_dict(), strict=True)
+
+    clean = fit_to_size(read_rgb8(sorted((shared_data / "faces-val").iterdir())[0])[0], 128)
+    noisy = degrade(clean, "denoise", seed=3)
+    batch = torch.from_numpy(np.stack([noisy, clean])).permute(0, 3, 1, 2).float() / 255
+    denoised = np.stack([nlm_denoise(noisy, 0.5), nlm_denoise(clean, 0.5)])
+    expected_input = torch.from_numpy(denoised).permute(0, 3, 1, 2).float() / 255
+    torch.testing.assert_close(prefilter_batch(batch, "nlm"), expected_input)
+    # The noisy face really changes; the clean one is left (almost) alone.
+    assert (expected_input[0] - batch[0]).abs().mean() > 0.02
+    assert (expected_input[1] - batch[1]).abs().mean() < 0.01
+    with torch.inference_mode():
+        torch.testing.assert_close(filtered(batch), residual(expected_input))
+        assert not torch.allclose(filtered(batch), residual(batch))
+        half = filtered.to(torch.bfloat16)(batch.to(torch.bfloat16))
+    assert half.dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown prefilter 'median'.*nlm"):
+        build_generator("hifacegan-lite-128-residual", prefilter="median")
 
 
 @pytest.mark.parametrize("hw", [(100, 128), (96, 96), (128, 130)])

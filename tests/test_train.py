@@ -325,7 +325,7 @@ def test_shipped_recipes_are_valid():
         config = resolve_config(base, {}, source)
         assert config.name == name
     fidelity = resolve_config(*load_config_source("hifacegan-lite-fidelity")[:1], {}, "x")
-    assert fidelity.generator == "hifacegan-lite-128-residual" and not fidelity.gan and fidelity.fidelity
+    assert fidelity.generator == "hifacegan-lite-128-nlm" and not fidelity.gan and fidelity.fidelity
     paper = resolve_config(load_config_source("hifacegan-512")[0], {}, "x")
     assert (paper.lr_g, paper.lr_d, paper.beta1, paper.beta2) == (1e-4, 4e-4, 0.0, 0.9)
     assert (paper.lambda_fm, paper.lambda_perceptual, paper.batch_size) == (10.0, 10.0, 2)

@@ -194,3 +194,33 @@ def test_card_markdown_shows_eval_rows_as_a_table() -> None:
         and "| ours | 26.50 | 60.0 | 2 | 100 |" in text
     )
     assert "- note: measured on 2 cores" in text
+
+
+def test_embed_halves_the_weights_and_rewrites_the_card(tmp_path) -> None:
+    from hifacegan.weights.embed import main as embed_main
+
+    torch.manual_seed(0)
+    g = build_generator("hifacegan-lite-128", ngf=4).eval()
+    source = tmp_path / "run" / "tiny.safetensors"
+    source.parent.mkdir()
+    save_weights(source, g, _lite_card(description="from one sitting"))
+    metrics = tmp_path / "faces-val" / "metrics.json"
+    metrics.parent.mkdir()
+    metrics.write_text(json.dumps([{"method": "tiny", "psnr": 25.0, "n": 3}]))
+    out = tmp_path / "embedded"
+    out.mkdir()
+    argv = [
+        str(source),
+        "--metrics",
+        str(metrics),
+        "--description",
+        "two sittings.",
+        "--notes",
+        "Resume here.",
+    ]
+    assert embed_main([*argv, "--out-dir", str(out)]) == 0
+    state, card = read_weights(out / "tiny.safetensors", verify=True)
+    assert state["to_rgbs.3.weight"].dtype == torch.float16
+    assert card.description == "two sittings. Resume here."
+    assert card.metrics["faces-val"][0]["psnr"] == 25.0
+    assert "| tiny | 25.00 | 3 |" in (out / "tiny.md").read_text()

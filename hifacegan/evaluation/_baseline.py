@@ -12,29 +12,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-_LAPLACE_DIFF = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
+from hifacegan.models.prefilter import estimate_noise_sigma, nlm_denoise
 
-
-def estimate_noise_sigma(image: np.ndarray) -> float:
-    """Immerkaer's estimate of white-noise sigma (0-255 scale), per RGB channel, averaged over the channels."""
-    height, width = image.shape[:2]
-    if height < 3 or width < 3:
-        return 0.0
-    sigmas = []
-    for channel in range(image.shape[2]):
-        plane = image[..., channel].astype(np.float64)
-        response = cv2.filter2D(plane, -1, _LAPLACE_DIFF, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
-        sigmas.append(np.sqrt(np.pi / 2) * np.abs(response).sum() / (6.0 * (width - 2) * (height - 2)))
-    return float(np.mean(sigmas))
+__all__ = ["classical_restore", "estimate_noise_sigma"]
 
 
 def classical_restore(image: np.ndarray) -> np.ndarray:
     """Denoise then smooth one uint8 RGB image (module docstring); returns a new uint8 RGB array."""
-    sigma = estimate_noise_sigma(image)
-    out = image
-    if sigma >= 2.0:
-        strength = float(0.8 * sigma)
-        out = cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(out), None, strength, strength, 7, 21)
+    out = nlm_denoise(image, 0.8)
     height, width = out.shape[:2]
     small = cv2.resize(out, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)

@@ -87,12 +87,25 @@ register_generator(
 register_generator(
     "hifacegan-lite-128-residual",
     "hifacegan",
-    "hifacegan-lite-128 plus an input-to-output skip (predicts the correction; the embedded default)",
+    "hifacegan-lite-128 plus an input-to-output skip (predicts the correction)",
     ngf=16,
     size=128,
     legacy_keys=False,
     max_mult=8,
     residual=True,
+)
+# The embedded default weights (since the fourth training session) add a mild non-local-means prefilter in front of the residual
+# network (hifacegan.models.prefilter says why): the same tensors, so weights of the residual config start it.
+register_generator(
+    "hifacegan-lite-128-nlm",
+    "hifacegan",
+    "hifacegan-lite-128-residual behind a mild noise-adaptive non-local-means prefilter (the embedded default)",
+    ngf=16,
+    size=128,
+    legacy_keys=False,
+    max_mult=8,
+    residual=True,
+    prefilter="nlm",
 )
 
 

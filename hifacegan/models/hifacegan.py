@@ -13,6 +13,7 @@ from torch import nn
 
 from hifacegan.models._trunk import SPADEDecoder, check_input, init_weights
 from hifacegan.models.blocks import LIP
+from hifacegan.models.prefilter import PREFILTERS, prefilter_batch
 
 
 class SuppressionPyramid(nn.Module):
@@ -58,6 +59,9 @@ class HiFaceGANGenerator(SPADEDecoder):
     more PSNR than the restored detail gains. With the skip the network only predicts the correction, the
     degraded input's colours come through, and the last convolution starts at zero so training starts at the
     identity.
+
+    ``prefilter="nlm"`` (our lite configs, not the paper) runs a mild noise-adaptive non-local means on the input
+    first (:mod:`hifacegan.models.prefilter` says why); the network, and its skip, see the filtered image.
     """
 
     arch = "hifacegan"
@@ -69,10 +73,13 @@ class HiFaceGANGenerator(SPADEDecoder):
         legacy_keys: bool = True,
         max_mult: int = 16,
         residual: bool = False,
+        prefilter: str | None = None,
     ) -> None:
         super().__init__()
         if residual and legacy_keys:
             raise ValueError("residual=True changes what the output means; it is for our own configs only")
+        if prefilter is not None and prefilter not in PREFILTERS:
+            raise ValueError(f"unknown prefilter {prefilter!r}; choose one of: {', '.join(PREFILTERS)}")
         self.config = {
             "arch": self.arch,
             "ngf": ngf,
@@ -80,8 +87,10 @@ class HiFaceGANGenerator(SPADEDecoder):
             "legacy_keys": legacy_keys,
             "max_mult": max_mult,
             "residual": residual,
+            "prefilter": prefilter,
         }
         self.residual = residual
+        self.prefilter = prefilter
         self.encoder = SuppressionPyramid(ngf, max_mult)
         c = self.encoder.channels[::-1]  # coarse to fine: 16, 16, 8, 4, 2, 1 (x ngf)
         self.build_decoder(
@@ -97,6 +106,8 @@ class HiFaceGANGenerator(SPADEDecoder):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, min_size=128)
+        if self.prefilter is not None:
+            x = prefilter_batch(x, self.prefilter)
         f = self.encoder(x)
         # The bottleneck is the coarsest level (1/32); head_0 runs there with it, the middles at 1/16 with the
         # 1/16 level, and each later block with the level of its own resolution.

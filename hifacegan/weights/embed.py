@@ -23,10 +23,13 @@ def embed(
     metrics: dict | None = None,
     notes: str | None = None,
     out_dir: Path = EMBEDDED_DIR,
+    description: str | None = None,
 ) -> Path:
     state, card = read_weights(source, verify=True)
     if name:
         card.name = name
+    if description:
+        card.description = description
     if metrics:
         card.metrics.update(metrics)
     if notes:
@@ -47,10 +50,21 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="a metrics.json from `hifacegan eval` to record in the card under its folder's name (repeatable)",
     )
+    ap.add_argument(
+        "--description",
+        help="the card's description in place of the training run's (e.g. a run's whole history, when it spans "
+        "several sittings)",
+    )
     ap.add_argument("--notes", help="a sentence appended to the card's description")
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=EMBEDDED_DIR,
+        help="where to write (default: the package's embedded folder)",
+    )
     args = ap.parse_args(argv)
     metrics = {path.parent.name: json.loads(path.read_text()) for path in args.metrics}
-    dest = embed(args.source, args.name, metrics, args.notes)
+    dest = embed(args.source, args.name, metrics, args.notes, args.out_dir, args.description)
     print(f"embedded {args.source} -> {dest} ({dest.stat().st_size / 1e6:.1f} MB)")
     return 0
 
