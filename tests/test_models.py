@@ -150,6 +150,15 @@ def test_prefiltered_generator_is_the_residual_network_run_on_the_denoised_input
         assert not torch.allclose(filtered(batch), residual(batch))
         half = filtered.to(torch.bfloat16)(batch.to(torch.bfloat16))
     assert half.dtype == torch.bfloat16
+    # A face from a 16-bit photo keeps what lies between the 8-bit levels: the filter's change is added to it.
+    fine = (batch + 0.3 / 255).clamp(0, 1)
+    shifted = prefilter_batch(fine, "nlm") - prefilter_batch(batch, "nlm")
+    inside = (
+        (batch > 1 / 255) & (batch < 254 / 255) & (expected_input > 1 / 255) & (expected_input < 254 / 255)
+    )
+    torch.testing.assert_close(
+        shifted[inside], torch.full_like(shifted[inside], 0.3 / 255), atol=1e-6, rtol=0
+    )
     with pytest.raises(ValueError, match="unknown prefilter 'median'.*nlm"):
         build_generator("hifacegan-lite-128-residual", prefilter="median")
 

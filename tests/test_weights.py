@@ -224,3 +224,16 @@ def test_embed_halves_the_weights_and_rewrites_the_card(tmp_path) -> None:
     assert card.description == "two sittings. Resume here."
     assert card.metrics["faces-val"][0]["psnr"] == 25.0
     assert "| tiny | 25.00 | 3 |" in (out / "tiny.md").read_text()
+
+
+def test_embedded_weights_are_a_fidelity_pair_of_one_network() -> None:
+    """The slider interpolates the two embedded networks: they must be the same network, each naming the other,
+    and the perceptual one fine-tuned from the very fidelity weights shipped beside it."""
+    from hifacegan.weights.store import EMBEDDED_DIR
+
+    fidelity = load_weights(EMBEDDED_DIR / "hifacegan-lite-fidelity.safetensors")
+    perceptual = load_weights(EMBEDDED_DIR / "hifacegan-lite-perceptual.safetensors")
+    assert fidelity.generator.config == perceptual.generator.config
+    assert (fidelity.card.role, fidelity.card.partner) == ("fidelity", "hifacegan-lite-perceptual")
+    assert (perceptual.card.role, perceptual.card.partner) == ("perceptual", "hifacegan-lite-fidelity")
+    assert fidelity.card.sha256[:12] in str(perceptual.card.training.get("initialised_from"))

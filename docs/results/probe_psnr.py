@@ -4,7 +4,7 @@ A quick probe while a run is going (seconds, one thread), with the inputs `hifac
 --seed 0` uses; `hifacegan eval` is the real measurement.
 
     .venv/bin/python docs/results/probe_psnr.py runs/lite-fidelity/checkpoints/last.pt \
-        --config hifacegan-lite-128-residual --count 48
+        --config hifacegan-lite-128-nlm --count 48
 """
 
 from __future__ import annotations

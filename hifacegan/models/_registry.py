@@ -82,8 +82,8 @@ register_generator(
     legacy_keys=False,
     max_mult=8,
 )
-# The embedded default weights use the residual variant: the same network plus a skip from the input to the
-# output (see HiFaceGANGenerator), which a CPU training budget needs to keep the input's colours.
+# The residual variant: the same network plus a skip from the input to the output (see HiFaceGANGenerator), which a
+# CPU training budget needs to keep the input's colours (the embedded weights of training sessions 2 and 3).
 register_generator(
     "hifacegan-lite-128-residual",
     "hifacegan",

@@ -58,13 +58,25 @@ def nlm_denoise(image: np.ndarray, strength: float) -> np.ndarray:
 def prefilter_batch(x: torch.Tensor, name: str) -> torch.Tensor:
     """Apply the prefilter ``name`` to a ``(N, 3, H, W)`` batch in [0, 1]; same device and dtype back.
 
-    Each image is quantised to 8 bits for the filter (what every input of the network came from anyway).
+    The filter works on 8-bit copies; what it changes is added to the input as a difference, so faces from 16-bit
+    or float photos keep their precision (and faces that look clean come back untouched). OpenCV is held to
+    torch's thread count, so ``--threads`` and the server's "all cores but one" still hold.
     """
     try:
         strength = PREFILTERS[name]
     except KeyError:
         raise ValueError(f"unknown prefilter {name!r}; choose one of: {', '.join(PREFILTERS)}") from None
-    images = (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    filtered = np.stack([nlm_denoise(image, strength) for image in images])
-    out = torch.from_numpy(filtered).permute(0, 3, 1, 2).to(device=x.device, dtype=x.dtype)
-    return out.div_(255.0)
+    quantised = (
+        (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    )
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(torch.get_num_threads())
+    try:
+        filtered = np.stack([nlm_denoise(image, strength) for image in quantised])
+    finally:
+        cv2.setNumThreads(cv_threads)
+    change = filtered.astype(np.float32) - quantised.astype(np.float32)
+    if not change.any():
+        return x
+    delta = torch.from_numpy(change).permute(0, 3, 1, 2).to(device=x.device, dtype=torch.float32)
+    return (x.detach().float() + delta / 255.0).clamp(0, 1).to(x.dtype)
