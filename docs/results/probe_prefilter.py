@@ -18,13 +18,16 @@ import torch
 
 from hifacegan.data.files import image_key, list_images, read_rgb8
 from hifacegan.degradations import degrade, fit_to_size, rng_for
+from hifacegan.metrics import psnr as metric_psnr
+from hifacegan.metrics import to_batch
 from hifacegan.models import build_generator
 from hifacegan.models.prefilter import PREFILTERS, nlm_denoise
 from hifacegan.weights import load_weights
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+def psnr(image: np.ndarray, clean: np.ndarray) -> float:
+    """The report's PSNR (``hifacegan.metrics``) of two uint8 images."""
+    return float(metric_psnr(to_batch(image), to_batch(clean))[0])
 
 
 def main() -> None:
@@ -44,7 +47,7 @@ def main() -> None:
         networks["network" if prefilter is None else "NLM -> network"] = network
 
     def run(network: torch.nn.Module, image: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        x = to_batch(image)
         with torch.inference_mode():
             y = ((network(x) + 1) / 2).clamp(0, 1)[0].permute(1, 2, 0).numpy()
         return np.round(y * 255).astype(np.uint8)

@@ -94,8 +94,9 @@ register_generator(
     max_mult=8,
     residual=True,
 )
-# The embedded default weights (since the fourth training session) add a mild non-local-means prefilter in front of the residual
-# network (hifacegan.models.prefilter says why): the same tensors, so weights of the residual config start it.
+# The embedded default weights (since the fourth training session) add a mild non-local-means prefilter in
+# front of the residual network (hifacegan.models.prefilter says why): the same tensors, so weights of the
+# residual config start it.
 register_generator(
     "hifacegan-lite-128-nlm",
     "hifacegan",

@@ -13,7 +13,7 @@ from torch import nn
 
 from hifacegan.models._trunk import SPADEDecoder, check_input, init_weights
 from hifacegan.models.blocks import LIP
-from hifacegan.models.prefilter import PREFILTERS, prefilter_batch
+from hifacegan.models.prefilter import prefilter_batch, prefilter_strength
 
 
 class SuppressionPyramid(nn.Module):
@@ -78,8 +78,8 @@ class HiFaceGANGenerator(SPADEDecoder):
         super().__init__()
         if residual and legacy_keys:
             raise ValueError("residual=True changes what the output means; it is for our own configs only")
-        if prefilter is not None and prefilter not in PREFILTERS:
-            raise ValueError(f"unknown prefilter {prefilter!r}; choose one of: {', '.join(PREFILTERS)}")
+        if prefilter is not None:
+            prefilter_strength(prefilter)  # an unknown name fails here, not at the first forward
         self.config = {
             "arch": self.arch,
             "ngf": ngf,

@@ -55,6 +55,14 @@ def nlm_denoise(image: np.ndarray, strength: float) -> np.ndarray:
     return cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(image), None, h, h, 7, 21)
 
 
+def prefilter_strength(name: str) -> float:
+    """The strength of the prefilter ``name``, or a clear error naming the ones there are."""
+    try:
+        return PREFILTERS[name]
+    except KeyError:
+        raise ValueError(f"unknown prefilter {name!r}; choose one of: {', '.join(PREFILTERS)}") from None
+
+
 def prefilter_batch(x: torch.Tensor, name: str) -> torch.Tensor:
     """Apply the prefilter ``name`` to a ``(N, 3, H, W)`` batch in [0, 1]; same device and dtype back.
 
@@ -62,10 +70,7 @@ def prefilter_batch(x: torch.Tensor, name: str) -> torch.Tensor:
     or float photos keep their precision (and faces that look clean come back untouched). OpenCV is held to
     torch's thread count, so ``--threads`` and the server's "all cores but one" still hold.
     """
-    try:
-        strength = PREFILTERS[name]
-    except KeyError:
-        raise ValueError(f"unknown prefilter {name!r}; choose one of: {', '.join(PREFILTERS)}") from None
+    strength = prefilter_strength(name)
     quantised = (
         (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     )
