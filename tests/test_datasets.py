@@ -12,7 +12,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from hifacegan.cli import main as cli_main
-from hifacegan.data import FaceDegradationDataset, PairedFolderDataset
+from hifacegan.data import FaceDegradationDataset, PairedFolderDataset, zoom_out
 from hifacegan.data.files import read_rgb8
 from hifacegan.degradations import degrade, fit_to_size, rng_for
 
@@ -244,6 +244,49 @@ def test_flips_happen_in_training_only_and_only_when_asked(clean_dir):
     assert orientations(train=True) == {"as is", "mirrored"}
     assert orientations(train=True, flip=False) == {"as is"}
     assert orientations(train=False) == {"as is"}
+
+
+def test_zoom_out_shrinks_the_face_into_a_mirrored_frame(face_files):
+    face = fit_to_size(read_rgb8(face_files[0])[0], SIZE)
+    rng = np.random.default_rng(0)
+    assert zoom_out(face, 1.0, rng) is face
+    corners = set()
+    for _ in range(20):
+        framed = zoom_out(face, 0.5, rng)
+        assert framed.shape == face.shape and framed.dtype == np.uint8
+        # The shrunken face sits somewhere in the frame: find it exactly.
+        small = cv2.resize(face, (SIZE // 2, SIZE // 2), interpolation=cv2.INTER_AREA)
+        found = cv2.matchTemplate(framed, small, cv2.TM_SQDIFF)
+        top, left = np.unravel_index(int(found.argmin()), found.shape)
+        assert np.array_equal(framed[top : top + SIZE // 2, left : left + SIZE // 2], small)
+        corners.add((int(top), int(left)))
+        # Mirrored outwards: the row above the face reflects the face's second row (no hard edge).
+        if top > 0:
+            assert np.array_equal(framed[top - 1, left : left + SIZE // 2], small[1])
+    assert len(corners) > 5  # a random offset, not always the centre
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="scale must be in"):
+            zoom_out(face, bad, rng)
+
+
+def test_zoom_out_happens_in_training_only_and_draws_nothing_when_off(clean_dir):
+    plain = FaceDegradationDataset(clean_dir, SIZE, task="jpeg", limit=2)
+    off = FaceDegradationDataset(clean_dir, SIZE, task="jpeg", limit=2, zoom_out_probability=0.0)
+    always = FaceDegradationDataset(
+        clean_dir, SIZE, task="jpeg", limit=2, flip=False, zoom_out_probability=1.0
+    )
+    val = FaceDegradationDataset(clean_dir, SIZE, task="jpeg", limit=2, train=False, zoom_out_probability=1.0)
+    clean = fit_to_size(read_rgb8(sorted(clean_dir.iterdir())[0])[0], SIZE)
+    for epoch in range(3):
+        for dataset in (plain, off, always):
+            dataset.set_epoch(epoch)
+        # Off: the very same samples as a dataset made before the option existed.
+        assert torch.equal(plain[0]["lq"], off[0]["lq"]) and torch.equal(plain[0]["gt"], off[0]["gt"])
+        assert not np.array_equal(as_uint8(always[0]["gt"]), clean)
+    assert np.array_equal(as_uint8(val[0]["gt"]), clean)
+    for bad in ({"zoom_out_probability": 1.5}, {"zoom_out_min_scale": 0.0}):
+        with pytest.raises(ValueError, match="zoom_out"):
+            FaceDegradationDataset(clean_dir, SIZE, **bad)
 
 
 def test_any_input_size_comes_out_at_the_model_size(tmp_path, face_files):

@@ -401,6 +401,8 @@ def test_config_checks_and_overrides():
         ({"template": [[1, 2]]}, "template must be"),
         ({"gan": False, "fidelity": False, "lambda_perceptual": 0}, "no loss left"),
         ({"lr_g": "fast"}, "lr_g must be a number"),
+        ({"zoom_out_probability": 2}, "zoom_out_probability must be in"),
+        ({"zoom_out_min_scale": 0}, "zoom_out_min_scale must be in"),
     ]:
         with pytest.raises(ConfigError, match=message):
             resolve_config(base, bad, "cli")

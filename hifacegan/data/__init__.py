@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from hifacegan.data.files import IMAGE_SUFFIXES, ImageReadError, image_key, list_images, read_rgb8
 
 if TYPE_CHECKING:
-    from hifacegan.data.datasets import FaceDegradationDataset, PairedFolderDataset
+    from hifacegan.data.datasets import FaceDegradationDataset, PairedFolderDataset, zoom_out
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -22,11 +22,12 @@ __all__ = [
     "image_key",
     "list_images",
     "read_rgb8",
+    "zoom_out",
 ]
 
 
 def __getattr__(name: str):
-    if name in ("FaceDegradationDataset", "PairedFolderDataset"):
+    if name in ("FaceDegradationDataset", "PairedFolderDataset", "zoom_out"):
         from hifacegan.data import datasets
 
         return getattr(datasets, name)

@@ -34,6 +34,27 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
 
 
+def zoom_out(image: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Shrink a tight face crop by ``scale`` into a frame of the same size, mirrored outwards at its edges.
+
+    Tight crops (UTKFace: forehead to chin) teach a network faces at one scale only; photos framed more loosely
+    (CelebA, hair and background) then show it faces smaller than any it saw. The shrunken face sits at a random
+    offset within the frame; the border mirrors the crop (no hard edge for the network to learn), and the clean
+    target is the same framed image, so the loss covers the border too.
+    """
+    if not 0.0 < scale <= 1.0:
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    size = image.shape[0]
+    inner = max(1, round(size * scale))
+    if inner >= size:
+        return image
+    small = cv2.resize(image, (inner, inner), interpolation=cv2.INTER_AREA)
+    room = size - inner
+    top, left = (int(v) for v in rng.integers(0, room + 1, size=2))
+    framed = cv2.copyMakeBorder(small, top, room - top, left, room - left, cv2.BORDER_REFLECT_101)
+    return np.ascontiguousarray(framed)
+
+
 def _check_size(size: int | None, allow_none: bool) -> int | None:
     if size is None and allow_none:
         return None
@@ -126,8 +147,10 @@ class FaceDegradationDataset(_SkippingFolderDataset):
     """(degraded, clean) pairs made on the fly from a folder of clean aligned faces.
 
     Each clean face is centre-cropped to a square and resized to ``size`` (area averaging when shrinking,
-    bicubic when enlarging); in training mode it is flipped horizontally with probability 1/2; then ``task``
-    degrades it at that size (recipes scale with the size, see :mod:`hifacegan.degradations`).
+    bicubic when enlarging); in training mode it is flipped horizontally with probability 1/2 and, with probability
+    ``zoom_out_probability``, shrunk into a mirrored frame (:func:`zoom_out`, scale uniform in
+    ``[zoom_out_min_scale, 1]``); then ``task`` degrades it at that size (recipes scale with the size, see
+    :mod:`hifacegan.degradations`).
 
     Randomness (never the global NumPy/torch state):
 
@@ -147,6 +170,10 @@ class FaceDegradationDataset(_SkippingFolderDataset):
         seed: base seed of all randomness.
         flip: random horizontal flips in training mode.
         limit: use only the first ``limit`` files (sorted by path): quick runs and fixed subsets.
+        zoom_out_probability: chance (training mode only) that a face is shrunk into a mirrored frame, so a
+            network trained on tight crops also renovates faces framed loosely. 0 draws nothing extra from
+            the sample's randomness, so samples are the same as without the option.
+        zoom_out_min_scale: smallest shrink factor, in (0, 1].
     """
 
     def __init__(
@@ -158,7 +185,15 @@ class FaceDegradationDataset(_SkippingFolderDataset):
         seed: int = 0,
         flip: bool = True,
         limit: int | None = None,
+        zoom_out_probability: float = 0.0,
+        zoom_out_min_scale: float = 0.6,
     ) -> None:
+        if not 0.0 <= zoom_out_probability <= 1.0:
+            raise ValueError(f"zoom_out_probability must be in [0, 1], got {zoom_out_probability}")
+        if not 0.0 < zoom_out_min_scale <= 1.0:
+            raise ValueError(f"zoom_out_min_scale must be in (0, 1], got {zoom_out_min_scale}")
+        self.zoom_out_probability = float(zoom_out_probability)
+        self.zoom_out_min_scale = float(zoom_out_min_scale)
         self.task = get_task(task).name
         self.size = _check_size(size, allow_none=False)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -191,6 +226,8 @@ class FaceDegradationDataset(_SkippingFolderDataset):
         clean = fit_to_size(image, self.size)
         if self.train and self.flip and rng.random() < 0.5:
             clean = np.ascontiguousarray(clean[:, ::-1])
+        if self.train and self.zoom_out_probability > 0 and rng.random() < self.zoom_out_probability:
+            clean = zoom_out(clean, rng.uniform(self.zoom_out_min_scale, 1.0), rng)
         degraded = degrade(clean, self.task, rng=rng)
         return {"lq": _to_tensor(degraded), "gt": _to_tensor(clean), "name": name}
 

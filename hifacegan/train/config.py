@@ -36,6 +36,10 @@ class TrainConfig:
     task: str = "full"
     limit: int | None = None
     flip: bool = True
+    # Chance that a training face is shrunk into a mirrored frame (hifacegan.data.zoom_out), and the smallest
+    # shrink: tight crops alone leave a network unsure of faces framed loosely, as in CelebA or a pasted crop.
+    zoom_out_probability: float = 0.0
+    zoom_out_min_scale: float = 0.6
     workers: int = 1
     # Losses. The paper: LSGAN + feature matching 10 + VGG19 perceptual 10; the fidelity variant adds L1.
     gan: bool = True
@@ -135,6 +139,14 @@ class TrainConfig:
             raise ConfigError(f"{source}: workers must be 0 or more, got {self.workers}")
         if not 0.0 <= self.decay_fraction <= 1.0:
             raise ConfigError(f"{source}: decay_fraction must be in [0, 1], got {self.decay_fraction}")
+        if not 0.0 <= self.zoom_out_probability <= 1.0:
+            raise ConfigError(
+                f"{source}: zoom_out_probability must be in [0, 1], got {self.zoom_out_probability}"
+            )
+        if not 0.0 < self.zoom_out_min_scale <= 1.0:
+            raise ConfigError(
+                f"{source}: zoom_out_min_scale must be in (0, 1], got {self.zoom_out_min_scale}"
+            )
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"{source}: max_minutes must be positive, got {self.max_minutes}")
         if not (self.gan or self.fidelity or self.lambda_perceptual > 0):

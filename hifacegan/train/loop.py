@@ -165,6 +165,8 @@ def train(
             seed=config.seed + dist.rank,
             flip=config.flip,
             limit=config.limit,
+            zoom_out_probability=config.zoom_out_probability,
+            zoom_out_min_scale=config.zoom_out_min_scale,
         )
         per_rank = len(dataset) // dist.world_size
         if per_rank < config.batch_size:
@@ -440,7 +442,12 @@ def export_weights(
         "losses": ", ".join(losses),
         "perceptual_network": summary["perceptual"],
         "data": f"{data.name}, {summary['samples']} samples seen, degradation task {config.task!r}, "
-        f"random flips {config.flip}",
+        f"random flips {config.flip}"
+        + (
+            f", zoom-out p {config.zoom_out_probability:g} (scale {config.zoom_out_min_scale:g}-1)"
+            if config.zoom_out_probability
+            else ""
+        ),
         "steps": summary["step"],
         "batch_size": f"{config.batch_size} x {summary['world_size']} process(es)",
         "optimizer": f"Adam betas ({config.beta1:g}, {config.beta2:g}), lr G {config.lr_g:g}"
