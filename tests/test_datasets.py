@@ -264,6 +264,7 @@ def test_zoom_out_shrinks_the_face_into_a_mirrored_frame(face_files):
         if top > 0:
             assert np.array_equal(framed[top - 1, left : left + SIZE // 2], small[1])
     assert len(corners) > 5  # a random offset, not always the centre
+    assert zoom_out(face[:, : SIZE // 2], 0.5, rng).shape == (SIZE, SIZE // 2, 3)  # any frame keeps its shape
     for bad in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="scale must be in"):
             zoom_out(face, bad, rng)

@@ -44,14 +44,14 @@ def zoom_out(image: np.ndarray, scale: float, rng: np.random.Generator) -> np.nd
     """
     if not 0.0 < scale <= 1.0:
         raise ValueError(f"scale must be in (0, 1], got {scale}")
-    size = image.shape[0]
-    inner = max(1, round(size * scale))
-    if inner >= size:
+    height, width = image.shape[:2]
+    inner_h, inner_w = max(1, round(height * scale)), max(1, round(width * scale))
+    if inner_h >= height and inner_w >= width:
         return image
-    small = cv2.resize(image, (inner, inner), interpolation=cv2.INTER_AREA)
-    room = size - inner
-    top, left = (int(v) for v in rng.integers(0, room + 1, size=2))
-    framed = cv2.copyMakeBorder(small, top, room - top, left, room - left, cv2.BORDER_REFLECT_101)
+    small = cv2.resize(image, (inner_w, inner_h), interpolation=cv2.INTER_AREA)
+    room_h, room_w = height - inner_h, width - inner_w
+    top, left = int(rng.integers(0, room_h + 1)), int(rng.integers(0, room_w + 1))
+    framed = cv2.copyMakeBorder(small, top, room_h - top, left, room_w - left, cv2.BORDER_REFLECT_101)
     return np.ascontiguousarray(framed)
 
 
