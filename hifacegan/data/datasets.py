@@ -55,6 +55,14 @@ def zoom_out(image: np.ndarray, scale: float, rng: np.random.Generator) -> np.nd
     return np.ascontiguousarray(framed)
 
 
+def check_zoom_out(probability: float, min_scale: float) -> None:
+    """The zoom-out settings' bounds, checked once for the dataset and for a training config alike."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"zoom_out_probability must be in [0, 1], got {probability}")
+    if not 0.0 < min_scale <= 1.0:
+        raise ValueError(f"zoom_out_min_scale must be in (0, 1], got {min_scale}")
+
+
 def _check_size(size: int | None, allow_none: bool) -> int | None:
     if size is None and allow_none:
         return None
@@ -188,10 +196,7 @@ class FaceDegradationDataset(_SkippingFolderDataset):
         zoom_out_probability: float = 0.0,
         zoom_out_min_scale: float = 0.6,
     ) -> None:
-        if not 0.0 <= zoom_out_probability <= 1.0:
-            raise ValueError(f"zoom_out_probability must be in [0, 1], got {zoom_out_probability}")
-        if not 0.0 < zoom_out_min_scale <= 1.0:
-            raise ValueError(f"zoom_out_min_scale must be in (0, 1], got {zoom_out_min_scale}")
+        check_zoom_out(zoom_out_probability, zoom_out_min_scale)
         self.zoom_out_probability = float(zoom_out_probability)
         self.zoom_out_min_scale = float(zoom_out_min_scale)
         self.task = get_task(task).name

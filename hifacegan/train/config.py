@@ -106,6 +106,7 @@ class TrainConfig:
 
     def validate(self, source: str = "config") -> None:
         """Catch the mistakes that would otherwise surface hours later or as a shape error."""
+        from hifacegan.data.datasets import check_zoom_out
         from hifacegan.losses import BACKBONES
         from hifacegan.models import generator_spec, list_discriminators
 
@@ -139,14 +140,10 @@ class TrainConfig:
             raise ConfigError(f"{source}: workers must be 0 or more, got {self.workers}")
         if not 0.0 <= self.decay_fraction <= 1.0:
             raise ConfigError(f"{source}: decay_fraction must be in [0, 1], got {self.decay_fraction}")
-        if not 0.0 <= self.zoom_out_probability <= 1.0:
-            raise ConfigError(
-                f"{source}: zoom_out_probability must be in [0, 1], got {self.zoom_out_probability}"
-            )
-        if not 0.0 < self.zoom_out_min_scale <= 1.0:
-            raise ConfigError(
-                f"{source}: zoom_out_min_scale must be in (0, 1], got {self.zoom_out_min_scale}"
-            )
+        try:
+            check_zoom_out(self.zoom_out_probability, self.zoom_out_min_scale)
+        except ValueError as error:
+            raise ConfigError(f"{source}: {error}") from None
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"{source}: max_minutes must be positive, got {self.max_minutes}")
         if not (self.gan or self.fidelity or self.lambda_perceptual > 0):
