@@ -189,6 +189,39 @@ def test_reuse_keeps_earlier_rows_and_refuses_other_inputs(
         out = tmp_path / f"refused-{len(extra)}-{reason[:4]}"
         assert main([*common, *extra, "--reuse", str(base), "--out", str(out)]) == 2
         assert reason in capsys.readouterr().err and not out.exists()
+    # A report whose FED and LLE were measured the old way (where dlib detected a face in each method's image)
+    # is not mixed with rows measured at the clean face's box.
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "metrics.json").write_text((base / "metrics.json").read_text())
+    older_details = json.loads((base / "per_image.json").read_text())
+    del older_details["fed_lle_at"]
+    (older / "per_image.json").write_text(json.dumps(older_details))
+    out = tmp_path / "refused-older"
+    assert (
+        main([*common, "--limit", "3", "--weights", str(weights), "--reuse", str(older), "--out", str(out)])
+        == 2
+    )
+    assert "run that evaluation again without --reuse" in capsys.readouterr().err and not out.exists()
+
+
+def test_fed_and_lle_are_measured_at_the_clean_face_even_where_no_face_is_detected(shared_data: Path) -> None:
+    from hifacegan.evaluation import _workers
+
+    _workers.init_worker()
+    for path in sorted((shared_data / "faces-val").glob("*.jpg"))[:10]:
+        clean = _read(path)
+        blurred = cv2.GaussianBlur(clean, (0, 0), 1.5)
+        blank = np.full_like(clean, 128)
+        scores = _workers.score_image((0, clean, [clean, blurred, blank]))
+        if scores.reference_found:
+            break
+    require(scores.reference_found, "dlib should find a face in one of the first 10 faces-val photos")
+    # The blank image has no face to detect, yet it is scored (badly) instead of being left out of the mean.
+    assert scores.found == [True, True, False]
+    assert scores.fed[0] == pytest.approx(0.0, abs=1e-6) and scores.lle[0] == pytest.approx(0.0, abs=1e-6)
+    assert 0 < scores.fed[1] < scores.fed[2]
+    assert scores.lle[1] > 0 and np.isfinite(scores.lle[2])
 
 
 def test_eval_cli_explains_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

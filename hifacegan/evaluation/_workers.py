@@ -1,7 +1,9 @@
 """Per-image CPU work (dlib faces and NIQE) run in a process pool, so several cores share the slow part.
 
 Workers load dlib's models once (pool initializer). Each job is one image index: the clean face is measured
-first, then every method's image near it, so FED and LLE compare the same face.
+first, then every method's image at the clean face's box, so FED and LLE compare the same face, on the same
+images for every method; whether dlib's detector finds a face in a method's image is counted on its own
+(``hifacegan.metrics._identity`` says why).
 """
 
 from __future__ import annotations
@@ -61,10 +63,10 @@ def score_image(job: tuple[int, np.ndarray | None, list[np.ndarray]]) -> ImageSc
             faces[i] = len(_ANALYZER.detect(img))
             found[i] = faces[i] > 0
             continue
-        measure = _ANALYZER.measure(img, near=reference.box if reference else None)
-        found[i] = measure is not None
+        found[i] = _ANALYZER.find(img, near=reference.box if reference else None) is not None
         faces[i] = int(found[i])
-        if measure is not None and reference is not None:
+        if reference is not None:
+            measure = _ANALYZER.measure_at(img, reference.box)
             feds[i] = fed(reference, measure)
             lles[i] = lle(reference, measure, img.shape[1])
     return ImageScores(index, reference is not None, niqes, found, feds, lles, faces)

