@@ -371,13 +371,13 @@ def _reusable_rows(
     return _ReusedRows(list(rows), images, [str(note) for note in details.get("notes", [])] + extra_notes)
 
 
-# How far an input's PSNR may move before a reused row no longer describes it: OpenCV's resize and blur kernels
-# round differently on CPUs with other SIMD units, which moves a few pixels by one level (measured: 0.002 dB at
-# most over faces-val's 500 inputs); a changed or re-encoded photo moves it by far more.
 # Where FED and LLE measure a method's image, recorded in per_image.json so that --reuse never mixes reports made
 # the other way (each method measured where dlib detected a face in its own image; see hifacegan.metrics._identity).
 FED_LLE_AT = "reference face box"
 
+# How far an input's PSNR may move before a reused row no longer describes it: OpenCV's resize and blur kernels
+# round differently on CPUs with other SIMD units, which moves a few pixels by one level (measured: 0.002 dB at
+# most over faces-val's 500 inputs); a changed or re-encoded photo moves it by far more.
 _REUSE_PSNR_TOLERANCE_DB = 0.01
 
 
