@@ -182,6 +182,15 @@ def test_no_face_in_a_blank_image_is_reported_as_none() -> None:
     assert FaceAnalyzer().measure(np.full((128, 128, 3), 120, np.uint8)) is None
 
 
+def test_face_analyzer_refuses_images_that_are_not_uint8_rgb() -> None:
+    analyzer = FaceAnalyzer()
+    for bad in (np.zeros((128, 128, 3), np.float32), np.zeros((128, 128), np.uint8)):
+        with pytest.raises(ValueError, match="expected a uint8 RGB image"):
+            analyzer.detect(bad)
+        with pytest.raises(ValueError, match="expected a uint8 RGB image"):
+            analyzer.measure_at(bad, (10, 10, 100, 100))
+
+
 def test_lle_is_in_pixels_of_a_512_px_image() -> None:
     base = np.zeros((68, 2))
     a = FaceMeasure((0, 0, 1, 1), base, np.zeros(128))

@@ -7,7 +7,7 @@
   or not the detector finds a face in the restored image. Why: the paper's scripts skipped the images where no
   face was detected, so each method was averaged over its own subset, and a method whose outputs the detector
   gives up on (the hardest faces) scored better for it; on CelebA the classical baseline was averaged over 341
-  faces and our network over 471. With the reference box every method is scored on the same faces, as
+  faces and our network over 470. With the reference box every method is scored on the same faces, as
   landmark benchmarks give the predictor the ground-truth box (300-W) and identity scores of aligned restored
   crops skip detection (GFPGAN's and CodeFormer's). Whether a face is found at all is reported on its own.
 - Landmarks: dlib's 68-point shape predictor (``face_recognition_models``: iBUG 300-W, whose licence excludes
@@ -53,6 +53,11 @@ def _models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
+def _check_rgb8(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}")
+
+
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     width = min(a[2], b[2]) - max(a[0], b[0])
     height = min(a[3], b[3]) - max(a[1], b[1])
@@ -84,8 +89,7 @@ class FaceAnalyzer:
 
     def detect(self, image: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Face boxes (left, top, right, bottom) in ``image`` (uint8 RGB, (H, W, 3))."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}")
+        _check_rgb8(image)
         short = min(image.shape[:2])
         upsample = (
             0 if short >= self.min_detect_side else min(2, math.ceil(math.log2(self.min_detect_side / short)))
@@ -119,8 +123,7 @@ class FaceAnalyzer:
 
         The evaluation measures every restored image at its clean image's face box (see the module's docstring).
         """
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}")
+        _check_rgb8(image)
         image = np.ascontiguousarray(image)
         shape = self.predictor(image, self._dlib.rectangle(*box))
         landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
