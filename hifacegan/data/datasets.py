@@ -182,6 +182,8 @@ class FaceDegradationDataset(_SkippingFolderDataset):
             network trained on tight crops also renovates faces framed loosely. 0 draws nothing extra from
             the sample's randomness, so samples are the same as without the option.
         zoom_out_min_scale: smallest shrink factor, in (0, 1].
+        clean_probability: chance (training mode only) that the input is the clean face itself, so the network
+            learns to leave sharp faces alone. 0 draws nothing extra.
     """
 
     def __init__(
@@ -195,8 +197,12 @@ class FaceDegradationDataset(_SkippingFolderDataset):
         limit: int | None = None,
         zoom_out_probability: float = 0.0,
         zoom_out_min_scale: float = 0.6,
+        clean_probability: float = 0.0,
     ) -> None:
         check_zoom_out(zoom_out_probability, zoom_out_min_scale)
+        if not 0.0 <= clean_probability < 1.0:
+            raise ValueError(f"clean_probability must be in [0, 1), got {clean_probability}")
+        self.clean_probability = float(clean_probability)
         self.zoom_out_probability = float(zoom_out_probability)
         self.zoom_out_min_scale = float(zoom_out_min_scale)
         self.task = get_task(task).name
@@ -233,7 +239,10 @@ class FaceDegradationDataset(_SkippingFolderDataset):
             clean = np.ascontiguousarray(clean[:, ::-1])
         if self.train and self.zoom_out_probability > 0 and rng.random() < self.zoom_out_probability:
             clean = zoom_out(clean, rng.uniform(self.zoom_out_min_scale, 1.0), rng)
-        degraded = degrade(clean, self.task, rng=rng)
+        if self.train and self.clean_probability > 0 and rng.random() < self.clean_probability:
+            degraded = clean
+        else:
+            degraded = degrade(clean, self.task, rng=rng)
         return {"lq": _to_tensor(degraded), "gt": _to_tensor(clean), "name": name}
 
     def __repr__(self) -> str:

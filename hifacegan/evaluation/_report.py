@@ -5,7 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-ROW_KEYS = ("method", "psnr", "ssim", "ms_ssim", "fed", "lle", "fid", "lpips", "niqe", "faces_missed", "n")
+ROW_KEYS = (
+    "method",
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "fed",
+    "lle",
+    "fid",
+    "lpips",
+    "niqe",
+    "detail_kept",
+    "faces_missed",
+    "n",
+)
+#: Columns a table shows only when some row has them (``detail_kept``: ``hifacegan eval --pipeline`` alone).
+_OPTIONAL = frozenset({"detail_kept"})
 
 # (key, header, arrow, format): groups as the paper's Table 1: statistical | semantic | perceptual.
 _COLUMNS = (
@@ -17,6 +32,7 @@ _COLUMNS = (
     ("fid", "FID", "↓", "{:.1f}"),
     ("lpips", "LPIPS", "↓", "{:.3f}"),
     ("niqe", "NIQE", "↓", "{:.2f}"),
+    ("detail_kept", "detail kept", "↑", "{:.3f}"),
 )
 
 
@@ -38,14 +54,15 @@ def make_row(method: str, n: int, faces_missed: int | None, **metrics: float | N
 
 def markdown_table(rows: Sequence[dict], title: str, notes: Sequence[str] = ()) -> str:
     """A Markdown report: the metric table (n/a where unavailable) and the notes that explain it."""
-    header = "| Method | " + " | ".join(f"{h} {a}" for _, h, a, _ in _COLUMNS) + " | faces missed | n |"
-    rule = "|---|" + "---:|" * (len(_COLUMNS) + 2)
+    columns = [c for c in _COLUMNS if c[0] not in _OPTIONAL or any(r.get(c[0]) is not None for r in rows)]
+    header = "| Method | " + " | ".join(f"{h} {a}" for _, h, a, _ in columns) + " | faces missed | n |"
+    rule = "|---|" + "---:|" * (len(columns) + 2)
     groups = "Statistical: PSNR, SSIM, MS-SSIM; semantic: FED, LLE; perceptual: FID, LPIPS, NIQE."
     lines = [f"# {title}", "", groups, ""]
     lines += [header, rule]
     for row in rows:
         cells = []
-        for key, _, _, fmt in _COLUMNS:
+        for key, _, _, fmt in columns:
             value = row.get(key)
             cells.append("n/a" if value is None else fmt.format(value))
         missed = row.get("faces_missed")

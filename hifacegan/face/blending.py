@@ -8,6 +8,7 @@ exact original values (including alpha, which is never touched).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import cv2
@@ -67,12 +68,19 @@ def paste_face(
     matrix: np.ndarray,
     mask: np.ndarray | None = None,
     region: np.ndarray | None = None,
+    *,
+    opacity: float = 1.0,
+    base: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[int, int, int, int] | None:
     """Blend ``face_rgb`` (size x size x 3 float in [0, 1], aligned by ``matrix`` photo->crop) into ``photo`` in place.
 
     ``photo`` is (H, W, C) of uint8/uint16/float32; ``mask`` is the crop-space blend mask (default: feathered
     rectangle); ``region`` an optional (H, W) uint8 selection (0..255) the blend is multiplied by. Returns the
     window that was written, or None when the face lies outside the photo or the region.
+
+    Large faces (hifacegan.face.detail) blend ``opacity`` of the face over ``base`` of the photo's own window
+    (float RGB in [0, 1] in, the same out; e.g. its noise removed), computed in photo pixels: only the smooth,
+    enlarged face is resampled, never the photo's detail.
     """
     size = face_rgb.shape[0]
     if mask is None:
@@ -101,6 +109,9 @@ def paste_face(
         face = np.repeat((warped @ LUMA)[..., None], 3, axis=2)
     else:
         face = warped
+    if base is not None or opacity != 1.0:
+        under = original if base is None else _apply_rgb(base, original)
+        face = under + opacity * (face - under)
     blended = original + weights[..., None] * (face - original)
     if photo.dtype.kind == "f":
         result = blended.astype(photo.dtype)
@@ -108,6 +119,13 @@ def paste_face(
         result = np.clip(np.rint(blended * peak), 0, peak).astype(photo.dtype)
     colour[...] = np.where(inside[..., None], result, colour)
     return x0, y0, x1, y1
+
+
+def _apply_rgb(function: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray) -> np.ndarray:
+    """``function`` of RGB float pixels, applied to a grey (H, W, 1) window through an RGB copy of it."""
+    if pixels.shape[2] == 3:
+        return function(pixels)
+    return function(np.repeat(pixels, 3, axis=2)) @ LUMA[:, None]
 
 
 def _is_gray(colour: np.ndarray) -> bool:

@@ -108,6 +108,20 @@ register_generator(
     residual=True,
     prefilter="nlm",
 )
+# The same network for faces with real detail above 128 px: the 128 px weights' tensors start it, since the
+# generator is fully convolutional with a fixed five-stage pyramid (input to 1/32), so every tensor has the same
+# shape at both sizes; only what the layers see per face pixel changes.
+register_generator(
+    "hifacegan-lite-256-nlm",
+    "hifacegan",
+    "hifacegan-lite-128-nlm's network for 256 px faces (starts from the 128 px weights)",
+    ngf=16,
+    size=256,
+    legacy_keys=False,
+    max_mult=8,
+    residual=True,
+    prefilter="nlm",
+)
 
 
 def list_generators() -> list[str]:

@@ -4,6 +4,10 @@ Steps: 1 detect (RetinaFace on a downscaled copy), 2 choose faces, then per batc
 to the weights' template, at the network's size), 4 renovate (batched, half precision on GPUs, inference mode),
 5 match colour and paste back (feathered mask, per-face window). Memory follows the faces: no float copy of the
 photo is ever made, and pixels outside the face masks (and alpha everywhere) keep their exact values.
+
+A face larger than the network (by :data:`~hifacegan.face.detail.DETAIL_MERGE_FROM`) is cut at its own size
+instead, the network renovates its low band, and only the change (the network's correction plus the cleaning of
+the fine band's noise) is added to the photo (:mod:`hifacegan.face.detail`): the face keeps the detail it has.
 """
 
 from __future__ import annotations
@@ -14,13 +18,22 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from hifacegan.devices import configure_cpu_threads, inference_dtype, select_device
-from hifacegan.face.alignment import align_face, ffhq_template
+from hifacegan.face.alignment import affine_scale, align_face, estimate_similarity, ffhq_template
 from hifacegan.face.blending import feather_mask, paste_face, to_rgb_float
 from hifacegan.face.colour import match_colour
+from hifacegan.face.detail import (
+    degradation,
+    denoise,
+    detail_template,
+    enlarge,
+    shrink,
+    working_size,
+)
 from hifacegan.face.detection import Detection, FaceDetector
 from hifacegan.face.parsing import FaceParser
 from hifacegan.pipeline.fidelity import FidelityBlender
@@ -50,6 +63,8 @@ class FaceReport:
     score: float
     renovated: bool
     reason: str = ""
+    # How the face went through the network (renovated faces): FacePath.to_dict().
+    path: dict | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -57,6 +72,36 @@ class FaceReport:
         data["landmarks"] = [[round(x, 2), round(y, 2)] for x, y in self.landmarks]
         data["score"] = round(self.score, 4)
         return data
+
+
+@dataclass
+class FacePath:
+    """How one face was renovated: the network's size, the face's own size and the size it was cut at.
+
+    ``merge`` is ``replace`` (the renovated face replaces the photo's, faces up to the network's size) or
+    ``detail`` (the network's correction of the low band plus the fine band's cleaning are added to the photo's
+    own pixels: hifacegan.face.detail).
+    """
+
+    weights: str
+    network_size: int
+    face_size: float
+    working_size: int
+    degradation: float = 1.0  # detail merges: how degraded the face looked, the renovated face's share
+
+    @property
+    def merge(self) -> str:
+        return "detail" if self.working_size > self.network_size else "replace"
+
+    def to_dict(self) -> dict:
+        return {
+            "weights": self.weights,
+            "network_size": self.network_size,
+            "face_size": round(self.face_size, 1),
+            "working_size": self.working_size,
+            "merge": self.merge,
+            "degradation": round(self.degradation, 3),
+        }
 
 
 @dataclass
@@ -191,6 +236,19 @@ class Renovator:
 
     # ------------------------------------------------------------------------------------------------ running
 
+    def _align(self, photo: np.ndarray, face: Detection) -> tuple[np.ndarray, np.ndarray, float]:
+        """The face's aligned crop, its photo->crop matrix and its own size in photo pixels.
+
+        The crop is at the network's size, or at the face's own (capped) size with some context when it is larger
+        (hifacegan.face.detail.working_size and detail_template).
+        """
+        landmarks = face.landmarks_array()
+        face_size = self.size / affine_scale(estimate_similarity(landmarks, self.template))
+        side = working_size(face_size, self.size)
+        template = self.template if side == self.size else detail_template(self.template, self.size, side)
+        crop, matrix = align_face(photo, landmarks, template, side)
+        return crop, matrix, face_size
+
     def _renovate_batch(self, crops: list[np.ndarray], fidelity: float) -> list[np.ndarray]:
         if self.blender is None:
             return crops
@@ -244,6 +302,7 @@ class Renovator:
         photo = output if output.ndim == 3 else output[..., None]
         chosen = [i for i, v in enumerate(verdicts) if not v]
         done: set[int] = set()
+        paths: dict[int, FacePath] = {}
         crops_out: list[np.ndarray] = []
         mask = feather_mask(self.size)
         for first in range(0, len(chosen), self.batch_size):
@@ -251,16 +310,22 @@ class Renovator:
                 raise Cancelled(f"renovation cancelled after {len(done)} of {len(chosen)} faces")
             batch = chosen[first : first + self.batch_size]
             t0 = time.perf_counter()
-            aligned, matrices, kept = [], [], []
+            aligned, matrices, kept, large = [], [], [], []
             for i in batch:
                 try:
-                    crop, matrix = align_face(
-                        photo, detections[i].landmarks_array(), self.template, self.size
-                    )
+                    crop, matrix, face = self._align(photo, detections[i])
                 except ValueError as exc:  # degenerate landmarks, face outside the photo
                     verdicts[i] = f"cannot align: {exc}"
                     continue
-                aligned.append(to_rgb_float(crop))
+                paths[i] = FacePath(self.weights_name, self.size, face, crop.shape[0])
+                whole = to_rgb_float(crop)
+                if crop.shape[0] == self.size:
+                    aligned.append(whole)
+                    large.append(None)
+                else:  # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated
+                    clean = denoise(whole)
+                    aligned.append(shrink(clean, self.size))
+                    large.append((whole, clean))
                 matrices.append(matrix)
                 kept.append(i)
             t1 = time.perf_counter()
@@ -269,10 +334,27 @@ class Renovator:
             t2 = time.perf_counter()
             timings["network"] += t2 - t1
             progress("renovate", (first + len(batch)) / len(chosen))
-            for i, before, after, matrix in zip(kept, aligned, renovated, matrices, strict=True):
+            for i, before, after, matrix, whole in zip(
+                kept, aligned, renovated, matrices, large, strict=True
+            ):
                 matched = match_colour(after, before) if self.blender is not None else after
                 face_mask = self.parser.mask(matched) if self.parser is not None else mask
-                window = paste_face(photo, matched, matrix, face_mask, region)
+                if whole is None:
+                    window = paste_face(photo, matched, matrix, face_mask, region)
+                else:
+                    original, clean = whole
+                    side = clean.shape[0]
+                    paths[i].degradation = degradation(original, clean)
+                    big_mask = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_LINEAR)
+                    window = paste_face(
+                        photo,
+                        enlarge(matched, side),
+                        matrix,
+                        big_mask,
+                        region,
+                        opacity=paths[i].degradation,
+                        base=denoise,
+                    )
                 if window is None:
                     verdicts[i] = "nothing to paste (face outside the photo or the region)"
                     continue
@@ -285,17 +367,18 @@ class Renovator:
             progress("renovate", 1.0)
             progress("paste", 1.0)
         timings["total"] = time.perf_counter() - start
-        reports = [_report(d, i in done, verdicts[i]) for i, d in enumerate(detections)]
+        reports = [_report(d, i in done, verdicts[i], paths.get(i)) for i, d in enumerate(detections)]
         if not detections:
             notes.append("no face found: the photo is returned unchanged")
         return RenovationResult(image=output, faces=reports, timings=timings, notes=notes, crops=crops_out)
 
 
-def _report(face: Detection, renovated: bool, reason: str) -> FaceReport:
+def _report(face: Detection, renovated: bool, reason: str, path: FacePath | None) -> FaceReport:
     return FaceReport(
         box=tuple(face.box),
         landmarks=[list(p) for p in face.landmarks],
         score=face.score,
         renovated=renovated,
         reason="" if renovated else (reason or "not renovated"),
+        path=path.to_dict() if renovated and path is not None else None,
     )

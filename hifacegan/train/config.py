@@ -40,6 +40,9 @@ class TrainConfig:
     # shrink: tight crops alone leave a network unsure of faces framed loosely, as in CelebA or a pasted crop.
     zoom_out_probability: float = 0.0
     zoom_out_min_scale: float = 0.6
+    # Chance that a training face is left undegraded (input = target): a network that only ever saw degraded faces
+    # "restores" clean ones too, smoothing the detail a sharp photo has; these samples teach it to leave them be.
+    clean_probability: float = 0.0
     workers: int = 1
     # Losses. The paper: LSGAN + feature matching 10 + VGG19 perceptual 10; the fidelity variant adds L1.
     gan: bool = True
@@ -144,6 +147,8 @@ class TrainConfig:
             check_zoom_out(self.zoom_out_probability, self.zoom_out_min_scale)
         except ValueError as error:
             raise ConfigError(f"{source}: {error}") from None
+        if not 0.0 <= self.clean_probability < 1.0:
+            raise ConfigError(f"{source}: clean_probability must be in [0, 1), got {self.clean_probability}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"{source}: max_minutes must be positive, got {self.max_minutes}")
         if not (self.gan or self.fidelity or self.lambda_perceptual > 0):

@@ -167,6 +167,7 @@ def train(
             limit=config.limit,
             zoom_out_probability=config.zoom_out_probability,
             zoom_out_min_scale=config.zoom_out_min_scale,
+            clean_probability=config.clean_probability,
         )
         per_rank = len(dataset) // dist.world_size
         if per_rank < config.batch_size:
@@ -447,7 +448,8 @@ def export_weights(
             f", zoom-out p {config.zoom_out_probability:g} (scale {config.zoom_out_min_scale:g}-1)"
             if config.zoom_out_probability
             else ""
-        ),
+        )
+        + (f", undegraded p {config.clean_probability:g}" if config.clean_probability else ""),
         "steps": summary["step"],
         "batch_size": f"{config.batch_size} x {summary['world_size']} process(es)",
         "optimizer": f"Adam betas ({config.beta1:g}, {config.beta2:g}), lr G {config.lr_g:g}"

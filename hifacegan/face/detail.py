@@ -1,0 +1,121 @@
+"""Keep a large face's own detail: apply the network's correction only in the band the network saw.
+
+A face whose aligned size exceeds the network's working size N used to be shrunk to N, renovated there and pasted
+back enlarged, so a 500 px face was replaced by a 128 px one: eyelashes, skin texture and iris highlights were gone
+(median detail kept 0.40 on the 1024 px FFHQ faces). Here the face is cut at its own resolution W instead, and
+split into two bands at N's Nyquist frequency:
+
+- noise is taken out of the whole face first (:func:`denoise`: the noise-adaptive non-local means of the
+  classical baseline, ``h = 0.8 sigma``), which leaves a face that looks clean (estimated sigma under the
+  prefilter's threshold) exactly as it is;
+- the **low band** (what a W -> N area shrink keeps) is what the network sees and renovates;
+- the **fine band** (the face minus its low band) is the photo's own detail above what the network can see.
+
+How much of each the result takes follows how degraded the face is (:func:`degradation`, 0 to 1, from its noise
+and its NIQE): ``result = (1 - d) * denoised face + d * renovated face (enlarged)``. A sharp face (d = 0) keeps
+every pixel; a blurred, blocky or noisy one (d = 1) is the network's, as a small face always is (its fine band
+holds nothing but what the degradation left). The lite networks were trained on degraded faces only and "restore"
+a sharp one too, smoothing the wrinkles and skin texture a good photo has (on clean 1024 px faces, face PSNR
+28-30 dB against the untouched input), so for them the measure matters; shrinking the fine band by its estimated
+noise instead (a local Wiener shrink, BayesShrink) cost clean faces a quarter of their detail and left most of
+the degraded faces' noise (docs/benchmarks.md, "Large faces").
+
+The pipeline blends the enlarged renovated face over the photo's own pixels, denoised in photo pixels
+(hifacegan.face.blending.paste_face's ``base`` and ``opacity``): only the smooth renovated face is resampled,
+never the photo's detail or its noise (a change warped back through the interpolation of the paste would leave
+part of the noise it was meant to cancel), and a sharp clean face comes back bit for bit. docs/benchmarks.md
+("Large faces") has the measurements behind the choice of method.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from hifacegan.models.prefilter import nlm_denoise
+
+#: A face is merged through the bands when its own size exceeds the network's by this factor; below it the
+#: network's output replaces the face as before (the difference would be within the paste's resampling).
+DETAIL_MERGE_FROM = 1.1
+#: Largest working size: a bigger face is cut at this size (memory follows the square of it). A sharp face keeps
+#: its pixels whatever its size; a degraded one larger than this is renovated at this resolution.
+MAX_WORKING_SIZE = 1536
+#: A face merged through the bands is cut with more context: its template shrunk by this factor about the crop's
+#: centre, so the renovated area covers the whole face box rather than the tight forehead-to-chin crop the lite
+#: weights were trained on (their training shrank half the faces by 0.6-1.0 into a frame, so this is familiar).
+DETAIL_ZOOM = 0.7
+#: Non-local-means strength (``h`` as a multiple of the estimated sigma): the classical baseline's, which the
+#: eval's noisiest faces need (the prefilter's milder 0.5 is for the network's own input).
+DENOISE_STRENGTH = 0.8
+#: Estimated noise sigma (0-255) from which a face counts as degraded through noise alone, and at which fully: after
+#: the filter such a face's fine band is what the filter left of the noise. Clean faces-hires faces read 0.5-1.5.
+NOISY_SIGMA = (4.0, 12.0)
+#: NIQE of the (denoised) face at its working size at or under which a face counts as sharp (keeps its pixels),
+#: and at or over which it counts as degraded (takes the network's face); linear in between. Measured on faces-hires (docs/benchmarks.md):
+#: clean faces at long sides 1024 and 512 score 3.8-8.0 (median 5.3), the same faces with the full degradation
+#: at 512 px 5.5-18.3 (median 11.4); blur and 4x resampling alone 8.3-16.4.
+SHARP_NIQE = 6.0
+DEGRADED_NIQE = 10.0
+#: NIQE needs this many pixels a side.
+NIQE_MIN_SIDE = 96
+
+
+def working_size(face_size: float, network_size: int) -> int:
+    """The side at which a face of ``face_size`` photo pixels is cut: the network's size, or its own (capped).
+
+    ``face_size`` is the side the weights' tight crop has in the photo; a face merged through the bands is cut
+    with :data:`DETAIL_ZOOM`'s context around it, so at that much more than its own size.
+    """
+    if face_size <= network_size * DETAIL_MERGE_FROM:
+        return network_size
+    return int(min(round(face_size / DETAIL_ZOOM), MAX_WORKING_SIZE))
+
+
+def detail_template(template: np.ndarray, network_size: int, side: int) -> np.ndarray:
+    """The weights' template (at ``network_size``) for a ``side`` crop with :data:`DETAIL_ZOOM`'s context."""
+    centre = network_size / 2.0
+    return (centre + (np.asarray(template, dtype=np.float64) - centre) * DETAIL_ZOOM) * (side / network_size)
+
+
+def shrink(image: np.ndarray, size: int) -> np.ndarray:
+    """Area-average ``image`` (H, W, C float32) to ``size`` x ``size``: the low band the network sees."""
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def enlarge(image: np.ndarray, size: int) -> np.ndarray:
+    """Bicubic enlargement to ``size`` x ``size`` (the low band and the correction back at the face's size)."""
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+def denoise(face: np.ndarray) -> np.ndarray:
+    """``face`` (float RGB in [0, 1]) with its noise removed; the same array when it looks clean.
+
+    The filter works on an 8-bit copy and only its change is applied, so a 16-bit face keeps its precision.
+    """
+    quantised = to_uint8(face)
+    filtered = nlm_denoise(quantised, DENOISE_STRENGTH)
+    if filtered is quantised:
+        return face
+    return face + (filtered.astype(np.float32) - quantised.astype(np.float32)) / 255.0
+
+
+def degradation(face: np.ndarray, denoised: np.ndarray) -> float:
+    """How degraded a face is, 0 (sharp and clean) to 1: its noise, or its NIQE once denoised, whichever is worse.
+
+    ``face`` and ``denoised`` are float RGB in [0, 1] at the working size. Faces too small for NIQE count as
+    degraded (they take the network's face, as small faces always do).
+    """
+    from hifacegan.metrics import niqe
+    from hifacegan.models.prefilter import estimate_noise_sigma
+
+    if min(face.shape[:2]) < NIQE_MIN_SIDE:
+        return 1.0
+    low, high = NOISY_SIGMA
+    noise = (estimate_noise_sigma(to_uint8(face)) - low) / (high - low)
+    blur = (niqe(to_uint8(denoised)) - SHARP_NIQE) / (DEGRADED_NIQE - SHARP_NIQE)
+    return float(np.clip(max(noise, blur), 0.0, 1.0))
+
+
+def to_uint8(face: np.ndarray) -> np.ndarray:
+    """Float RGB in [0, 1] as 8-bit, for the filters and measures that work on 8-bit pictures."""
+    return np.clip(face * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,110 @@
+"""Large faces keep their detail: the band merge of hifacegan.face.detail, through the real pipeline and weights.
+
+Real 1024 px portraits from ../shared/data/faces-hires and the embedded weights: a sharp face must come back with
+all its detail, a degraded one must be renovated, and what the pipeline reports per face must say how.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hifacegan.data.files import read_rgb8
+from hifacegan.degradations import degrade, rng_for
+from hifacegan.evaluation.pipeline_eval import detail_measure, fit_long_side
+from hifacegan.face import detail
+from hifacegan.face.blending import feather_mask, paste_face
+from hifacegan.pipeline import Renovator
+from tests.conftest import require
+
+PORTRAITS = ("ffhq-1024/01000.jpg", "london-1024/neutral_021_03.jpg")
+
+
+@pytest.fixture(scope="module")
+def renovator() -> Renovator:
+    return Renovator("default", threads=1)
+
+
+@pytest.fixture(scope="module")
+def portraits(shared_data: Path) -> list[tuple[str, np.ndarray]]:
+    folder = shared_data / "faces-hires"
+    require(folder.is_dir(), f"{folder} is missing (faces-hires, read from ../shared/data)")
+    return [(name, read_rgb8(folder / name)[0]) for name in PORTRAITS]
+
+
+def _largest_box(result) -> tuple[int, int, int, int]:
+    face = max((f for f in result.faces if f.renovated), key=lambda f: f.box[2] - f.box[0])
+    x0, y0, x1, y1 = face.box
+    return int(max(x0, 0)), int(max(y0, 0)), int(x1), int(y1)
+
+
+def test_working_size_follows_the_face():
+    assert detail.working_size(100, 128) == 128  # small faces: the network's own size, as before
+    assert detail.working_size(128 * detail.DETAIL_MERGE_FROM, 128) == 128
+    assert detail.working_size(500, 128) == round(500 / detail.DETAIL_ZOOM)
+    assert detail.working_size(10_000, 128) == detail.MAX_WORKING_SIZE
+
+
+def test_a_clean_face_is_left_exactly_as_it_is():
+    """denoise() returns a clean face untouched, so a sharp face's pixels cannot change."""
+    rng = np.random.default_rng(0)
+    smooth = np.clip(rng.normal(0.5, 0.002, (200, 200, 3)), 0, 1).astype(np.float32)
+    assert detail.denoise(smooth) is smooth
+    noisy = np.clip(smooth + rng.normal(0, 25 / 255, smooth.shape), 0, 1).astype(np.float32)
+    cleaned = detail.denoise(noisy)
+    assert np.abs(cleaned - smooth).mean() < 0.5 * np.abs(noisy - smooth).mean()
+
+
+def test_paste_over_a_base_never_resamples_the_photo():
+    """opacity 0 over an identity base writes back the photo's own values exactly, wherever the mask is."""
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    before = photo.copy()
+    face = rng.random((256, 256, 3), dtype=np.float32)
+    matrix = np.array([[1.1, 0.1, -20.0], [-0.1, 1.1, -10.0]])
+    window = paste_face(photo, face, matrix, feather_mask(256), opacity=0.0, base=lambda x: x)
+    assert window is not None
+    assert np.array_equal(photo, before)
+
+
+def test_large_clean_faces_keep_their_detail(renovator, portraits):
+    """The bug this fixes: a 400-700 px face came back as an enlarged 128 px one (detail kept 0.25-0.4)."""
+    for name, image in portraits:
+        result = renovator(image, fidelity=0.5)
+        box = _largest_box(result)
+        path = next(f.path for f in result.faces if f.renovated and _largest_box(result) == box)
+        assert path["merge"] == "detail" and path["working_size"] > path["network_size"], (name, path)
+        kept = detail_measure(result.image, box) / detail_measure(image, box)
+        x0, y0, x1, y1 = box
+        diff = result.image[y0:y1, x0:x1].astype(np.float64) - image[y0:y1, x0:x1]
+        psnr = 10 * np.log10(255.0**2 / max(np.mean(diff**2), 1e-12))
+        assert kept >= 0.95, (name, kept)
+        assert psnr >= 32, (name, psnr)
+
+
+def test_large_degraded_faces_are_renovated(renovator, portraits):
+    """The same faces degraded at 512 px: the pipeline takes the network's face and gains on the input."""
+    name, image = portraits[0]
+    clean = fit_long_side(image, 512)
+    degraded = degrade(clean, "full", rng=rng_for(0, "ffhq-1024/01000"))
+    result = renovator(degraded, fidelity=1.0)
+    box = _largest_box(result)
+    path = next(f.path for f in result.faces if f.renovated)
+    assert path["merge"] == "detail" and path["degradation"] > 0.5, path
+    x0, y0, x1, y1 = box
+
+    def error(image: np.ndarray) -> float:
+        return float(np.mean((image[y0:y1, x0:x1].astype(np.float64) - clean[y0:y1, x0:x1]) ** 2))
+
+    assert error(result.image) < 0.5 * error(degraded)  # at least 3 dB better
+
+
+def test_small_faces_take_the_network_face_as_before(renovator, portraits):
+    """Faces at the network's size go the old way (replace), so small-face results do not move."""
+    _, image = portraits[1]
+    small = fit_long_side(image, 160)
+    result = renovator(small, fidelity=0.5)
+    paths = [f.path for f in result.faces if f.renovated]
+    assert paths and all(p["merge"] == "replace" and p["working_size"] == 128 for p in paths), paths
