@@ -108,3 +108,45 @@ def test_small_faces_take_the_network_face_as_before(renovator, portraits):
     result = renovator(small, fidelity=0.5)
     paths = [f.path for f in result.faces if f.renovated]
     assert paths and all(p["merge"] == "replace" and p["working_size"] == 128 for p in paths), paths
+
+
+@pytest.fixture()
+def family(tmp_path, monkeypatch) -> Path:
+    """Random lite fidelity weights at 128 and 256 px on one alignment, and a 256 px one aligned otherwise."""
+    import torch
+
+    from hifacegan.models import build_generator
+    from hifacegan.weights import FFHQ_TEMPLATE_512, ModelCard, save_weights, scale_template
+
+    monkeypatch.setenv("HIFACEGAN_WEIGHTS_DIR", str(tmp_path))
+    for name, config, size, shift in (
+        ("fam-128", "hifacegan-lite-128", 128, 0.0),
+        ("fam-256", "hifacegan-lite-256", 256, 0.0),
+        ("other-256", "hifacegan-lite-256", 256, 12.0),  # another alignment: never a size of this family
+    ):
+        torch.manual_seed(size)
+        template = [[x + shift, y] for x, y in scale_template(FFHQ_TEMPLATE_512, 512, size)]
+        card = ModelCard(name=name, config=config, config_overrides={"ngf": 4}, size=size, template=template)
+        card.role = "fidelity"
+        save_weights(tmp_path / f"{name}.safetensors", build_generator(config, ngf=4), card)
+    return tmp_path
+
+
+def test_each_face_gets_the_weights_that_suit_its_size(family, portraits):
+    from hifacegan.pipeline.networks import size_variants
+
+    renovator = Renovator(family / "fam-128.safetensors", threads=1)
+    assert [n.name for n in renovator.networks] == ["fam-128", "fam-256"]
+    assert [e.name for e in size_variants(renovator.network.card)] == ["fam-256"]
+    _, image = portraits[1]
+    for side, expected in ((200, "fam-128"), (1024, "fam-256")):
+        result = renovator(fit_long_side(image, side), fidelity=1.0)
+        path = next(f.path for f in result.faces if f.renovated)
+        assert path["weights"] == expected and path["network_size"] == int(expected[-3:]), (side, path)
+        # The chosen network never sees an enlarged face: its size is within the merge threshold of the face's.
+        assert (
+            path["network_size"] <= path["face_size"] * detail.DETAIL_MERGE_FROM
+            or path["network_size"] == 128
+        )
+    one = Renovator(family / "fam-128.safetensors", threads=1, sizes="one")
+    assert [n.name for n in one.networks] == ["fam-128"]

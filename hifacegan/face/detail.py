@@ -108,7 +108,13 @@ def degradation(face: np.ndarray, denoised: np.ndarray) -> float:
     from hifacegan.metrics import niqe
     from hifacegan.models.prefilter import estimate_noise_sigma
 
-    if min(face.shape[:2]) < NIQE_MIN_SIDE:
+    # Measured on the face itself (the tight crop the weights were trained on), not the context cut around it:
+    # the measures were calibrated there, and NIQE costs in proportion to the pixels.
+    side = face.shape[0]
+    inner = round(side * DETAIL_ZOOM)
+    start = (side - inner) // 2
+    face, denoised = (image[start : start + inner, start : start + inner] for image in (face, denoised))
+    if inner < NIQE_MIN_SIDE:
         return 1.0
     low, high = NOISY_SIGMA
     noise = (estimate_noise_sigma(to_uint8(face)) - low) / (high - low)

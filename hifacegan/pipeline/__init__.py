@@ -1,12 +1,12 @@
 """Whole photo in, whole photo out: ``Renovator`` (the API the server and the CLI use)."""
 
+from hifacegan.pipeline.networks import WeightsUnavailable
 from hifacegan.pipeline.renovator import (
     IDENTITY,
     Cancelled,
     FaceReport,
     RenovationResult,
     Renovator,
-    WeightsUnavailable,
 )
 from hifacegan.pipeline.selection import FACE_CHOICES, select_faces
 

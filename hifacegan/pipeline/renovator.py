@@ -37,6 +37,12 @@ from hifacegan.face.detail import (
 from hifacegan.face.detection import Detection, FaceDetector
 from hifacegan.face.parsing import FaceParser
 from hifacegan.pipeline.fidelity import FidelityBlender
+from hifacegan.pipeline.networks import (
+    FaceNetwork,
+    load_face_network,
+    size_variants,
+    suited,
+)
 from hifacegan.pipeline.selection import FACE_CHOICES, check_region, select_faces
 
 log = logging.getLogger(__name__)
@@ -48,10 +54,6 @@ STAGES = ("detect", "renovate", "paste")
 
 class Cancelled(Exception):
     """The caller's cancel check returned True; the photo was left as it was."""
-
-
-class WeightsUnavailable(RuntimeError):
-    """The requested weights cannot be loaded; the message says how to get them."""
 
 
 @dataclass
@@ -135,7 +137,9 @@ class Renovator:
     ``weights``: a weights name or path (``default``: the embedded lite fidelity weights) or ``identity`` (skip the
     network: faces go through detection, alignment and paste-back unchanged). ``device``: ``auto`` (CUDA, then MPS,
     then CPU), or a torch device string. ``parsing``: ``auto`` blends through a face-parsing mask when its weights
-    are in the face cache dir, ``off`` always uses the feathered rectangle. Loads once; cheap to call many times.
+    are in the face cache dir, ``off`` always uses the feathered rectangle. ``sizes``: ``auto`` also loads the
+    installed weights of the same family at other sizes and gives each face the one that suits its size
+    (hifacegan.pipeline.networks), ``one`` runs only ``weights``. Loads once; cheap to call many times.
     """
 
     def __init__(
@@ -149,6 +153,7 @@ class Renovator:
         half: bool | None = None,
         parsing: str = "auto",
         threads: int | None = None,
+        sizes: str = "auto",
     ) -> None:
         self.device = select_device(device)
         self.threads = None
@@ -163,14 +168,22 @@ class Renovator:
             self.dtype = torch.float32
         self.batch_size = batch_size or (8 if self.device.type != "cpu" else 4)
         self.weights_name = str(weights)
-        self.card = None
-        self.blender: FidelityBlender | None = None
-        self.partner_name: str | None = None
+        # Every size of the weights' family (hifacegan.pipeline.networks), smallest first; each face goes to the
+        # one that suits it. ``network`` is the one asked for: its card names the renovator's weights.
+        self.networks: list[FaceNetwork] = []
+        self.network: FaceNetwork | None = None
         if self.weights_name == IDENTITY:
             self.size = IDENTITY_SIZE
             self.template = ffhq_template(IDENTITY_SIZE)
         else:
-            self._load_weights(weights)
+            self.network = load_face_network(weights, self.device, self.dtype)
+            self.weights_name = self.network.name
+            self.size, self.template = self.network.size, self.network.template
+            variants = [
+                load_face_network(entry.path, self.device, self.dtype)
+                for entry in (size_variants(self.network.card) if sizes == "auto" else [])
+            ]
+            self.networks = sorted([self.network, *variants], key=lambda n: n.size)
         self.detector = FaceDetector(detector, device=self.device, max_side=detect_max_side)
         if parsing not in ("auto", "off"):
             raise ValueError(f"parsing={parsing!r}: choose auto (when its weights are present) or off")
@@ -178,49 +191,18 @@ class Renovator:
 
     # ------------------------------------------------------------------------------------------------ weights
 
-    def _load_weights(self, weights: str | Path) -> None:
-        from hifacegan.weights import WeightsError, load_weights, partner_of
+    @property
+    def card(self):
+        """The model card of the weights asked for (None for ``identity``)."""
+        return self.network.card if self.network is not None else None
 
-        try:
-            loaded = load_weights(weights, device="cpu")
-        except WeightsError as exc:
-            raise WeightsUnavailable(
-                f"cannot load weights {str(weights)!r}: {exc} "
-                "(`hifacegan weights list` shows the installed weights)"
-            ) from exc
-        self.card = loaded.card
-        self.weights_name = loaded.card.name
-        self.size = int(loaded.card.size)
-        self.template = np.asarray(loaded.card.template, dtype=np.float64)
-        partner = None
-        entry = partner_of(loaded.card)
-        if entry is not None:
-            try:
-                partner = load_weights(entry.path, device="cpu")
-                self.partner_name = partner.card.name
-            except WeightsError as exc:
-                log.warning("fidelity partner %s unusable (%s): the fidelity slider is off", entry.name, exc)
-                partner = None
-        if partner is not None and partner.generator.config != loaded.generator.config:
-            # Same tensors do not make the same network (a residual and a plain generator share every key):
-            # blending them would run one network with a mix of two kinds of weights.
-            log.warning(
-                "fidelity partner %s is a different network (%s, not %s): the fidelity slider is off",
-                partner.card.name,
-                partner.generator.config,
-                loaded.generator.config,
-            )
-            partner = None
-            self.partner_name = None
-        is_fidelity_end = loaded.card.role == "fidelity"
-        self._single_end = 1.0 if is_fidelity_end else 0.0
-        if partner is None:
-            perceptual, fidelity = loaded.generator, None  # one network whatever the slider says
-        elif is_fidelity_end:
-            perceptual, fidelity = partner.generator, loaded.generator
-        else:
-            perceptual, fidelity = loaded.generator, partner.generator
-        self.blender = FidelityBlender(perceptual, fidelity, self.device, self.dtype)
+    @property
+    def blender(self) -> FidelityBlender | None:
+        return self.network.blender if self.network is not None else None
+
+    @property
+    def partner_name(self) -> str | None:
+        return self.network.partner_name if self.network is not None else None
 
     def describe(self) -> dict:
         """What this renovator runs (for the server's status and summaries)."""
@@ -228,6 +210,7 @@ class Renovator:
             "weights": self.weights_name,
             "fidelity_partner": self.partner_name,
             "size": self.size,
+            "sizes": [n.size for n in self.networks] or [self.size],
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
             "detector": self.detector.name,
@@ -236,28 +219,40 @@ class Renovator:
 
     # ------------------------------------------------------------------------------------------------ running
 
-    def _align(self, photo: np.ndarray, face: Detection) -> tuple[np.ndarray, np.ndarray, float]:
-        """The face's aligned crop, its photo->crop matrix and its own size in photo pixels.
+    def _network_for(self, face: Detection) -> tuple[FaceNetwork | None, float]:
+        """The network that suits ``face`` (None for ``identity``) and the face's own size in photo pixels.
+
+        The size is the side the weights' tight crop has in the photo (the same for every size of the family).
+        """
+        face_size = self.size / affine_scale(estimate_similarity(face.landmarks_array(), self.template))
+        if not self.networks:
+            return None, face_size
+        return suited(self.networks, face_size), face_size
+
+    def _align(
+        self, photo: np.ndarray, face: Detection, size: int, template: np.ndarray, face_size: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The face's aligned crop and its photo->crop matrix, for a network of ``size`` and ``template``.
 
         The crop is at the network's size, or at the face's own (capped) size with some context when it is larger
         (hifacegan.face.detail.working_size and detail_template).
         """
-        landmarks = face.landmarks_array()
-        face_size = self.size / affine_scale(estimate_similarity(landmarks, self.template))
-        side = working_size(face_size, self.size)
-        template = self.template if side == self.size else detail_template(self.template, self.size, side)
-        crop, matrix = align_face(photo, landmarks, template, side)
-        return crop, matrix, face_size
+        side = working_size(face_size, size)
+        if side != size:
+            template = detail_template(template, size, side)
+        return align_face(photo, face.landmarks_array(), template, side)
 
-    def _renovate_batch(self, crops: list[np.ndarray], fidelity: float) -> list[np.ndarray]:
-        if self.blender is None:
-            return crops
-        network = self.blender.network(fidelity)
-        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).to(self.device, self.dtype)
-        with torch.inference_mode():
-            raw = network(batch)
-            images = self.card.to_image(raw.float())
-        return list(images.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32))
+    def _renovate_batch(
+        self, crops: list[np.ndarray], networks: list[FaceNetwork | None], fidelity: float
+    ) -> list[np.ndarray]:
+        """Each crop through its own network, batched per network; crops come back in their order."""
+        out: list[np.ndarray | None] = list(crops)
+        for network in {id(n): n for n in networks if n is not None}.values():
+            index = [k for k, n in enumerate(networks) if n is network]
+            images = network.run([crops[k] for k in index], fidelity, self.device, self.dtype)
+            for k, image in zip(index, images, strict=True):
+                out[k] = image
+        return out
 
     def __call__(
         self,
@@ -282,12 +277,13 @@ class Renovator:
         cancel = cancel or (lambda: False)
         timings = dict.fromkeys(("detect", "align", "network", "paste"), 0.0)
         notes: list[str] = []
-        if self.blender is not None and not self.blender.has_slider:
-            end = "fidelity" if self._single_end == 1.0 else "perceptual"
-            notes.append(
-                f"weights {self.weights_name} have no fidelity partner installed: fidelity has no effect "
-                f"(always the {end} network)"
-            )
+        for network in self.networks:
+            if not network.blender.has_slider:
+                end = "fidelity" if network.single_end == 1.0 else "perceptual"
+                notes.append(
+                    f"weights {network.name} have no fidelity partner installed: fidelity has no effect on the "
+                    f"faces they renovate (always the {end} network)"
+                )
         if cancel():
             raise Cancelled("renovation cancelled before it started")
 
@@ -304,41 +300,49 @@ class Renovator:
         done: set[int] = set()
         paths: dict[int, FacePath] = {}
         crops_out: list[np.ndarray] = []
-        mask = feather_mask(self.size)
         for first in range(0, len(chosen), self.batch_size):
             if cancel():
                 raise Cancelled(f"renovation cancelled after {len(done)} of {len(chosen)} faces")
             batch = chosen[first : first + self.batch_size]
             t0 = time.perf_counter()
-            aligned, matrices, kept, large = [], [], [], []
+            aligned, matrices, kept, large, used = [], [], [], [], []
             for i in batch:
                 try:
-                    crop, matrix, face = self._align(photo, detections[i])
+                    network, face_size = self._network_for(detections[i])
+                    size, template = (
+                        (network.size, network.template) if network else (self.size, self.template)
+                    )
+                    merge_size = face_size if network is not None else 0.0  # identity: never merged
+                    crop, matrix = self._align(photo, detections[i], size, template, merge_size)
                 except ValueError as exc:  # degenerate landmarks, face outside the photo
                     verdicts[i] = f"cannot align: {exc}"
                     continue
-                paths[i] = FacePath(self.weights_name, self.size, face, crop.shape[0])
+                name = network.name if network is not None else self.weights_name
+                paths[i] = FacePath(name, size, face_size, crop.shape[0])
+                used.append(network)
                 whole = to_rgb_float(crop)
-                if crop.shape[0] == self.size:
+                if crop.shape[0] == size:
                     aligned.append(whole)
                     large.append(None)
                 else:  # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated
                     clean = denoise(whole)
-                    aligned.append(shrink(clean, self.size))
+                    aligned.append(shrink(clean, size))
                     large.append((whole, clean))
                 matrices.append(matrix)
                 kept.append(i)
             t1 = time.perf_counter()
             timings["align"] += t1 - t0
-            renovated = self._renovate_batch(aligned, fidelity) if aligned else []
+            renovated = self._renovate_batch(aligned, used, fidelity) if aligned else []
             t2 = time.perf_counter()
             timings["network"] += t2 - t1
             progress("renovate", (first + len(batch)) / len(chosen))
             for i, before, after, matrix, whole in zip(
                 kept, aligned, renovated, matrices, large, strict=True
             ):
-                matched = match_colour(after, before) if self.blender is not None else after
-                face_mask = self.parser.mask(matched) if self.parser is not None else mask
+                matched = match_colour(after, before) if self.network is not None else after
+                face_mask = (
+                    self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
+                )
                 if whole is None:
                     window = paste_face(photo, matched, matrix, face_mask, region)
                 else:
