@@ -150,3 +150,13 @@ def test_each_face_gets_the_weights_that_suit_its_size(family, portraits):
         )
     one = Renovator(family / "fam-128.safetensors", threads=1, sizes="one")
     assert [n.name for n in one.networks] == ["fam-128"]
+
+
+def test_a_sharp_portrait_comes_back_byte_for_byte(shared_data, tmp_path):
+    """No pixel changes on a sharp clean face, so the CLI copies the JPEG rather than compressing it again."""
+    from hifacegan.cli import main
+
+    source = shared_data / "faces-hires" / "london-1024" / PORTRAITS[1].split("/")[1]
+    require(source.is_file(), f"{source} is missing")
+    assert main(["renovate", str(source), "-o", str(tmp_path), "--quiet"]) == 0
+    assert (tmp_path / source.name).read_bytes() == source.read_bytes()

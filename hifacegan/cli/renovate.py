@@ -155,6 +155,8 @@ def check_writable(photo, fmt: str) -> None:
 
 
 def _renovate_one(renovator, src: Path, dst: Path, args, stage_hook) -> dict:
+    import numpy as np
+
     from hifacegan.imageio import FORMATS, Photo, output_format, read_photo, write_photo
 
     record: dict = {"input": str(src), "output": str(dst), "error": None, "notes": []}
@@ -188,8 +190,10 @@ def _renovate_one(renovator, src: Path, dst: Path, args, stage_hook) -> dict:
     stage_hook("encode")
     t0 = time.perf_counter()
     same_format = FORMATS.get(src.suffix.lower()) == fmt
-    if result.renovated == 0 and same_format:
-        _atomic_copy(src, dst)  # nothing changed: the output is the input, byte for byte
+    if same_format and (result.renovated == 0 or np.array_equal(result.image, photo.pixels)):
+        # Nothing changed (no face, or only sharp clean faces, which keep every pixel): the output is the input,
+        # byte for byte, so a JPEG is not compressed a second time.
+        _atomic_copy(src, dst)
     else:
         out = Photo(
             pixels=result.image, format=fmt, icc_profile=photo.icc_profile, exif=photo.exif, dpi=photo.dpi
