@@ -10,18 +10,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hmac
-import json
 import logging
 import logging.handlers
 import os
 import queue
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import zmq
@@ -29,12 +24,10 @@ import zmq
 from server import paths
 from server import protocol as P
 from server.jobs import DONE, QUEUED, Event, FairQueue, Job, Worker
+from server.security import curve_keys
+from server.telemetry import device_summary, memory_summary, package_version
 
 log = logging.getLogger("renovate-faces.server")
-
-EXIT_ALREADY_RUNNING = 3
-EXIT_CONFIG = 2
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
 class Limits:
@@ -73,122 +66,6 @@ class Session:
         self.name = name
         self.route = route
         self.last_seen = time.monotonic()
-
-
-class SingleInstance:
-    """An exclusive lock in the runtime folder: one server per user, released by the OS if the server dies."""
-
-    def __init__(self, runtime: Path) -> None:
-        self.lock_path = runtime / paths.LOCK_FILE
-        self.info_path = runtime / paths.INFO_FILE
-        self._fh: Any = None
-
-    def acquire(self) -> bool:
-        fh = open(self.lock_path, "a+")  # noqa: SIM115 - held for the life of the server
-        try:
-            if os.name == "nt":
-                import msvcrt
-
-                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            return False
-        self._fh = fh
-        return True
-
-    def holder(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.info_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-
-    def publish(self, info: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".info.", dir=self.info_path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(info, fh)
-        os.replace(tmp, self.info_path)
-
-    def release(self) -> None:
-        with contextlib.suppress(OSError):
-            self.info_path.unlink()
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-def check_endpoint(endpoint: str, allow_remote: bool) -> None:
-    """Refuse to listen beyond loopback unless ``--allow-remote`` (which turns CURVE encryption on)."""
-    if endpoint.startswith("ipc://"):
-        if os.name == "nt":
-            raise SystemExit("ipc:// endpoints are not available on Windows; use tcp://127.0.0.1:PORT.")
-        return
-    if not endpoint.startswith("tcp://"):
-        raise SystemExit(f"Unsupported endpoint {endpoint!r}: use ipc://PATH or tcp://127.0.0.1:PORT.")
-    host = endpoint[len("tcp://") :].rsplit(":", 1)[0]
-    if host not in LOOPBACK_HOSTS and not allow_remote:
-        raise SystemExit(
-            f"Refusing to listen on {endpoint}: it is reachable from other machines. Use tcp://127.0.0.1:PORT, "
-            "or pass --allow-remote to listen there with CURVE encryption."
-        )
-
-
-def curve_keys() -> tuple[bytes, bytes]:
-    """The server's CURVE key pair, created on first use in ``<config>/curve/`` (secret key mode 0600)."""
-    folder = paths.ensure_private_dir(paths.curve_dir())
-    public, secret = folder / "server.key", folder / "server.key_secret"
-    if not secret.exists():
-        pub, sec = zmq.curve_keypair()
-        paths._write_private_new(secret, sec.decode() + "\n")
-        paths._write_private_new(public, pub.decode() + "\n")
-    return public.read_text().strip().encode(), secret.read_text().strip().encode()
-
-
-def device_summary(devices: list[str], torch: Any) -> dict[str, Any]:
-    info: dict[str, Any] = {"requested": devices}
-    if torch is not None:
-        info["cuda"] = bool(torch.cuda.is_available())
-        if info["cuda"]:
-            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return info
-
-
-def memory_summary(resolved: list[str], torch: Any) -> dict[str, Any]:
-    mem: dict[str, Any] = {}
-    try:
-        with open("/proc/self/statm") as fh:
-            mem["rss_bytes"] = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        with contextlib.suppress(ImportError):
-            import resource
-
-            scale = 1 if sys.platform == "darwin" else 1024
-            mem["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-    if torch is not None and torch.cuda.is_available():
-        gpus = {}
-        for device in resolved:
-            if device.startswith("cuda"):
-                free, total = torch.cuda.mem_get_info(device)
-                gpus[device] = {
-                    "allocated_bytes": int(torch.cuda.memory_allocated(device)),
-                    "reserved_bytes": int(torch.cuda.memory_reserved(device)),
-                    "free_bytes": int(free),
-                    "total_bytes": int(total),
-                }
-        mem["gpu"] = gpus
-    return mem
-
-
-def package_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("hifacegan")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def resolve_devices(spec: str) -> list[str]:
@@ -604,198 +481,8 @@ class Server:
                 del self.sessions[name]
 
 
-# -- command line ---------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="hifacegan-server",
-        description="Renovate Faces model server: keeps the HiFaceGAN weights loaded and renovates photos sent by "
-        "the GIMP and Krita plug-ins (protocol: docs/protocol.md). Without --foreground it detaches and returns "
-        "once the server answers.",
-    )
-    p.add_argument(
-        "--foreground", action="store_true", help="stay attached (for systemd, launchd, a terminal)"
-    )
-    p.add_argument(
-        "--endpoint", help="where to listen (default: ipc socket in the runtime folder; tcp on Windows)"
-    )
-    p.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda, cuda:1, mps; a comma list runs one worker each"
-    )
-    p.add_argument(
-        "--weights", default="default", help="weights name or file loaded at start (default: default)"
-    )
-    p.add_argument(
-        "--allow-remote",
-        action="store_true",
-        help="allow a non-loopback tcp endpoint; turns on CURVE encryption (keys in <config>/curve/)",
-    )
-    p.add_argument(
-        "--max-pixels", type=float, default=100.0, help="largest image in megapixels (default 100)"
-    )
-    p.add_argument("--max-queue", type=int, default=32, help="jobs waiting at most, all clients (default 32)")
-    p.add_argument(
-        "--max-per-client", type=int, default=8, help="jobs waiting at most per client (default 8)"
-    )
-    p.add_argument("--job-timeout", type=float, default=600.0, help="seconds a job may take (default 600)")
-    p.add_argument("--heartbeat-interval", type=float, default=0.2, help="seconds between client heartbeats")
-    p.add_argument(
-        "--client-timeout",
-        type=float,
-        default=0.8,
-        help="cancel a client's jobs after this many seconds without a heartbeat (default 0.8)",
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="CPU threads for the network (default: all cores but one, leaving one for GIMP or Krita)",
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    return p
-
-
-def setup_logging(foreground: bool, verbose: bool) -> Path:
-    folder = paths.log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    logfile = folder / paths.LOG_FILE
-    root = logging.getLogger("renovate-faces")
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.handlers.clear()
-    fmt = logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    handler = logging.handlers.RotatingFileHandler(logfile, maxBytes=1 << 20, backupCount=3, encoding="utf-8")
-    handler.setFormatter(fmt)
-    root.addHandler(handler)
-    if foreground:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(fmt)
-        root.addHandler(console)
-    return logfile
-
-
-def already_running_message(info: dict[str, Any], runtime: Path) -> str:
-    if info.get("pid"):
-        return (
-            f"hifacegan-server is already running (pid {info['pid']}, serving {info.get('endpoint')}). "
-            f"Stop it with 'hifacegan-client shutdown' or 'kill {info['pid']}'."
-        )
-    return f"hifacegan-server is already running (it holds {runtime / paths.LOCK_FILE})."
-
-
-def preimport() -> None:
-    """Import the pipeline (torch, OpenCV) before serving. Importing C extensions holds the GIL for seconds; done
-    in a worker later it would freeze the main loop, so heartbeats would go unanswered mid-job. A failure here
-    is only logged: the worker retries and reports it in ``hello`` and in each job's error."""
-    t0 = time.monotonic()
-    try:
-        import hifacegan.pipeline  # noqa: F401
-    except Exception as exc:
-        log.error(
-            "cannot import the pipeline (%s: %s); jobs will fail until this is fixed", type(exc).__name__, exc
-        )
-        return
-    log.info("pipeline imported in %.1f s", time.monotonic() - t0)
-
-
-def run_foreground(args: argparse.Namespace) -> int:
-    runtime = paths.ensure_private_dir(paths.runtime_dir())
-    instance = SingleInstance(runtime)
-    if not instance.acquire():
-        print(already_running_message(instance.holder(), runtime), file=sys.stderr)
-        return EXIT_ALREADY_RUNNING
-    try:
-        logfile = setup_logging(True, args.verbose)
-        endpoint = args.endpoint or paths.default_endpoint()
-        check_endpoint(endpoint, args.allow_remote)
-        preimport()
-        server = Server(args, endpoint)
-        server.bind()
-        instance.publish(
-            {"pid": os.getpid(), "endpoint": endpoint, "log": str(logfile), "started": time.time()}
-        )
-
-        def on_signal(signum: int, frame: Any) -> None:
-            server.stop(f"signal {signal.Signals(signum).name}")
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        log.info(
-            "serving %s (pid %d, device %s, weights %s, log %s)",
-            endpoint,
-            os.getpid(),
-            args.device,
-            args.weights,
-            logfile,
-        )
-        try:
-            server.serve()
-        finally:
-            server.close()
-        log.info("stopped")
-        for worker in server.workers:
-            worker.join(timeout=2.0)
-        if any(w.is_alive() for w in server.workers):
-            # A worker still importing torch or loading weights: nothing to finish there, so leave now rather
-            # than wait for it (daemon threads would otherwise be frozen mid-import at interpreter exit).
-            logging.shutdown()
-            instance.release()
-            os._exit(0)
-        return 0
-    except paths.PathsError as exc:
-        print(f"hifacegan-server: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    finally:
-        instance.release()
-
-
-def spawn_detached(args: argparse.Namespace, argv: list[str]) -> int:
-    """Start the server in its own session and return once it publishes its endpoint (or fails)."""
-    runtime = paths.ensure_private_dir(paths.runtime_dir())
-    instance = SingleInstance(runtime)
-    if not instance.acquire():
-        print(already_running_message(instance.holder(), runtime), file=sys.stderr)
-        return EXIT_ALREADY_RUNNING
-    instance.release()
-    log_folder = paths.log_dir()
-    log_folder.mkdir(parents=True, exist_ok=True)
-    stderr_path = log_folder / "server-stderr.log"
-    cmd = [sys.executable, "-m", "server", "--foreground", *argv]
-    with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **detach_kwargs()
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        info = instance.holder()
-        if info.get("pid") == proc.pid:
-            print(f"hifacegan-server: serving {info['endpoint']} (pid {proc.pid}); log: {info.get('log')}")
-            return 0
-        rc = proc.poll()
-        if rc is not None:
-            tail = stderr_path.read_text(errors="replace").strip().splitlines()[-5:]
-            print("\n".join(tail) or f"hifacegan-server exited with status {rc}", file=sys.stderr)
-            return rc or 1
-        time.sleep(0.05)
-    print(f"hifacegan-server did not start within 60 s; see {stderr_path}", file=sys.stderr)
-    return 1
-
-
-def detach_kwargs() -> dict[str, Any]:
-    """Popen arguments that let the server outlive the process that started it (and its terminal)."""
-    if os.name == "nt":
-        flags = (
-            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
-        )
-        return {"creationflags": flags, "close_fds": True}
-    return {"start_new_session": True, "close_fds": True}
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
-    if args.foreground:
-        return run_foreground(args)
-    return spawn_detached(args, argv)
+    """``server.daemon:main``, kept for launchers written before the command line moved to ``server.cli``."""
+    from server.cli import main as cli_main
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return cli_main(argv)
