@@ -117,6 +117,9 @@ def run_foreground(args: argparse.Namespace) -> int:
         )
         try:
             server.serve()
+        except Exception:
+            log.exception("the serve loop stopped on a bug; stopping the server")
+            raise
         finally:
             server.close()
         log.info("stopped")

@@ -15,6 +15,7 @@ import logging.handlers
 import os
 import queue
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -105,6 +106,14 @@ class Server:
         self.stopping: str | None = None
         self.stop_after = 0.0
         self.started = time.time()
+        self.handlers = {
+            P.OP_HELLO: self.on_hello,
+            P.OP_STATUS: self.on_status,
+            P.OP_RENOVATE: self.on_renovate,
+            P.OP_CANCEL: self.on_cancel,
+            P.OP_HEARTBEAT: self.on_heartbeat,
+            P.OP_SHUTDOWN: self.on_shutdown,
+        }
         self.stats = {"requests": 0, "errors": 0, "jobs_done": 0, "jobs_failed": 0, "client_gone": 0}
         self.workers = [
             Worker(
@@ -199,9 +208,17 @@ class Server:
             job.stop("shutting_down")
 
     def close(self) -> None:
+        """Close the sockets and remove the socket file, even when ``serve`` ended on an exception: the job
+        queue is closed first so idle workers close their sockets, and ``context.term()`` (which waits for every
+        socket, a busy worker's included) gets 5 s in a helper thread instead of hanging the exit."""
+        self.stop("closing")
         self.socket.close(linger=1000)  # let the last replies (shutdown's, shutting_down errors) leave
         self.wake.close(0)
-        self.context.term()
+        term = threading.Thread(target=self.context.term, name="zmq-term", daemon=True)
+        term.start()
+        term.join(5.0)
+        if term.is_alive():
+            log.warning("a worker is still busy; exiting without waiting for it")
         sock = paths.ipc_path(self.endpoint)
         if sock is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -255,39 +272,71 @@ class Server:
 
     # -- requests ---------------------------------------------------------------------------------------------
     def handle(self, frames: list[zmq.Frame]) -> None:
+        """Answer one message, whatever it holds. This is the one guard around dispatch: nothing a peer sends,
+        and no bug in a handler, may end the serve loop (which would leave a server that holds the lock but
+        never answers), so every exception ends here as an error reply."""
         self.stats["requests"] += 1
         route = frames[0].bytes
-        if len(frames) < 2:
-            self.reply_error(
-                route, P.E_BAD_REQUEST, "Empty message: every message starts with a header frame."
-            )
-            return
+        seen: dict[str, Any] = {}
         try:
-            header = P.unpack_header(frames[1].buffer)
+            self.dispatch(route, frames, seen)
         except P.ProtocolError as exc:
-            self.reply_error(route, exc.code, exc.message)
-            return
+            self.reply_error(route, exc.code, exc.message, seen.get("header"))
+        except Exception as exc:  # a bug must not take the server down
+            header = seen.get("header")
+            op = header.get("op") if header else None
+            log.exception("request %s failed", P.short(op))
+            with contextlib.suppress(Exception):  # the reply itself may be what failed
+                self.reply_error(
+                    route,
+                    P.E_INTERNAL,
+                    f"The server failed on this request ({type(exc).__name__}); it keeps serving. Retry, and "
+                    f"report the traceback in {paths.log_dir() / paths.LOG_FILE} if it happens again.",
+                    header,
+                )
+
+    def dispatch(self, route: bytes, frames: list[zmq.Frame], seen: dict[str, Any]) -> None:
+        """Authenticate, check the envelope and call the op's handler; refusals raise ProtocolError."""
+        if len(frames) < 2:
+            raise P.ProtocolError(P.E_BAD_REQUEST, "Empty message: every message starts with a header frame.")
+        header = P.unpack_header(frames[1].buffer)
         version = header.get("v")
         if version != P.VERSION:
-            self.reply_error(
-                route,
+            seen["header"] = header
+            raise P.ProtocolError(
                 P.E_VERSION,
-                f"This server speaks protocol version {P.VERSION}, the client sent {version!r}; install matching "
-                "versions of the plug-in and the server.",
-                header,
+                f"This server speaks protocol version {P.VERSION}, the client sent {P.short(version)}; install "
+                "matching versions of the plug-in and the server.",
             )
-            return
         token = header.get("token")
         if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self.token):
-            log.warning("unauthorized %r request refused", header.get("op"))
-            self.reply_error(
-                route,
+            log.warning("unauthorized %s request refused", P.short(header.get("op")))
+            seen["header"] = header
+            raise P.ProtocolError(
                 P.E_UNAUTHORIZED,
                 f"Unauthorized: the request's token does not match {paths.token_path()}. Make sure the plug-in "
                 "and the server run as the same user with the same configuration folder.",
-                header,
             )
-            return
+        seen["header"] = header
+        op = header.get("op")
+        if not isinstance(op, str):
+            raise P.ProtocolError(
+                P.E_BAD_REQUEST,
+                f"The request's 'op' must be a string naming an operation ({', '.join(P.REQUEST_OPS)}), not "
+                f"{P.type_name(op)}; upgrade the client.",
+            )
+        handler = self.handlers.get(op)
+        if handler is None:
+            raise P.ProtocolError(
+                P.E_UNKNOWN_OP,
+                f"Unknown operation {P.short(op)}; this server knows {', '.join(P.REQUEST_OPS)}.",
+            )
+        if op != P.OP_RENOVATE and len(frames) > 2:
+            raise P.ProtocolError(P.E_BAD_FRAME, f"A {op} request carries no data frames.")
+        handler(self.session_for(header, route), header, frames[2:])
+
+    def session_for(self, header: dict[str, Any], route: bytes) -> Session:
+        """The request's session (its ``session`` field, else its routing id), marked as heard from now."""
         name = header.get("session")
         if not isinstance(name, str) or not 0 < len(name) <= 64:
             name = route.hex()
@@ -296,33 +345,7 @@ class Server:
             session = self.sessions[name] = Session(name, route)
         session.route = route
         session.last_seen = time.monotonic()
-        op = header.get("op")
-        handler = {
-            P.OP_HELLO: self.on_hello,
-            P.OP_STATUS: self.on_status,
-            P.OP_RENOVATE: self.on_renovate,
-            P.OP_CANCEL: self.on_cancel,
-            P.OP_HEARTBEAT: self.on_heartbeat,
-            P.OP_SHUTDOWN: self.on_shutdown,
-        }.get(op)
-        if handler is None:
-            self.reply_error(
-                route,
-                P.E_UNKNOWN_OP,
-                f"Unknown operation {op!r}; this server knows {', '.join(P.REQUEST_OPS)}.",
-                header,
-            )
-            return
-        if op != P.OP_RENOVATE and len(frames) > 2:
-            self.reply_error(route, P.E_BAD_FRAME, f"A {op} request carries no data frames.", header)
-            return
-        try:
-            handler(session, header, frames[2:])
-        except P.ProtocolError as exc:
-            self.reply_error(route, exc.code, exc.message, header)
-        except Exception as exc:  # a bug must not take the server down
-            log.exception("request %r failed", op)
-            self.reply_error(route, P.E_INTERNAL, f"The server failed on this request ({exc}).", header)
+        return session
 
     def _reply(self, session: Session, request: dict[str, Any], **fields: Any) -> None:
         header = {"v": P.VERSION, "op": request["op"], **fields}

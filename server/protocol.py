@@ -117,6 +117,27 @@ def unpack_header(frame: bytes | memoryview) -> dict[str, Any]:
     return header
 
 
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: what a peer sent, quoted in a message or a log line without
+    letting a 500 KB field through."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text)} chars)"
+
+
+def type_name(value: Any) -> str:
+    """'a list', 'an integer', ...: the type of a mistyped field, named for a sentence."""
+    names = {
+        dict: "a map",
+        list: "a list",
+        tuple: "a list",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+    }
+    names.update({str: "a string", bytes: "binary data", type(None): "nil"})
+    return names.get(type(value), type(value).__name__)
+
+
 def error_header(code: str, message: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
     """An error event, echoing the request's ``id`` and ``job`` so the client can match it."""
     header: dict[str, Any] = {"v": VERSION, "op": EV_ERROR, "code": code, "message": message}

@@ -14,8 +14,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import zmq
 
 from server import paths
 from server.client import Client, ServerUnavailable
@@ -152,6 +155,34 @@ class DaemonProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+@contextlib.contextmanager
+def raw_dealer(endpoint: str) -> Iterator[zmq.Socket]:
+    """A bare DEALER socket at ``endpoint``, for tests that send what no Client would; closed on exit."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    try:
+        yield sock
+    finally:
+        sock.close(0)
+        ctx.term()
+
+
+def ask_raw(sock: zmq.Socket, frames: list[Any], want_id: Any = None, timeout: float = 5.0) -> dict[str, Any]:
+    """Send ``frames``; the first reply header with ``want_id`` (or an error without id, the answer to a request
+    the server could not read). Raises AssertionError after ``timeout`` s: a server that hangs or drops it."""
+    import msgpack
+
+    sock.send_multipart(frames)
+    deadline = time.monotonic() + timeout
+    while sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+        header = msgpack.unpackb(sock.recv_multipart()[0], raw=False)
+        if want_id is None or header.get("id") == want_id or (header["op"] == "error" and "id" not in header):
+            return header
+    raise AssertionError(f"no reply within {timeout} s: the server hangs or dropped the message")
 
 
 def _free_port() -> int:
