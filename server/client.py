@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -165,6 +166,7 @@ class Client:
 
     def _sock(self) -> zmq.Socket:
         if self._socket is None:
+            self._check_listening()
             s = self._context.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a server that is not there
@@ -174,6 +176,31 @@ class Client:
             s.connect(self.endpoint)
             self._socket = s
         return self._socket
+
+    def _check_listening(self) -> None:
+        """Fail at once, not after the request's timeout, when nothing listens at the endpoint: ZeroMQ would
+        queue the request and wait for a server that is not there (a socket file left by a killed server, say)."""
+        sock = paths.ipc_path(self.endpoint)
+        try:
+            if sock is not None:
+                if not hasattr(socket, "AF_UNIX"):
+                    return
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    probe.settimeout(1.0)
+                    probe.connect(str(sock))
+            elif self.endpoint.startswith("tcp://"):
+                host, _, port = self.endpoint[len("tcp://") :].rpartition(":")
+                socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
+        except (FileNotFoundError, ConnectionRefusedError):
+            stale = (
+                " (its socket file is left over from a server that stopped)" if sock and sock.exists() else ""
+            )
+            raise ServerUnavailable(
+                f"The renovate-faces server is not running: nothing listens at {self.endpoint}{stale}; start it "
+                f"with 'hifacegan-server' (its log is {paths.log_dir() / paths.LOG_FILE})."
+            ) from None
+        except (OSError, ValueError):
+            return  # a slow or unusual endpoint: let ZeroMQ try and time out as before
 
     def _needs_curve(self) -> bool:
         if not self.endpoint.startswith("tcp://"):
@@ -257,6 +284,7 @@ class Client:
     def request(self, op: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
         """Send one request and return its reply header; errors become exceptions."""
         timeout = self.timeout if timeout is None else timeout
+        self._sock()  # a server that is not running is reported before anything else (the token, say)
         header = self._header(op, **fields)
         self._send([P.pack(header)], timeout)
         deadline = time.monotonic() + timeout
@@ -386,6 +414,10 @@ class Client:
             raise ServerError(
                 f"dtype must be one of {', '.join(P.DTYPES)}, got {dtype!r}.", P.E_BAD_REQUEST
             ) from None
+        if not self.limits:
+            # The server drops a frame over its size limit unread (it cannot answer what it never read), so
+            # learn its limits first and refuse such an image here, with the sentence the server would give.
+            self.hello()
         row = width * channels * P.DTYPES[dtype]
         stride = row if stride is None else stride
         try:
@@ -413,7 +445,9 @@ class Client:
         header = self._header(P.OP_RENOVATE, job=job, mask=mask is not None, options=opts, **spec.to_header())
         frames[0] = P.pack(header)
         self._send(frames, self.timeout)
-        return self._wait(job, header["id"], progress, cancel, timeout)
+        return self._wait(
+            job, header["id"], progress, cancel, timeout, max(memoryview(f).nbytes for f in frames)
+        )
 
     def _wait(
         self,
@@ -422,6 +456,7 @@ class Client:
         progress: Callable[[float, str], Any] | None,
         cancel: threading.Event | None,
         timeout: float | None,
+        biggest_frame: int = 0,
     ) -> Result:
         start = time.monotonic()
         last_heard = start
@@ -478,11 +513,29 @@ class Client:
                 if cancel_sent is not None:
                     raise Cancelled()
                 return self._result(header, data, job)
-            elif op == P.OP_HEARTBEAT and accepted and (header.get("jobs") or {}).get(job) == "unknown":
+            elif op == P.OP_HEARTBEAT and (header.get("jobs") or {}).get(job) == "unknown":
                 self._drop_socket()
+                if not accepted:
+                    # One connection keeps order: the request's answer would have come before this heartbeat's.
+                    raise self._dropped(biggest_frame)
                 raise ServerUnavailable(
                     "The renovate-faces server lost this job (it was restarted); run the command again."
                 )
+
+    def _dropped(self, biggest_frame: int) -> ServerError:
+        """The server answered a heartbeat but never the request: it closed the connection mid-request."""
+        limit = self.limits.get("max_frame_bytes")
+        if isinstance(limit, int) and biggest_frame > limit:
+            return ServerError(
+                f"The image data is {biggest_frame} bytes, more than the server accepts in one piece "
+                f"({limit} bytes); scale the image down or select a smaller region.",
+                P.E_TOO_LARGE,
+            )
+        return ServerError(
+            f"The server dropped this request unread (its largest part is {biggest_frame} bytes, which may be "
+            "over the server's size limit); select a smaller region, or restart the server and retry.",
+            P.E_TOO_LARGE,
+        )
 
     def _send_quiet(self, header: dict[str, Any]) -> None:
         """Best effort: heartbeats and cancels must never block the wait loop."""

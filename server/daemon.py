@@ -8,6 +8,7 @@ per device. Weights load in the worker, so the server answers ``hello`` at once 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import hmac
 import logging
@@ -30,6 +31,8 @@ from server.telemetry import device_summary, memory_summary, package_version
 
 log = logging.getLogger("renovate-faces.server")
 
+FINISHED_KEPT = 4096  # finished job ids remembered per server, so a resent id is refused instead of run twice
+
 
 class Limits:
     """Sizes and clocks the server enforces; ``hello`` tells clients all of them."""
@@ -41,8 +44,9 @@ class Limits:
         self.job_timeout = float(args.job_timeout)
         self.heartbeat_interval = float(args.heartbeat_interval)
         self.client_timeout = float(args.client_timeout)
-        # One frame can hold the largest image at 4 channels of f32 plus row padding.
-        self.max_frame_bytes = self.max_pixels * 16 + 4096 * 65536
+        # One frame can hold the largest image at 4 channels of f32 plus 4096 bytes of padding per row (and an
+        # image has at most max_pixels rows): nothing larger can be valid, so the socket drops it unread.
+        self.max_frame_bytes = self.max_pixels * 16 + 4096 * min(1 << 16, self.max_pixels)
 
     def to_header(self) -> dict[str, Any]:
         return {
@@ -103,6 +107,8 @@ class Server:
         self.queue = FairQueue(self.limits.max_queued, self.limits.max_per_client)
         self.jobs: dict[tuple[str, str], Job] = {}
         self.sessions: dict[str, Session] = {}
+        # How recently finished jobs ended, so that a job id sent again is refused rather than run twice.
+        self.finished: collections.OrderedDict[tuple[str, str], str] = collections.OrderedDict()
         self.stopping: str | None = None
         self.stop_after = 0.0
         self.started = time.time()
@@ -255,6 +261,7 @@ class Server:
                 job.state = DONE
                 self.jobs.pop(job.key, None)
                 ok = event.header.get("op") == P.EV_RESULT
+                self.remember_finished(job.key, "done" if ok else f"ended: {event.header.get('code')}")
                 self.stats["jobs_done" if ok else "jobs_failed"] += 1
                 log.info(
                     "job %s/%s %s (%dx%d %s)",
@@ -265,6 +272,22 @@ class Server:
                     job.spec.height,
                     job.spec.dtype,
                 )
+
+    def remember_finished(self, key: tuple[str, str], outcome: str) -> None:
+        """Keep the outcome of the last ``FINISHED_KEPT`` jobs (ids only, never pixels: bounded memory)."""
+        self.finished[key] = outcome
+        self.finished.move_to_end(key)
+        while len(self.finished) > FINISHED_KEPT:
+            self.finished.popitem(last=False)
+
+    def job_state(self, session: Session, job_id: Any) -> str:
+        """``queued``, ``running``, ``done`` (recently finished) or ``unknown``, for cancel and heartbeat."""
+        if not isinstance(job_id, str):
+            return "unknown"
+        job = self.jobs.get((session.name, job_id))
+        if job is not None:
+            return job.state
+        return DONE if (session.name, job_id) in self.finished else "unknown"
 
     def finish(self, job: Job, code: str, message: str) -> None:
         """End a job that no worker holds (cancelled or expired while queued)."""
@@ -373,6 +396,7 @@ class Server:
                 "faces": list(P.FACE_CHOICES),
                 "options": ["weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout"],
                 "default_weights": self.args.weights,
+                "errors": list(P.ERROR_CODES),
             },
             limits=self.limits.to_header(),
             weights=self.weights_summary(),
@@ -420,6 +444,12 @@ class Server:
             )
         if (session.name, job_id) in self.jobs:
             raise P.ProtocolError(P.E_DUPLICATE_JOB, f"Job {job_id!r} is already running; use a new job id.")
+        if (session.name, job_id) in self.finished:
+            raise P.ProtocolError(
+                P.E_ALREADY_DONE,
+                f"Job {job_id!r} already finished ({self.finished[(session.name, job_id)]}); a job id runs once, "
+                "so send the image again with a new job id.",
+            )
         spec = P.parse_image_spec(request, self.limits.max_pixels)
         has_mask = bool(request.get("mask", False))
         if len(frames) != 1 + has_mask:
@@ -449,9 +479,8 @@ class Server:
     def on_cancel(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame]) -> None:
         job_id = request.get("job")
         job = self.jobs.get((session.name, job_id)) if isinstance(job_id, str) else None
-        state = "unknown"
+        state = self.job_state(session, job_id)
         if job is not None:
-            state = job.state
             job.stop("cancelled")
             if job.state == QUEUED and self.queue.remove(job):
                 self.finish(job, *job.stop_error())
@@ -463,8 +492,7 @@ class Server:
         if isinstance(asked, list):
             for job_id in asked[:64]:
                 if isinstance(job_id, str):
-                    job = self.jobs.get((session.name, job_id))
-                    states[job_id] = job.state if job else "unknown"
+                    states[job_id] = self.job_state(session, job_id)
         self._reply(session, request, ok=True, jobs=states)
 
     def on_shutdown(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame]) -> None:

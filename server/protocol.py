@@ -51,6 +51,7 @@ E_BAD_OPTION = "bad_option"
 E_BUSY = "busy"
 E_DUPLICATE_JOB = "duplicate_job"
 E_UNKNOWN_JOB = "unknown_job"
+E_ALREADY_DONE = "already_done"
 E_CANCELLED = "cancelled"
 E_TIMEOUT = "timeout"
 E_OUT_OF_MEMORY = "out_of_memory"
@@ -68,6 +69,7 @@ ERROR_CODES = (
     E_BUSY,
     E_DUPLICATE_JOB,
     E_UNKNOWN_JOB,
+    E_ALREADY_DONE,
     E_CANCELLED,
     E_TIMEOUT,
     E_OUT_OF_MEMORY,

@@ -3,12 +3,21 @@ memory or its disk, or run a job twice."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+import time
 import uuid
+from pathlib import Path
 
+import msgpack
 import pytest
 
 from server import protocol as P
+from server.client import ServerError
 from server.testing import DaemonProcess, ask_raw, raw_dealer
 
 # Runs the real daemon with one fault armed per target: the target raises when the request names it, so a test
@@ -58,7 +67,7 @@ class FaultyDaemon(DaemonProcess):
 
 @pytest.fixture(scope="module")
 def daemon():
-    d = FaultyDaemon(weights="identity", device="cpu", threads=1)
+    d = FaultyDaemon(weights="identity", device="cpu", threads=1, extra_args=["--max-pixels", "0.001"])
     d.start()
     yield d
     assert d.stop() == 0, d.stderr()
@@ -113,3 +122,88 @@ def test_a_failure_in_any_handler_is_answered_then_the_server_pings(daemon, raw,
         assert reply["id"] == header["id"]
     ping(daemon)
     assert f"injected fault in {target}" in daemon.log_path.read_text()
+
+
+# Over the frame limit of the old daemon's formula (268,451,456 bytes at --max-pixels 0.001) and of today's.
+OVERSIZED = (65536, 4097)
+
+
+@pytest.fixture(scope="module")
+def oversized_pixels():
+    return bytes(OVERSIZED[0] * OVERSIZED[1])  # zero pages: costs address space, not memory, until read
+
+
+@pytest.mark.parametrize(
+    "told", [None, {"max_pixels": 10**9}], ids=["fresh client", "client told a larger limit"]
+)
+def test_a_frame_over_the_limit_is_answered_not_timed_out(daemon, oversized_pixels, told):
+    """Reproduction: the socket dropped a frame over ``max_frame_bytes`` unread and the client waited for its
+    whole time limit. Now a fresh client learns the limits first, and a client that sent it anyway (told another
+    limit) notices within a heartbeat that the request was dropped."""
+    with daemon.client(timeout=5) as c:
+        if told:
+            c.limits = dict(told)
+        t0 = time.monotonic()
+        with pytest.raises(ServerError) as err:
+            c.renovate(oversized_pixels, *OVERSIZED, 1, timeout=15)
+        assert time.monotonic() - t0 < 5.0
+    assert err.value.code == P.E_TOO_LARGE, err.value
+    assert "smaller region" in str(err.value)
+    ping(daemon)
+
+
+def test_ping_against_a_stale_socket_fails_within_two_seconds():
+    """Reproduction: ``hifacegan-client ping`` waited 30 s on a socket file a killed server left behind."""
+    root = Path(tempfile.mkdtemp(prefix="rf-", dir="/tmp"))
+    try:
+        stale = root / "server.sock"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.bind(str(stale))  # bound, never listening, closed: what SIGKILL leaves
+        (root / "config").mkdir(mode=0o700)
+        (root / "config" / "token").write_text("a" * 64)
+        os.chmod(root / "config" / "token", 0o600)
+        env = dict(
+            os.environ, RENOVATE_FACES_CONFIG_DIR=str(root / "config"), RENOVATE_FACES_LOG_DIR=str(root)
+        )
+        t0 = time.monotonic()
+        try:
+            out = subprocess.run(
+                [sys.executable, "-m", "server.client_cli", "--endpoint", f"ipc://{stale}", "ping"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("ping against a stale socket still waited after 10 s")
+        elapsed = time.monotonic() - t0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert out.returncode == 1
+    assert "not running" in out.stderr and "hifacegan-server" in out.stderr, out.stderr
+    assert elapsed < 2.0, f"ping took {elapsed:.1f} s"
+
+
+def wait_end(sock, job: str, timeout: float = 30.0) -> dict:
+    """Read until ``job``'s end (its result or error) arrives."""
+    deadline = time.monotonic() + timeout
+    while sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+        header = msgpack.unpackb(sock.recv_multipart()[0], raw=False)
+        if header.get("job") == job and header["op"] in ("result", "error"):
+            return header
+    raise AssertionError(f"job {job} did not end within {timeout} s")
+
+
+def test_a_resent_finished_job_id_is_refused_not_run_twice(daemon, raw):
+    """Reproduction: a job id sent again after its job ended ran the job again."""
+    job = uuid.uuid4().hex
+    geometry = {"job": job, "width": 8, "height": 4, "channels": 3, "dtype": "u8"}
+    first = request(daemon, "renovate", **geometry)
+    assert ask_raw(raw, [P.pack(first), bytes(96)], want_id=first["id"])["op"] == "accepted"
+    assert wait_end(raw, job)["op"] == "result"
+    again = request(daemon, "renovate", **geometry)
+    reply = ask_raw(raw, [P.pack(again), bytes(96)], want_id=again["id"])
+    assert reply["op"] == "error" and reply["code"] == P.E_ALREADY_DONE, reply
+    assert job in reply["message"] and "new job id" in reply["message"]
+    cancel = request(daemon, "cancel", job=job)
+    assert ask_raw(raw, [P.pack(cancel)], want_id=cancel["id"])["state"] == "done"
