@@ -17,6 +17,7 @@ callbacks run on the calling thread between heartbeats, so they should return qu
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import shutil
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
+from zmq.utils import z85
 
 try:  # inside the ``server`` package (or any package the plug-ins copy these files into)
     from . import paths
@@ -107,6 +109,15 @@ def server_command() -> list[str] | None:
         if importlib.util.find_spec("server.daemon") is not None:
             return [sys.executable, "-m", "server"]
     return None
+
+
+def token_curve_keys(token: str) -> tuple[bytes, bytes]:
+    """The client's CURVE key pair (z85 public, secret), derived from the token: on tcp the server's ZAP handler
+    admits only this public key, so a peer without the token is refused in the handshake, before the server
+    reads a byte of its messages (the token inside each header is still checked too)."""
+    secret = hashlib.sha256(b"renovate-faces curve client key\0" + token.encode()).digest()
+    secret_z85 = z85.encode(secret)
+    return zmq.curve_public(secret_z85), secret_z85
 
 
 def _detach_kwargs() -> dict[str, Any]:
@@ -203,10 +214,8 @@ class Client:
             return  # a slow or unusual endpoint: let ZeroMQ try and time out as before
 
     def _needs_curve(self) -> bool:
-        if not self.endpoint.startswith("tcp://"):
-            return False
-        host = self.endpoint[len("tcp://") :].rsplit(":", 1)[0]
-        return host not in ("127.0.0.1", "localhost", "[::1]", "::1") or self._server_key is not None
+        """Every tcp endpoint: the server authenticates clients in the CURVE handshake (see ``token_curve_keys``)."""
+        return self.endpoint.startswith("tcp://")
 
     def _setup_curve(self, s: zmq.Socket) -> None:
         key = self._server_key
@@ -216,10 +225,10 @@ class Client:
                 key = key_file.read_text().strip()
             except OSError:
                 raise ServerUnavailable(
-                    f"{self.endpoint} is a remote server: copy its public key (server.key from its "
-                    f"configuration folder) to {key_file}."
+                    f"No server key at {key_file}: start the server once (hifacegan-server) to create it, or for "
+                    "a server on another machine copy its server.key (from its configuration folder) there."
                 ) from None
-        public, secret = zmq.curve_keypair()
+        public, secret = token_curve_keys(self.token())
         s.curve_serverkey = key.encode() if isinstance(key, str) else key
         s.curve_publickey = public
         s.curve_secretkey = secret
@@ -244,9 +253,15 @@ class Client:
 
     def _unavailable(self, what: str) -> ServerUnavailable:
         where = paths.log_dir() / paths.LOG_FILE
+        # On tcp a wrong token fails the CURVE handshake, which looks like silence from here.
+        token_hint = (
+            f" If it runs, check that it uses the same token file ({paths.token_path()}) as this client."
+            if self._needs_curve()
+            else ""
+        )
         return ServerUnavailable(
             f"{what} The renovate-faces server at {self.endpoint} is not answering: start it with "
-            f"'hifacegan-server' (its log is {where})."
+            f"'hifacegan-server' (its log is {where}).{token_hint}"
         )
 
     def _send(self, frames: list[Any], timeout: float) -> None:

@@ -26,7 +26,8 @@ import zmq
 from server import paths
 from server import protocol as P
 from server.jobs import DONE, QUEUED, Event, FairQueue, Job, Worker
-from server.security import curve_keys
+from server.logs import RejectionLog
+from server.security import ZapHandler, curve_keys
 from server.telemetry import device_summary, memory_summary, package_version
 
 log = logging.getLogger("renovate-faces.server")
@@ -94,8 +95,15 @@ class Server:
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.socket.setsockopt(zmq.SNDHWM, 10000)
         self.socket.setsockopt(zmq.RCVHWM, 1000)
-        if args.allow_remote and endpoint.startswith("tcp://"):
+        self.rejected = RejectionLog(log, "rejected requests", "refused %s")
+        # Tracebacks of requests that hit a bug: more of them pass, but a request that trips one cannot flood.
+        self.failed = RejectionLog(log, "failed requests", "request failed: %s", burst=20)
+        self.zap: ZapHandler | None = None
+        if endpoint.startswith("tcp://"):
+            # Any local user can reach a tcp port: authenticate in the handshake, before a frame is read.
+            self.zap = ZapHandler(self.context, self.token.decode(), self.rejected)
             public, secret = curve_keys()
+            self.socket.zap_domain = b"renovate-faces"
             self.socket.curve_server = True
             self.socket.curve_secretkey = secret
             self.socket.curve_publickey = public
@@ -158,6 +166,8 @@ class Server:
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
         poller.register(self.wake, zmq.POLLIN)
+        if self.zap is not None:
+            poller.register(self.zap.socket, zmq.POLLIN)
         tick_ms = max(10, int(min(0.1, self.limits.client_timeout / 4) * 1000))
         next_housekeeping = 0.0
         while True:
@@ -168,6 +178,8 @@ class Server:
                     while True:
                         self.wake.recv(zmq.NOBLOCK)
             self.forward_events()
+            if self.zap is not None and self.zap.socket in ready:
+                self.zap.answer()
             if self.socket in ready:
                 for _ in range(256):  # bounded, so events and housekeeping keep flowing under load
                     try:
@@ -220,6 +232,8 @@ class Server:
         self.stop("closing")
         self.socket.close(linger=1000)  # let the last replies (shutdown's, shutting_down errors) leave
         self.wake.close(0)
+        if self.zap is not None:
+            self.zap.close()
         term = threading.Thread(target=self.context.term, name="zmq-term", daemon=True)
         term.start()
         term.join(5.0)
@@ -308,7 +322,9 @@ class Server:
         except Exception as exc:  # a bug must not take the server down
             header = seen.get("header")
             op = header.get("op") if header else None
-            log.exception("request %s failed", P.short(op))
+            self.failed(
+                f"a {P.short(op)} request ({type(exc).__name__}: {P.short(str(exc), 200)})", exc_info=True
+            )
             with contextlib.suppress(Exception):  # the reply itself may be what failed
                 self.reply_error(
                     route,
@@ -333,7 +349,7 @@ class Server:
             )
         token = header.get("token")
         if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self.token):
-            log.warning("unauthorized %s request refused", P.short(header.get("op")))
+            self.rejected(f"an unauthorized {P.short(header.get('op'))} request")
             seen["header"] = header
             raise P.ProtocolError(
                 P.E_UNAUTHORIZED,
@@ -508,6 +524,8 @@ class Server:
         """
         if stalled:
             log.debug("main loop stalled: client silence not judged this round")
+        self.rejected.tick(now)
+        self.failed.tick(now)
         active = {job.session for job in self.jobs.values()}
         for job in list(self.jobs.values()):
             session = self.sessions.get(job.session)

@@ -125,7 +125,16 @@ class DaemonProcess:
     def client(self, **kwargs: Any) -> Client:
         kwargs.setdefault("endpoint", self.endpoint)
         kwargs.setdefault("token", self.token)
+        if kwargs["endpoint"].startswith("tcp://") and self.server_key:  # CURVE: the key from its config
+            kwargs.setdefault("server_public_key", self.server_key)
         return Client(**kwargs)
+
+    @property
+    def server_key(self) -> str:
+        """The public CURVE key a tcp server created in its config folder ("" until it has)."""
+        with contextlib.suppress(FileNotFoundError):
+            return (self.root / "config" / "curve" / "server.key").read_text().strip()
+        return ""
 
     def stderr(self) -> str:
         with contextlib.suppress(OSError):

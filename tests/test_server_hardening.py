@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgpack
 import pytest
+import zmq
 
 from server import protocol as P
 from server.client import ServerError
@@ -207,3 +208,48 @@ def test_a_resent_finished_job_id_is_refused_not_run_twice(daemon, raw):
     assert job in reply["message"] and "new job id" in reply["message"]
     cancel = request(daemon, "cancel", job=job)
     assert ask_raw(raw, [P.pack(cancel)], want_id=cancel["id"])["state"] == "done"
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident memory (VmHWM) in bytes: catches an allocation that was freed again."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_strangers_over_tcp_cannot_make_the_daemon_allocate():
+    """Reproduction: a peer without the token sent 1 GiB over the tcp fallback and the daemon's memory grew by
+    as much, because frames were received whole before the token was checked. Here 2 x 192 MB (bounded)."""
+    from server.testing import _free_port
+
+    d = DaemonProcess(weights="identity", device="cpu", threads=1)
+    d.endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    with d:
+        before = peak_rss(d.proc.pid)
+        big = bytes(192 << 20)
+        header = P.pack({"v": 1, "op": "renovate", "id": 1, "token": "0" * 64, "job": "x", "width": 8})
+        ctx = zmq.Context()
+        bare = ctx.socket(zmq.DEALER)  # no security at all, as the old daemon expected on loopback
+        # CURVE with the server's public key (any key before it had one) but a client key not made from the token
+        forged = ctx.socket(zmq.DEALER)
+        forged.curve_publickey, forged.curve_secretkey = zmq.curve_keypair()
+        forged.curve_serverkey = d.server_key.encode() or zmq.curve_keypair()[0]
+        try:
+            for sock in (bare, forged):
+                sock.setsockopt(zmq.LINGER, 0)
+                sock.connect(d.endpoint)
+                sock.send_multipart([header, big], copy=False)
+            time.sleep(4.0)  # loopback moves 384 MB in well under a second when the server reads it
+            grown = peak_rss(d.proc.pid) - before
+            answered = bool(bare.poll(0) or forged.poll(0))
+        finally:
+            bare.close(0)
+            forged.close(0)
+            ctx.term()
+        assert grown < 64 << 20, f"peak RSS grew by {grown / 2**20:.0f} MB"
+        assert not answered, "a stranger got an answer"
+        with d.client(timeout=5) as c:
+            assert c.hello()["version"] == P.VERSION
+        assert "refused a CURVE handshake" in d.log_path.read_text()
