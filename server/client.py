@@ -389,11 +389,9 @@ class Client:
                 self._spawned = proc  # keep a reference: it runs on after this client is gone
 
     def _spawn(self, command: list[str]) -> tuple[subprocess.Popen, Any]:
-        folder = paths.log_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        errfile = folder / "server-stderr.log"
         cmd = [*command, "--foreground", "--endpoint", self.endpoint]
-        with open(errfile, "wb") as err:
+        err, errfile = paths.open_stderr_log()
+        with err:
             try:
                 proc = subprocess.Popen(
                     cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **_detach_kwargs()

@@ -83,11 +83,9 @@ def spawn_detached(argv: list[str]) -> int:
         print(already_running_message(instance.holder(), runtime), file=sys.stderr)
         return EXIT_ALREADY_RUNNING
     instance.release()
-    log_folder = paths.log_dir()
-    log_folder.mkdir(parents=True, exist_ok=True)
-    stderr_path = log_folder / "server-stderr.log"
     cmd = [sys.executable, "-m", "server", "--foreground", *argv]
-    with open(stderr_path, "wb") as err:
+    err, stderr_path = paths.open_stderr_log()
+    with err:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **detach_kwargs()
         )

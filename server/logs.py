@@ -1,29 +1,62 @@
-"""The server's log files."""
+"""The server's logs, bounded: rotated, owner-only, capped on stderr, and rate-limited for what strangers cause."""
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from server import paths
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files are created owner-only (0600): the log names the user's files and jobs."""
+
+    def _open(self):  # noqa: ANN202 - the base class's signature
+        return io.TextIOWrapper(paths.open_private_append(Path(self.baseFilename)), encoding=self.encoding)
+
+
+class CappedStreamHandler(logging.StreamHandler):
+    """The console copy of the log, cut off after ``limit`` bytes: a detached server's stderr is a plain file
+    (``server-stderr.log``) that nothing rotates while the server runs, so it must bound itself."""
+
+    def __init__(self, stream: Any, limit: int, logfile: Path) -> None:
+        super().__init__(stream)
+        self.limit = limit
+        self.logfile = logfile
+        self.written = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.written >= self.limit:
+            return
+        text = self.format(record) + self.terminator
+        self.written += len(text.encode("utf-8", "replace"))
+        if self.written >= self.limit:
+            text = f"(stderr log limit of {self.limit} bytes reached; the rest is only in {self.logfile})\n"
+        try:
+            self.stream.write(text)
+            self.flush()
+        except Exception:
+            self.handleError(record)
+
+
 def setup_logging(foreground: bool, verbose: bool) -> Path:
-    folder = paths.log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    logfile = folder / paths.LOG_FILE
+    """``<log>/server.log`` (1 MiB x 4, 0600, in a 0700 folder), and in the foreground a copy on stderr capped
+    at ``paths.STDERR_LOG_LIMIT``: every log file has a bound, whoever started the server."""
+    logfile = paths.ensure_log_dir() / paths.LOG_FILE
     root = logging.getLogger("renovate-faces")
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.handlers.clear()
     fmt = logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    handler = logging.handlers.RotatingFileHandler(logfile, maxBytes=1 << 20, backupCount=3, encoding="utf-8")
+    handler = PrivateRotatingFileHandler(logfile, maxBytes=1 << 20, backupCount=3, encoding="utf-8")
     handler.setFormatter(fmt)
     root.addHandler(handler)
     if foreground:
-        console = logging.StreamHandler(sys.stderr)
+        console = CappedStreamHandler(sys.stderr, paths.STDERR_LOG_LIMIT, logfile)
         console.setFormatter(fmt)
         root.addHandler(console)
     return logfile
@@ -59,5 +92,6 @@ class RejectionLog:
         if now - self.started < self.window:
             return
         if self.count > self.burst:
-            self.logger.warning("%d %s in the last %.0f s", self.count, self.what, now - self.started)
+            span = "minute" if round(now - self.started) in (60, 61) else f"{now - self.started:.0f} s"
+            self.logger.warning("%d %s in the last %s", self.count, self.what, span)
         self.started, self.count = now, 0

@@ -3,8 +3,10 @@ memory or its disk, or run a job twice."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -53,7 +55,10 @@ for name in sys.argv.pop(1).split(","):
         protocol.unpack_header = armed(name, protocol.unpack_header)
     elif hasattr(daemon.Server, name):  # a target the code under test lacks fails its test, not the start
         setattr(daemon.Server, name, armed(name, getattr(daemon.Server, name)))
-from server.cli import main
+try:
+    from server.cli import main
+except ImportError:  # the code before the command line moved out of daemon.py
+    from server.daemon import main
 raise SystemExit(main())
 """
 
@@ -253,3 +258,70 @@ def test_strangers_over_tcp_cannot_make_the_daemon_allocate():
         with d.client(timeout=5) as c:
             assert c.hello()["version"] == P.VERSION
         assert "refused a CURVE handshake" in d.log_path.read_text()
+
+
+def log_bytes(d: DaemonProcess) -> int:
+    """Every byte the daemon logged: its log folder and the stderr file it was started with."""
+    files = [*(d.root / "log").glob("*"), d.root / "stderr.log"]
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
+def test_an_unauthenticated_flood_barely_grows_the_logs(daemon, raw):
+    """Reproduction: 60 unauthorized requests with a 500 KB op grew the logs by 30 MB (the op was logged whole),
+    pushed the job history out of the rotated server.log, and the files were readable by other users."""
+    job = uuid.uuid4().hex
+    first = request(daemon, "renovate", job=job, width=8, height=4, channels=3, dtype="u8")
+    assert ask_raw(raw, [P.pack(first), bytes(96)], want_id=first["id"])["op"] == "accepted"
+    assert wait_end(raw, job)["op"] == "result"
+    before = log_bytes(daemon)
+    noise = P.pack({"v": 1, "op": "x" * 500_000, "id": 0, "token": "0" * 64})
+    for _ in range(200):  # 100 MB
+        raw.send(noise)
+    last = request(daemon, "hello")  # answered after every request sent before it: one connection keeps order
+    assert ask_raw(raw, [P.pack(last)], want_id=last["id"], timeout=60)["op"] == "hello"
+    grown = log_bytes(daemon) - before
+    assert grown < 5 << 20, f"the logs grew by {grown / 2**20:.1f} MB"
+    logs = "".join(f.read_text() for f in (daemon.root / "log").glob("server.log*"))
+    assert f"/{job} done" in logs, "the job history was pushed out of the log"
+    assert "more rejected requests follow" in logs
+    assert (daemon.root / "log").stat().st_mode & 0o777 == 0o700
+    assert daemon.log_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_starting_a_server_never_truncates_a_live_servers_stderr(monkeypatch):
+    """Reproduction: a client starting a server while one ran truncated ``server-stderr.log`` under the live
+    server, which then wrote at its old offset: a sparse file of NULs, its start lost."""
+    from server.client import Client, server_command
+
+    d = DaemonProcess(weights="identity", device="cpu", threads=1)
+    for key, value in d.env.items():
+        if key.startswith("RENOVATE_FACES_"):
+            monkeypatch.setenv(key, value)
+    cmd = [sys.executable, "-m", "server", "--weights", "identity", "--device", "cpu", "--threads", "1"]
+    out = subprocess.run(
+        cmd, env=d.env, capture_output=True, text=True, timeout=120
+    )  # detached: stderr to file
+    assert out.returncode == 0, out.stderr
+    errlog = d.root / "log" / "server-stderr.log"
+    pid = json.loads((d.root / "run" / "server-info.json").read_text())["pid"]
+    try:
+        started = errlog.read_bytes()
+        assert b"serving" in started
+        with Client(endpoint=d.endpoint, token=d.token) as c:
+            proc, _ = c._spawn(server_command())  # what ensure_running does when hello goes unanswered
+            assert proc.wait(60) == 3  # "already running"
+        with raw_dealer(d.endpoint) as sock:  # the live server writes on: a refusal it logs
+            reply = ask_raw(sock, [P.pack({"v": 1, "op": "hello", "id": 1, "token": "0" * 64})], want_id=1)
+            assert reply["code"] == P.E_UNAUTHORIZED
+        time.sleep(0.2)
+        now = errlog.read_bytes()
+        mode = errlog.stat().st_mode & 0o777
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while (d.root / "run" / "server-info.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        d.cleanup()
+    assert b"\0" not in now, "the stderr log has a hole of NULs"
+    assert now.startswith(started) and b"already running" in now and b"refused" in now
+    assert mode == 0o600
