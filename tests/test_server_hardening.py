@@ -20,6 +20,7 @@ import pytest
 import zmq
 
 from server import protocol as P
+from server import soak
 from server.client import ServerError
 from server.testing import DaemonProcess, ask_raw, raw_dealer
 
@@ -216,11 +217,8 @@ def test_a_resent_finished_job_id_is_refused_not_run_twice(daemon, raw):
 
 
 def peak_rss(pid: int) -> int:
-    """The process's peak resident memory (VmHWM) in bytes: catches an allocation that was freed again."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM in /proc")
+    """Peak resident memory (VmHWM): catches an allocation that was freed again."""
+    return soak.process_memory(pid)["peak_rss"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -260,12 +258,6 @@ def test_strangers_over_tcp_cannot_make_the_daemon_allocate():
         assert "refused a CURVE handshake" in d.log_path.read_text()
 
 
-def log_bytes(d: DaemonProcess) -> int:
-    """Every byte the daemon logged: its log folder and the stderr file it was started with."""
-    files = [*(d.root / "log").glob("*"), d.root / "stderr.log"]
-    return sum(f.stat().st_size for f in files if f.is_file())
-
-
 def test_an_unauthenticated_flood_barely_grows_the_logs(daemon, raw):
     """Reproduction: 60 unauthorized requests with a 500 KB op grew the logs by 30 MB (the op was logged whole),
     pushed the job history out of the rotated server.log, and the files were readable by other users."""
@@ -273,13 +265,9 @@ def test_an_unauthenticated_flood_barely_grows_the_logs(daemon, raw):
     first = request(daemon, "renovate", job=job, width=8, height=4, channels=3, dtype="u8")
     assert ask_raw(raw, [P.pack(first), bytes(96)], want_id=first["id"])["op"] == "accepted"
     assert wait_end(raw, job)["op"] == "result"
-    before = log_bytes(daemon)
-    noise = P.pack({"v": 1, "op": "x" * 500_000, "id": 0, "token": "0" * 64})
-    for _ in range(200):  # 100 MB
-        raw.send(noise)
-    last = request(daemon, "hello")  # answered after every request sent before it: one connection keeps order
-    assert ask_raw(raw, [P.pack(last)], want_id=last["id"], timeout=60)["op"] == "hello"
-    grown = log_bytes(daemon) - before
+    before = soak.log_bytes(daemon)
+    soak.unauthorized_flood(daemon, megabytes=100)  # 200 requests with a 500 KB op, then an answered hello
+    grown = soak.log_bytes(daemon) - before
     assert grown < 5 << 20, f"the logs grew by {grown / 2**20:.1f} MB"
     logs = "".join(f.read_text() for f in (daemon.root / "log").glob("server.log*"))
     assert f"/{job} done" in logs, "the job history was pushed out of the log"
