@@ -102,7 +102,7 @@ def fuzz(d: DaemonProcess, messages: int, seed: int = 0, window: int = 200) -> d
     """Send ``messages`` fuzzed messages in windows, counting the direct answers (one per message is due)."""
     rng = random.Random(seed)
     sent = answered = 0
-    with raw_dealer(d.endpoint) as sock:
+    with raw_dealer(d.endpoint, d) as sock:
         while sent < messages:
             pending = set()
             for _ in range(min(window, messages - sent)):
@@ -201,7 +201,7 @@ def kill_client_mid_job(d: DaemonProcess) -> bool:
 def unauthorized_flood(d: DaemonProcess, megabytes: int) -> None:
     """``megabytes`` of requests with a 500 KB op and a wrong token, then a hello that answers after all of them."""
     noise = P.pack({"v": 1, "op": "x" * 500_000, "id": 0, "token": "0" * 64})
-    with raw_dealer(d.endpoint) as sock:
+    with raw_dealer(d.endpoint, d) as sock:
         for _ in range(megabytes * 2):
             sock.send(noise)
         sock.send(P.pack({"v": 1, "op": "hello", "id": "last", "token": d.token}))

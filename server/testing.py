@@ -21,7 +21,7 @@ from typing import Any
 import zmq
 
 from server import paths
-from server.client import Client, ServerUnavailable
+from server.client import Client, ServerUnavailable, token_curve_keys
 
 
 class DaemonProcess:
@@ -167,11 +167,15 @@ class DaemonProcess:
 
 
 @contextlib.contextmanager
-def raw_dealer(endpoint: str) -> Iterator[zmq.Socket]:
-    """A bare DEALER socket at ``endpoint``, for tests that send what no Client would; closed on exit."""
+def raw_dealer(endpoint: str, daemon: DaemonProcess | None = None) -> Iterator[zmq.Socket]:
+    """A bare DEALER socket at ``endpoint``, for tests that send what no Client would; closed on exit. On tcp,
+    given the ``daemon``, it passes the CURVE handshake with the daemon's token key (else it is turned away)."""
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    if daemon is not None and endpoint.startswith("tcp://"):
+        sock.curve_publickey, sock.curve_secretkey = token_curve_keys(daemon.token)
+        sock.curve_serverkey = daemon.server_key.encode()
     sock.connect(endpoint)
     try:
         yield sock

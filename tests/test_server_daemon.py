@@ -361,7 +361,9 @@ fields = st.sampled_from(
         "session",
     ]
 )
-ops = st.sampled_from(["hello", "status", "renovate", "cancel", "heartbeat", "bogus", ""])
+ops = st.sampled_from(
+    ["hello", "status", "renovate", "cancel", "heartbeat", "bogus", "", None, 3, ["hello"], {"op": "hello"}]
+)
 
 
 @st.composite
