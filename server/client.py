@@ -442,7 +442,10 @@ class Client:
             P.check_frame(spec, view.nbytes, "pixel buffer")
         except P.ProtocolError as exc:
             raise ServerError(exc.message, exc.code) from None
-        frames: list[Any] = [None, view]
+        # A server on tcp takes frames of at most 16 MiB (limits.max_frame_bytes): big data goes in chunks.
+        size = int(self.limits.get("max_frame_bytes") or view.nbytes or 1)
+        frames: list[Any] = [None, *P.split_chunks(view, size)]
+        chunks = len(frames) - 1
         if mask is not None:
             mask_view = memoryview(mask).cast("B")
             if mask_view.nbytes != width * height:
@@ -450,12 +453,15 @@ class Client:
                     f"The selection mask has {mask_view.nbytes} bytes; it needs {width * height} (one per pixel).",
                     P.E_BAD_FRAME,
                 )
-            frames.append(mask_view)
+            frames.extend(P.split_chunks(mask_view, size))
         job = uuid.uuid4().hex
         opts = dict(options or {})
         if timeout is not None:
             opts.setdefault("timeout", float(timeout))
-        header = self._header(P.OP_RENOVATE, job=job, mask=mask is not None, options=opts, **spec.to_header())
+        extra = {"chunks": chunks} if chunks > 1 else {}  # absent when whole: what servers before chunks read
+        header = self._header(
+            P.OP_RENOVATE, job=job, mask=mask is not None, options=opts, **spec.to_header(), **extra
+        )
         frames[0] = P.pack(header)
         self._send(frames, self.timeout)
         return self._wait(

@@ -38,7 +38,7 @@ FINISHED_KEPT = 4096  # finished job ids remembered per server, so a resent id i
 class Limits:
     """Sizes and clocks the server enforces; ``hello`` tells clients all of them."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, tcp: bool = False) -> None:
         self.max_pixels = int(args.max_pixels * 1e6)
         self.max_queued = args.max_queue
         self.max_per_client = max(1, min(args.max_queue, args.max_per_client))
@@ -48,6 +48,10 @@ class Limits:
         # One frame can hold the largest image at 4 channels of f32 plus 4096 bytes of padding per row (and an
         # image has at most max_pixels rows): nothing larger can be valid, so the socket drops it unread.
         self.max_frame_bytes = self.max_pixels * 16 + 4096 * min(1 << 16, self.max_pixels)
+        if tcp:
+            # libzmq reads a CURVE handshake command whole, up to this size, before the ZAP handler can refuse a
+            # stranger; on tcp the limit is small and clients send big images in chunks of at most this size.
+            self.max_frame_bytes = min(self.max_frame_bytes, P.TCP_MAX_FRAME_BYTES)
 
     def to_header(self) -> dict[str, Any]:
         return {
@@ -86,12 +90,13 @@ class Server:
     def __init__(self, args: argparse.Namespace, endpoint: str) -> None:
         self.args = args
         self.endpoint = endpoint
-        self.limits = Limits(args)
+        self.limits = Limits(args, tcp=endpoint.startswith("tcp://"))
         self.token = paths.read_token(create=True).encode()
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.MAXMSGSIZE, self.limits.max_frame_bytes)
+        # + 64: on tcp each frame travels inside a CURVE MESSAGE command (33 bytes of box, flags and name).
+        self.socket.setsockopt(zmq.MAXMSGSIZE, self.limits.max_frame_bytes + 64)
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.socket.setsockopt(zmq.SNDHWM, 10000)
         self.socket.setsockopt(zmq.RCVHWM, 1000)
@@ -468,17 +473,27 @@ class Server:
             )
         spec = P.parse_image_spec(request, self.limits.max_pixels)
         has_mask = bool(request.get("mask", False))
-        if len(frames) != 1 + has_mask:
+        chunks = request.get("chunks", 1)
+        if (
+            not isinstance(chunks, int)
+            or isinstance(chunks, bool)
+            or not 1 <= chunks <= len(frames) - has_mask
+        ):
             raise P.ProtocolError(
                 P.E_BAD_FRAME,
-                f"A renovate request carries {1 + has_mask} data frame(s) (pixels{', mask' if has_mask else ''}), "
-                f"this one has {len(frames)}.",
+                f"A renovate request carries 'chunks' (default 1) pixel frames, then the mask's if 'mask' is true; "
+                f"this one has {len(frames)} data frame(s) for chunks={P.short(chunks)}.",
             )
-        pixels = frames[0].buffer
+        if not has_mask and len(frames) != chunks:
+            raise P.ProtocolError(
+                P.E_BAD_FRAME,
+                f"A renovate request without a mask carries {chunks} data frame(s), this one has {len(frames)}.",
+            )
+        pixels = P.join_chunks([f.buffer for f in frames[:chunks]])
         P.check_frame(spec, pixels.nbytes)
         mask = None
         if has_mask:
-            mask = frames[1].buffer
+            mask = P.join_chunks([f.buffer for f in frames[chunks:]])
             if mask.nbytes != spec.width * spec.height:
                 raise P.ProtocolError(
                     P.E_BAD_FRAME,

@@ -20,6 +20,9 @@ VERSION = 1
 MAX_HEADER_BYTES = 1 << 20
 """A header frame above this size is refused without being decoded."""
 
+TCP_MAX_FRAME_BYTES = 16 << 20
+"""The frame limit on tcp endpoints: what a stranger can make the server allocate before it is refused."""
+
 DTYPES: dict[str, int] = {"u8": 1, "u16": 2, "f32": 4}
 """Sample types and their size in bytes. Samples are little-endian; f32 samples are expected in [0, 1]."""
 
@@ -233,6 +236,23 @@ def check_frame(spec: ImageSpec, frame_len: int, what: str = "pixel frame") -> N
             f"The {what} has {frame_len} bytes but a {spec.width}x{spec.height} image with {spec.channels} "
             f"{spec.dtype} channel(s) and a {spec.stride}-byte row stride needs {need}.",
         )
+
+
+def split_chunks(data: memoryview, size: int) -> list[memoryview]:
+    """``data`` as frames of at most ``size`` bytes (views, no copy), for a server whose frame limit is smaller."""
+    return [data[i : i + size] for i in range(0, data.nbytes, size)] if data.nbytes > size else [data]
+
+
+def join_chunks(buffers: list[memoryview]) -> memoryview:
+    """The frames of one data block as one buffer: the frame itself when it came whole (no copy), else a copy."""
+    if len(buffers) == 1:
+        return buffers[0]
+    joined = bytearray(sum(b.nbytes for b in buffers))
+    at = 0
+    for b in buffers:
+        joined[at : at + b.nbytes] = b.cast("B")
+        at += b.nbytes
+    return memoryview(joined)
 
 
 def validate_options(options: Any) -> dict[str, Any]:

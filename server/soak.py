@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import random
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -227,6 +229,21 @@ def tcp_stranger_flood(d: DaemonProcess, megabytes: int, chunk_mb: int = 64) -> 
     finally:
         sock.close(0)
         ctx.term()
+
+
+def handshake_flood(d: DaemonProcess, megabytes: int) -> None:
+    """A raw tcp peer that speaks ZMTP 3.0 with the CURVE mechanism and sends one handshake command of
+    ``megabytes``: libzmq reads a command whole (up to the frame limit) before the ZAP handler can refuse it."""
+    greeting = b"\xff" + bytes(8) + b"\x7f" + bytes([3, 0]) + b"CURVE".ljust(20, b"\0") + bytes(32)
+    chunk = bytes(1 << 20)
+    port = int(d.endpoint.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        try:
+            s.sendall(greeting + b"\x06" + struct.pack(">Q", megabytes << 20))
+            for _ in range(megabytes):
+                s.sendall(chunk)
+        except OSError:  # the server closed the connection: the command is over its limit
+            pass
 
 
 def wait_idle(d: DaemonProcess, timeout: float = 15.0) -> bool:

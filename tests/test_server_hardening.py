@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import msgpack
+import numpy as np
 import pytest
 import zmq
 
@@ -221,41 +222,47 @@ def peak_rss(pid: int) -> int:
     return soak.process_memory(pid)["peak_rss"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_strangers_over_tcp_cannot_make_the_daemon_allocate():
-    """Reproduction: a peer without the token sent 1 GiB over the tcp fallback and the daemon's memory grew by
-    as much, because frames were received whole before the token was checked. Here 2 x 192 MB (bounded)."""
+@pytest.fixture(scope="module")
+def tcp_daemon():
     from server.testing import _free_port
 
     d = DaemonProcess(weights="identity", device="cpu", threads=1)
     d.endpoint = f"tcp://127.0.0.1:{_free_port()}"
     with d:
-        before = peak_rss(d.proc.pid)
-        big = bytes(192 << 20)
-        header = P.pack({"v": 1, "op": "renovate", "id": 1, "token": "0" * 64, "job": "x", "width": 8})
-        ctx = zmq.Context()
-        bare = ctx.socket(zmq.DEALER)  # no security at all, as the old daemon expected on loopback
-        # CURVE with the server's public key (any key before it had one) but a client key not made from the token
-        forged = ctx.socket(zmq.DEALER)
-        forged.curve_publickey, forged.curve_secretkey = zmq.curve_keypair()
-        forged.curve_serverkey = d.server_key.encode() or zmq.curve_keypair()[0]
-        try:
-            for sock in (bare, forged):
-                sock.setsockopt(zmq.LINGER, 0)
-                sock.connect(d.endpoint)
-                sock.send_multipart([header, big], copy=False)
-            time.sleep(4.0)  # loopback moves 384 MB in well under a second when the server reads it
-            grown = peak_rss(d.proc.pid) - before
-            answered = bool(bare.poll(0) or forged.poll(0))
-        finally:
-            bare.close(0)
-            forged.close(0)
-            ctx.term()
-        assert grown < 64 << 20, f"peak RSS grew by {grown / 2**20:.0f} MB"
-        assert not answered, "a stranger got an answer"
-        with d.client(timeout=5) as c:
-            assert c.hello()["version"] == P.VERSION
-        assert "refused a CURVE handshake" in d.log_path.read_text()
+        yield d
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_strangers_over_tcp_cannot_make_the_daemon_allocate(tcp_daemon):
+    """Reproduction: a peer without the token sent 1 GiB over the tcp fallback and the daemon's memory grew by
+    as much, because frames were received whole before the token was checked. Here 2 x 192 MB (bounded)."""
+    d = tcp_daemon
+    before = peak_rss(d.proc.pid)
+    big = bytes(192 << 20)
+    header = P.pack({"v": 1, "op": "renovate", "id": 1, "token": "0" * 64, "job": "x", "width": 8})
+    ctx = zmq.Context()
+    bare = ctx.socket(zmq.DEALER)  # no security at all, as the old daemon expected on loopback
+    # CURVE with the server's public key (any key before it had one) but a client key not made from the token
+    forged = ctx.socket(zmq.DEALER)
+    forged.curve_publickey, forged.curve_secretkey = zmq.curve_keypair()
+    forged.curve_serverkey = d.server_key.encode() or zmq.curve_keypair()[0]
+    try:
+        for sock in (bare, forged):
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(d.endpoint)
+            sock.send_multipart([header, big], copy=False)
+        time.sleep(4.0)  # loopback moves 384 MB in well under a second when the server reads it
+        grown = peak_rss(d.proc.pid) - before
+        answered = bool(bare.poll(0) or forged.poll(0))
+    finally:
+        bare.close(0)
+        forged.close(0)
+        ctx.term()
+    assert grown < 64 << 20, f"peak RSS grew by {grown / 2**20:.0f} MB"
+    assert not answered, "a stranger got an answer"
+    with d.client(timeout=5) as c:
+        assert c.hello()["version"] == P.VERSION
+    assert "refused a CURVE handshake" in d.log_path.read_text()
 
 
 def test_an_unauthenticated_flood_barely_grows_the_logs(daemon, raw):
@@ -313,3 +320,27 @@ def test_starting_a_server_never_truncates_a_live_servers_stderr(monkeypatch):
     assert b"\0" not in now, "the stderr log has a hole of NULs"
     assert now.startswith(started) and b"already running" in now and b"refused" in now
     assert mode == 0o600
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_handmade_handshake_cannot_make_the_daemon_allocate(tcp_daemon):
+    """A stranger who writes ZMTP by hand gets past no check, but libzmq reads its handshake command whole:
+    on tcp the frame limit is 16 MiB (big images travel in chunks), so such a command costs at most that."""
+    before = peak_rss(tcp_daemon.proc.pid)
+    soak.handshake_flood(tcp_daemon, 256)
+    time.sleep(0.5)
+    grown = peak_rss(tcp_daemon.proc.pid) - before
+    assert grown < 64 << 20, f"peak RSS grew by {grown / 2**20:.0f} MB"
+    ping(tcp_daemon)
+
+
+def test_big_images_travel_over_tcp_in_chunks(tcp_daemon):
+    """Pixels and a mask each over the 16 MiB tcp frame limit come back whole (identity weights, no face)."""
+    width, height = 4200, 4000  # 16.8 MB of grey pixels and as much mask
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, width * height, dtype=np.uint8).tobytes()
+    mask = bytes([255]) * (width * height)
+    with tcp_daemon.client(timeout=30) as c:
+        assert c.hello()["limits"]["max_frame_bytes"] == P.TCP_MAX_FRAME_BYTES
+        res = c.renovate(pixels, width, height, 1, mask=mask, timeout=300)
+    assert (res.width, res.height) == (width, height) and bytes(res.pixels) == pixels
