@@ -160,3 +160,28 @@ def test_a_sharp_portrait_comes_back_byte_for_byte(shared_data, tmp_path):
     require(source.is_file(), f"{source} is missing")
     assert main(["renovate", str(source), "-o", str(tmp_path), "--quiet"]) == 0
     assert (tmp_path / source.name).read_bytes() == source.read_bytes()
+
+
+def test_align_cuts_training_faces_to_the_weights_template(shared_data, tmp_path):
+    """hifacegan align: the largest face of each portrait, at --size, where the card's template says."""
+    from hifacegan.cli import main
+    from hifacegan.face.alignment import affine_scale, estimate_similarity, transform_points
+    from hifacegan.face.detection import FaceDetector
+    from hifacegan.weights import card_of
+
+    folder = shared_data / "faces-hires" / "london-1024"
+    require(folder.is_dir(), f"{folder} is missing")
+    assert main(["align", "--size", "256", "--limit", "2", str(folder), str(tmp_path / "out")]) == 0
+    written = sorted((tmp_path / "out").glob("*.png"))
+    assert len(written) == 2
+    template = np.asarray(card_of("default").template) * 2.0
+    detector = FaceDetector("auto")
+    for path in written:
+        face = read_rgb8(path)[0]
+        assert face.shape == (256, 256, 3)
+        found = max(detector(face), key=lambda f: f.size).landmarks_array()
+        # Faces differ from the median template point by point; the similarity between them must be ~identity.
+        matrix = estimate_similarity(found, template)
+        centre = transform_points(matrix, np.array([[128.0, 128.0]]))[0]
+        assert abs(affine_scale(matrix) - 1.0) < 0.05, (path.name, matrix.round(3).tolist())
+        assert np.hypot(*(centre - 128.0)) < 5.0, (path.name, centre)
