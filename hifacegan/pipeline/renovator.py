@@ -44,6 +44,7 @@ from hifacegan.pipeline.networks import (
     suited,
 )
 from hifacegan.pipeline.selection import FACE_CHOICES, check_region, select_faces
+from hifacegan.weights import ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,8 @@ class Renovator:
         if self.device.type == "cpu":
             self.dtype = torch.float32
         self.batch_size = batch_size or (8 if self.device.type != "cpu" else 4)
+        if sizes not in ("auto", "one"):
+            raise ValueError(f"sizes={sizes!r}: choose auto (every installed size of the weights) or one")
         self.weights_name = str(weights)
         # Every size of the weights' family (hifacegan.pipeline.networks), smallest first; each face goes to the
         # one that suits it. ``network`` is the one asked for: its card names the renovator's weights.
@@ -192,7 +195,7 @@ class Renovator:
     # ------------------------------------------------------------------------------------------------ weights
 
     @property
-    def card(self):
+    def card(self) -> ModelCard | None:
         """The model card of the weights asked for (None for ``identity``)."""
         return self.network.card if self.network is not None else None
 
