@@ -248,4 +248,5 @@ def _fids(
             )
 
     reference = features(boxes["clean"])
-    return {m: fid_from_features(reference, features(boxes[m])) for m in methods}
+    # Identical sets give a distance of a few 1e-14 either side of zero: a distance is never negative.
+    return {m: max(0.0, fid_from_features(reference, features(boxes[m]))) for m in methods}
