@@ -58,7 +58,9 @@ def main() -> None:
             for i in report["images"]
             if i["name"] in names
         )
-        rows.append((label, _rows(report, names, args.method), ", ".join(f"{k} {v}" for k, v in used.items())))
+        rows.append(
+            (label, _rows(report, names, args.method), ", ".join(f"{k} {v}" for k, v in used.items()))
+        )
     for label, values, used in rows:
         cells = " | ".join(f"{values[k]:.3f}" if k != "psnr" else f"{values[k]:.2f}" for k, _, _ in KEYS)
         lines.append(f"| {label} | {cells} | {used} |")
