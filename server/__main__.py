@@ -1,5 +1,5 @@
 """``python -m server`` is ``hifacegan-server``."""
 
-from server.cli import main
+from server.daemon import main
 
 raise SystemExit(main())
