@@ -17,8 +17,8 @@ from hifacegan.face.retinaface_model import load_retinaface
 
 #: Faces whose eyes are closer than this (photo pixels) are detector noise (GFPGAN uses 5 px too).
 MIN_EYE_DISTANCE = 5.0
-#: A detection copy whose estimated noise sigma (0-255) reaches this is denoised before RetinaFace sees it: heavy
-#: noise hides faces from it (on faces-hires degraded with the full task at 512 px it found none in a seventh of
+#: When nothing is found, a detection copy whose estimated noise sigma (0-255) reaches this is denoised and looked
+#: at again: heavy noise hides faces from RetinaFace (on faces-hires degraded with the full task at 512 px it found none in a seventh of
 #: the photos whose noise came last), and non-local means at ``h = sigma`` brings them back.
 DENOISE_FOR_DETECTION_SIGMA = 10.0
 #: When no face reaches the confidence, the detector looks again at coarser copies (half, then a quarter of the
@@ -128,8 +128,16 @@ class FaceDetector:
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         """Faces in ``image`` ((H, W) or (H, W, C); uint8, uint16 or float in [0, 1]), best score first."""
-        data, scale = detection_copy(image, self.max_side)
-        data = _denoised_if_noisy(data)
+        first, first_scale = detection_copy(image, self.max_side)
+        faces = self._look(first, first_scale)
+        if not faces:  # a last resort: denoising also smooths faces RetinaFace would have found in the noise
+            denoised = _denoised_if_noisy(first)
+            if denoised is not first:
+                faces = self._look(denoised, first_scale)
+        return faces
+
+    def _look(self, data: np.ndarray, scale: float) -> list[Detection]:
+        """Detect on ``data``, then on coarser copies of it while nothing is found."""
         faces = self._detect(data, scale)
         for _ in range(COARSER_LOOKS):
             height, width = data.shape[:2]
