@@ -82,12 +82,8 @@ def _overlaps(box: tuple[int, int, int, int], other: tuple[float, float, float, 
     return min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(box[1], other[1])
 
 
-def _mean(values: list[float]) -> float | None:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(finite)) if finite else None
-
-
 def _median(values: list[float]) -> float | None:
+    """The median of the finite values (the runner's ``_mean`` for the means), None when there are none."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.median(finite)) if finite else None
 
@@ -96,7 +92,7 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
     """Pipeline-mode evaluation; writes ``metrics.json``, ``report.md`` and ``per_image.json`` under ``out``."""
     from hifacegan.degradations import degrade, get_task, rng_for
     from hifacegan.devices import select_device
-    from hifacegan.evaluation.runner import _write_reports
+    from hifacegan.evaluation.runner import _mean, _write_reports
     from hifacegan.metrics import FaceAnalyzer, MetricUnavailable, fed, lle, niqe, psnr, ssim, to_batch
     from hifacegan.pipeline import Renovator
 
