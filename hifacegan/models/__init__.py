@@ -1,4 +1,4 @@
-"""Networks: the paper's HiFaceGAN generator, the released lipspade/spade variants, the multiscale discriminator."""
+"""Networks: the paper's HiFaceGAN generator, the released lipspade/spade variants, the discriminators."""
 
 from hifacegan.models._registry import (
     build_discriminator,
@@ -11,6 +11,7 @@ from hifacegan.models._registry import (
 from hifacegan.models.discriminator import MultiscaleDiscriminator
 from hifacegan.models.hifacegan import HiFaceGANGenerator
 from hifacegan.models.lipspade import LIPSPADEGenerator
+from hifacegan.models.projected import ProjectedDiscriminator
 from hifacegan.models.spade import SPADEGenerator
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "LIPSPADEGenerator",
     "SPADEGenerator",
     "MultiscaleDiscriminator",
+    "ProjectedDiscriminator",
 ]

@@ -14,6 +14,7 @@ from torch import nn
 from hifacegan.models.discriminator import MultiscaleDiscriminator
 from hifacegan.models.hifacegan import HiFaceGANGenerator
 from hifacegan.models.lipspade import LIPSPADEGenerator
+from hifacegan.models.projected import ProjectedDiscriminator
 from hifacegan.models.spade import SPADEGenerator
 
 _ARCHS: dict[str, Callable[..., nn.Module]] = {
@@ -169,10 +170,12 @@ def build_generator(name: str | None = None, *, arch: str | None = None, **overr
     return model
 
 
-_DISCRIMINATORS: dict[str, dict] = {
-    "multiscale": {"ndf": 64, "n_layers": 4, "num_D": 2},
+_DISCRIMINATORS: dict[str, tuple[Callable[..., nn.Module], dict]] = {
+    "multiscale": (MultiscaleDiscriminator, {"ndf": 64, "n_layers": 4, "num_D": 2}),
     # Half the width: ~4x fewer MACs, for CPU training (model cards say when it was used).
-    "multiscale-lite": {"ndf": 32, "n_layers": 4, "num_D": 2},
+    "multiscale-lite": (MultiscaleDiscriminator, {"ndf": 32, "n_layers": 4, "num_D": 2}),
+    # Heads on frozen MobileNetV2 features beside multiscale-lite: texture within CPU hours (issue #20).
+    "projected-mobilenet": (ProjectedDiscriminator, {"ndf": 64, "projection": 64, "patch_ndf": 32}),
 }
 
 
@@ -180,9 +183,10 @@ def list_discriminators() -> list[str]:
     return sorted(_DISCRIMINATORS)
 
 
-def build_discriminator(name: str = "multiscale", **overrides) -> MultiscaleDiscriminator:
-    """The conditional multiscale PatchGAN by name (``multiscale`` is the paper's)."""
+def build_discriminator(name: str = "multiscale", **overrides) -> nn.Module:
+    """A discriminator by name: ``multiscale`` is the paper's conditional PatchGAN."""
     if name not in _DISCRIMINATORS:
         raise ValueError(f"unknown discriminator {name!r}; choose one of: {', '.join(list_discriminators())}")
-    kwargs = {**_DISCRIMINATORS[name], **{k: v for k, v in overrides.items() if v is not None}}
-    return MultiscaleDiscriminator(**kwargs)
+    cls, defaults = _DISCRIMINATORS[name]
+    kwargs = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
+    return cls(**kwargs)
