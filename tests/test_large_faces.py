@@ -41,9 +41,10 @@ def _largest_box(result) -> tuple[int, int, int, int]:
 
 
 def test_working_size_follows_the_face():
-    assert detail.working_size(100, 128) == 128  # small faces: the network's own size, as before
-    assert detail.working_size(128 * detail.DETAIL_MERGE_FROM, 128) == 128
-    assert detail.working_size(500, 128) == round(500 / detail.DETAIL_ZOOM)
+    assert detail.working_size(80, 128) == 128  # small faces (a 114 px context crop): the network's own size
+    assert detail.working_size(128 * detail.CONTEXT_ZOOM * detail.DETAIL_MERGE_FROM, 128) == 128
+    assert detail.working_size(128, 128) == round(128 / detail.CONTEXT_ZOOM)  # its context crop is 183 px
+    assert detail.working_size(500, 128) == round(500 / detail.CONTEXT_ZOOM)
     assert detail.working_size(10_000, 128) == detail.MAX_WORKING_SIZE
 
 

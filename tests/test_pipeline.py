@@ -251,10 +251,12 @@ def test_identity_weights_skip_the_network(identity, small_photo):
     result = identity(small_photo)
     assert identity.blender is None and result.renovated >= 3
     assert result.timings["network"] < 0.01
-    # faces pass through unchanged: only resampling differences remain
-    assert (
-        np.abs(result.image.astype(int) - small_photo).mean() < 1.0
-    )  # measured 0.83 (bicubic up, area down)
+    # faces pass through unchanged: only resampling differences remain, where the faces were pasted
+    difference = np.abs(result.image.astype(int) - small_photo)
+    pasted = difference.max(axis=2) > 0
+    assert 0 < pasted.mean() < 0.8
+    # measured 2.25 with the context crop on 26k pixels, 2.28 with the tight crop on 17k (bicubic up, area down)
+    assert difference[pasted].mean() < 2.5
 
 
 def test_device_selection_is_explicit_about_what_is_missing():

@@ -27,9 +27,9 @@ from hifacegan.face.alignment import affine_scale, align_face, estimate_similari
 from hifacegan.face.blending import feather_mask, paste_face, to_rgb_float
 from hifacegan.face.colour import match_colour
 from hifacegan.face.detail import (
+    context_template,
     degradation,
     denoise,
-    detail_template,
     enlarge,
     shrink,
     working_size,
@@ -237,13 +237,11 @@ class Renovator:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The face's aligned crop and its photo->crop matrix, for a network of ``size`` and ``template``.
 
-        The crop is at the network's size, or at the face's own (capped) size with some context when it is larger
-        (hifacegan.face.detail.working_size and detail_template).
+        The crop is at the network's size, or at the face's own (capped) size when it is larger, always with the
+        same context around the face (hifacegan.face.detail.working_size and context_template).
         """
         side = working_size(face_size, size)
-        if side != size:
-            template = detail_template(template, size, side)
-        return align_face(photo, face.landmarks_array(), template, side)
+        return align_face(photo, face.landmarks_array(), context_template(template, size, side), side)
 
     def _renovate_batch(
         self, crops: list[np.ndarray], networks: list[FaceNetwork | None], fidelity: float
