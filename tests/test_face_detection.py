@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from conftest import require
 
 from hifacegan.face import FaceDetector
 from hifacegan.face.retinaface_model import DownloadError, RemoteFile, download
@@ -70,6 +71,34 @@ def test_a_photo_without_faces_gives_none(detector):
     rng = np.random.default_rng(1)
     noise = cv2.GaussianBlur(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8), (0, 0), 3)
     assert detector(noise) == []
+
+
+def test_face_less_photos_get_no_last_resort_face(detector):
+    try:
+        from skimage import data as skimage_data
+    except ImportError:
+        skimage_data = None
+    require(skimage_data is not None, "scikit-image is not installed (pip install -e '.[eval,test]')")
+    for name in ("chelsea", "coffee", "gravel", "brick", "moon", "text", "rocket"):
+        image = getattr(skimage_data, name)()
+        for side in (256, 512):
+            scale = side / max(image.shape[:2])
+            resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            assert detector(resized) == [], f"a face in scikit-image's {name} at {side} px"
+
+
+def test_a_face_found_by_no_look_at_the_confidence_is_the_last_resort(detector, shared_data):
+    from hifacegan.degradations import degrade, rng_for
+    from hifacegan.evaluation.pipeline_eval import fit_long_side
+
+    name = "london-1024/neutral_061_03"  # scores 0.79 at 256 px degraded with the full task (seed 0)
+    path = shared_data / "faces-hires" / f"{name}.jpg"
+    clean = fit_long_side(read_photo(path).pixels[..., :3], 256)
+    degraded = degrade(clean, "full", rng=rng_for(0, name))
+    faces = detector(degraded)
+    assert len(faces) == 1 and 0.7 <= faces[0].score < 0.8
+    (x0, y0, x1, y1), (cx0, cy0, cx1, cy1) = faces[0].box, detector(clean)[0].box
+    assert abs(x0 - cx0) < 10 and abs(x1 - cx1) < 10 and abs(y0 - cy0) < 15 and abs(y1 - cy1) < 15
 
 
 def test_download_refuses_bad_checksums_and_leaves_nothing(tmp_path, monkeypatch):
