@@ -160,8 +160,10 @@ class Client:
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the socket and the context. ``destroy(linger=0)`` rather than ``term()``: ``term()`` waits for
+        every socket of the context to close, forever if one was left open."""
         self._drop_socket()
-        self._context.term()
+        self._context.destroy(linger=0)
 
     def __enter__(self) -> Client:
         return self
@@ -179,12 +181,16 @@ class Client:
         if self._socket is None:
             self._check_listening()
             s = self._context.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a server that is not there
-            s.setsockopt(zmq.SNDHWM, 1000)
-            if self._needs_curve():
-                self._setup_curve(s)
-            s.connect(self.endpoint)
+            try:
+                s.setsockopt(zmq.LINGER, 0)
+                s.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a server that is not there
+                s.setsockopt(zmq.SNDHWM, 1000)
+                if self._needs_curve():
+                    self._setup_curve(s)  # raises ServerUnavailable without a token (or a key) to use
+                s.connect(self.endpoint)
+            except BaseException:
+                s.close(0)  # a socket left open here would make close() wait for it
+                raise
             self._socket = s
         return self._socket
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -190,6 +191,36 @@ def test_ping_against_a_stale_socket_fails_within_two_seconds():
     assert out.returncode == 1
     assert "not running" in out.stderr and "hifacegan-server" in out.stderr, out.stderr
     assert elapsed < 2.0, f"ping took {elapsed:.1f} s"
+
+
+def test_a_client_that_cannot_set_up_its_socket_still_closes(tmp_path, monkeypatch):
+    """Reproduction: on tcp the client made its socket, then failed to set up CURVE (no token to derive the key
+    from) and left that socket open: ``close()`` then waited for it in ``Context.term()`` forever (the doctor
+    hung, and so did the GIMP tests' first client)."""
+    import threading
+
+    from server.client import Client, ServerUnavailable
+
+    monkeypatch.setenv("RENOVATE_FACES_CONFIG_DIR", str(tmp_path / "config"))  # no token there
+    raised: list[BaseException] = []
+
+    def ask(endpoint: str) -> None:
+        try:
+            with Client(endpoint=endpoint, timeout=1.0) as client:  # closed while the error is in flight
+                client.hello()
+        except ServerUnavailable as exc:
+            raised.append(exc)
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        asker = threading.Thread(
+            target=ask, args=(f"tcp://127.0.0.1:{listener.getsockname()[1]}",), daemon=True
+        )
+        asker.start()
+        asker.join(5.0)
+    assert not asker.is_alive(), "Client.close() hangs after a failed socket setup"
+    assert raised and re.search("token|key", str(raised[0])), raised
 
 
 def wait_end(sock, job: str, timeout: float = 30.0) -> dict:
