@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow a non-loopback tcp endpoint; turns on CURVE encryption (keys in <config>/curve/)",
+        help="allow a non-loopback tcp endpoint (CURVE-encrypted like every tcp endpoint; clients need the token)",
     )
     p.add_argument(
         "--max-pixels", type=float, default=100.0, help="largest image in megapixels (default 100)"

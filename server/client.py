@@ -111,13 +111,23 @@ def server_command() -> list[str] | None:
     return None
 
 
+def _token_keypair(label: bytes, token: str) -> tuple[bytes, bytes]:
+    secret = z85.encode(hashlib.sha256(label + b"\0" + token.encode()).digest())
+    return zmq.curve_public(secret), secret
+
+
 def token_curve_keys(token: str) -> tuple[bytes, bytes]:
     """The client's CURVE key pair (z85 public, secret), derived from the token: on tcp the server's ZAP handler
     admits only this public key, so a peer without the token is refused in the handshake, before the server
     reads a byte of its messages (the token inside each header is still checked too)."""
-    secret = hashlib.sha256(b"renovate-faces curve client key\0" + token.encode()).digest()
-    secret_z85 = z85.encode(secret)
-    return zmq.curve_public(secret_z85), secret_z85
+    return _token_keypair(b"renovate-faces curve client key", token)
+
+
+def server_curve_keys(token: str) -> tuple[bytes, bytes]:
+    """The server's CURVE key pair (z85 public, secret), derived from the token as well: the token stays the one
+    thing a client needs (with the endpoint), wherever its config folder is (a sandboxed or chrooted host, a
+    ``--home`` the doctor checks, another machine), and only a holder of the token can pose as the server."""
+    return _token_keypair(b"renovate-faces curve server key", token)
 
 
 def _detach_kwargs() -> dict[str, Any]:
@@ -137,8 +147,6 @@ class Client:
         endpoint: str | None = None,
         token: str | None = None,
         timeout: float = 30.0,
-        *,
-        server_public_key: bytes | str | None = None,
     ) -> None:
         """``endpoint`` and ``token`` default to what the daemon uses (``server/paths.py``); ``timeout`` bounds
         every request but renovate's wait for a result."""
@@ -152,7 +160,6 @@ class Client:
         self.server_silence = SERVER_SILENCE
         self.limits: dict[str, Any] = {}
         self._token = token
-        self._server_key = server_public_key
         self._context = zmq.Context()
         self._socket: zmq.Socket | None = None
         self._ids = itertools.count(1)
@@ -186,7 +193,7 @@ class Client:
                 s.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a server that is not there
                 s.setsockopt(zmq.SNDHWM, 1000)
                 if self._needs_curve():
-                    self._setup_curve(s)  # raises ServerUnavailable without a token (or a key) to use
+                    self._setup_curve(s)  # raises ServerUnavailable without a token to derive keys from
                 s.connect(self.endpoint)
             except BaseException:
                 s.close(0)  # a socket left open here would make close() wait for it
@@ -224,20 +231,9 @@ class Client:
         return self.endpoint.startswith("tcp://")
 
     def _setup_curve(self, s: zmq.Socket) -> None:
-        key = self._server_key
-        if key is None:
-            key_file = paths.curve_dir() / "server.key"
-            try:
-                key = key_file.read_text().strip()
-            except OSError:
-                raise ServerUnavailable(
-                    f"No server key at {key_file}: start the server once (hifacegan-server) to create it, or for "
-                    "a server on another machine copy its server.key (from its configuration folder) there."
-                ) from None
-        public, secret = token_curve_keys(self.token())
-        s.curve_serverkey = key.encode() if isinstance(key, str) else key
-        s.curve_publickey = public
-        s.curve_secretkey = secret
+        token = self.token()  # both key pairs come from it: no other file to find
+        s.curve_serverkey = server_curve_keys(token)[0]
+        s.curve_publickey, s.curve_secretkey = token_curve_keys(token)
 
     def token(self) -> str:
         if self._token is None:

@@ -25,9 +25,10 @@ import zmq
 
 from server import paths
 from server import protocol as P
+from server.client import server_curve_keys
 from server.jobs import DONE, QUEUED, Event, FairQueue, Job, Worker
 from server.logs import RejectionLog
-from server.security import ZapHandler, curve_keys
+from server.security import ZapHandler
 from server.telemetry import device_summary, memory_summary, package_version
 
 log = logging.getLogger("renovate-faces.server")
@@ -107,12 +108,12 @@ class Server:
         if endpoint.startswith("tcp://"):
             # Any local user can reach a tcp port: authenticate in the handshake, before a frame is read.
             self.zap = ZapHandler(self.context, self.token.decode(), self.rejected)
-            public, secret = curve_keys()
+            public, secret = server_curve_keys(self.token.decode())
             self.socket.zap_domain = b"renovate-faces"
             self.socket.curve_server = True
             self.socket.curve_secretkey = secret
             self.socket.curve_publickey = public
-            log.info("CURVE on; clients need the public key in %s", paths.curve_dir() / "server.key")
+            log.info("CURVE on; clients derive the keys from the token in %s", paths.token_path())
         self.wake_endpoint = f"inproc://wake-{uuid.uuid4().hex}"
         self.wake = self.context.socket(zmq.PULL)
         self.wake.bind(self.wake_endpoint)

@@ -238,8 +238,3 @@ def read_token(create: bool = False) -> str:
     if len(token) < 16:
         raise PathsError(f"The token in {path} is too short; delete the file and restart the server.")
     return token
-
-
-def curve_dir() -> Path:
-    """Where ``--allow-remote`` keeps the server's CURVE key pair (``server.key`` public, ``server.key_secret``)."""
-    return config_dir() / "curve"

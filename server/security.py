@@ -1,4 +1,4 @@
-"""Who may talk to the server: loopback-only endpoints, and CURVE with a token-derived client key on tcp."""
+"""Who may talk to the server: loopback-only endpoints, and on tcp CURVE with key pairs derived from the token."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Callable
 import zmq
 from zmq.utils import z85
 
-from server import paths
 from server.client import token_curve_keys
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
@@ -29,25 +28,6 @@ def check_endpoint(endpoint: str, allow_remote: bool) -> None:
             f"Refusing to listen on {endpoint}: it is reachable from other machines. Use tcp://127.0.0.1:PORT, "
             "or pass --allow-remote to listen there with CURVE encryption."
         )
-
-
-def curve_keys() -> tuple[bytes, bytes]:
-    """The server's CURVE key pair (z85), created on first use in ``<config>/curve/``: ``server.key_secret``
-    (mode 0600) is the truth, ``server.key`` (what clients read) is derived from it and rewritten if it differs."""
-    folder = paths.ensure_private_dir(paths.curve_dir())
-    public_file, secret_file = folder / "server.key", folder / "server.key_secret"
-    if not secret_file.exists():
-        paths._write_private_new(secret_file, zmq.curve_keypair()[1].decode() + "\n")
-    secret = secret_file.read_text().strip().encode()
-    public = zmq.curve_public(secret)
-    try:
-        current = public_file.read_text().strip().encode()
-    except FileNotFoundError:
-        current = b""
-    if current != public:
-        public_file.unlink(missing_ok=True)
-        paths._write_private_new(public_file, public.decode() + "\n")
-    return public, secret
 
 
 class ZapHandler:

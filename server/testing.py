@@ -21,7 +21,7 @@ from typing import Any
 import zmq
 
 from server import paths
-from server.client import Client, ServerUnavailable, token_curve_keys
+from server.client import Client, ServerUnavailable, server_curve_keys, token_curve_keys
 
 
 class DaemonProcess:
@@ -125,15 +125,13 @@ class DaemonProcess:
     def client(self, **kwargs: Any) -> Client:
         kwargs.setdefault("endpoint", self.endpoint)
         kwargs.setdefault("token", self.token)
-        if kwargs["endpoint"].startswith("tcp://") and self.server_key:  # CURVE: the key from its config
-            kwargs.setdefault("server_public_key", self.server_key)
         return Client(**kwargs)
 
     @property
     def server_key(self) -> str:
-        """The public CURVE key a tcp server created in its config folder ("" until it has)."""
+        """The public CURVE key a tcp server uses (derived from its token; "" before it wrote one)."""
         with contextlib.suppress(FileNotFoundError):
-            return (self.root / "config" / "curve" / "server.key").read_text().strip()
+            return server_curve_keys(self.token)[0].decode()
         return ""
 
     def stderr(self) -> str:

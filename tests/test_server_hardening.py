@@ -375,3 +375,32 @@ def test_big_images_travel_over_tcp_in_chunks(tcp_daemon):
         assert c.hello()["limits"]["max_frame_bytes"] == P.TCP_MAX_FRAME_BYTES
         res = c.renovate(pixels, width, height, 1, mask=mask, timeout=300)
     assert (res.width, res.height) == (width, height) and bytes(res.pixels) == pixels
+
+
+def test_a_client_with_only_the_endpoint_and_token_passes_the_tcp_handshake(
+    tcp_daemon, tmp_path, monkeypatch
+):
+    """Reproduction: the server's CURVE public key lived only in the server's own config folder, so a client
+    with another one (GIMP in a chroot or a sandbox, ``hifacegan doctor --home``) could not connect over tcp.
+    What the installer gives such a client, the endpoint and the token, is enough; a wrong token is not."""
+    import json
+
+    from server.client import Client, ServerUnavailable
+
+    config = tmp_path / "host-config"  # as the installer writes it for a sandboxed host: no server key
+    config.mkdir(mode=0o700)
+    (config / "server.json").write_text(json.dumps({"endpoint": tcp_daemon.endpoint}))
+    (config / "token").write_text(tcp_daemon.token + "\n")
+    os.chmod(config / "token", 0o600)
+    monkeypatch.setenv("RENOVATE_FACES_CONFIG_DIR", str(config))
+    monkeypatch.delenv("RENOVATE_FACES_ENDPOINT", raising=False)
+    with Client(timeout=10) as client:
+        assert client.endpoint == tcp_daemon.endpoint
+        assert client.hello()["version"] == P.VERSION
+    stranger = "0" * 64
+    with (
+        Client(token=stranger, timeout=1.0) as client,
+        pytest.raises(ServerUnavailable, match="not answering"),
+    ):
+        client.hello()
+    ping(tcp_daemon)
