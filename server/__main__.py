@@ -1,5 +1,5 @@
 """``python -m server`` is ``hifacegan-server``."""
 
-from server.daemon import main
+from server.cli import main
 
 raise SystemExit(main())

@@ -17,9 +17,11 @@ callbacks run on the calling thread between heartbeats, so they should return qu
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
+from zmq.utils import z85
 
 try:  # inside the ``server`` package (or any package the plug-ins copy these files into)
     from . import paths
@@ -108,6 +111,25 @@ def server_command() -> list[str] | None:
     return None
 
 
+def _token_keypair(label: bytes, token: str) -> tuple[bytes, bytes]:
+    secret = z85.encode(hashlib.sha256(label + b"\0" + token.encode()).digest())
+    return zmq.curve_public(secret), secret
+
+
+def token_curve_keys(token: str) -> tuple[bytes, bytes]:
+    """The client's CURVE key pair (z85 public, secret), derived from the token: on tcp the server's ZAP handler
+    admits only this public key, so a peer without the token is refused in the handshake, before the server
+    reads a byte of its messages (the token inside each header is still checked too)."""
+    return _token_keypair(b"renovate-faces curve client key", token)
+
+
+def server_curve_keys(token: str) -> tuple[bytes, bytes]:
+    """The server's CURVE key pair (z85 public, secret), derived from the token as well: the token stays the one
+    thing a client needs (with the endpoint), wherever its config folder is (a sandboxed or chrooted host, a
+    ``--home`` the doctor checks, another machine), and only a holder of the token can pose as the server."""
+    return _token_keypair(b"renovate-faces curve server key", token)
+
+
 def _detach_kwargs() -> dict[str, Any]:
     if os.name == "nt":
         flags = (
@@ -125,8 +147,6 @@ class Client:
         endpoint: str | None = None,
         token: str | None = None,
         timeout: float = 30.0,
-        *,
-        server_public_key: bytes | str | None = None,
     ) -> None:
         """``endpoint`` and ``token`` default to what the daemon uses (``server/paths.py``); ``timeout`` bounds
         every request but renovate's wait for a result."""
@@ -140,7 +160,6 @@ class Client:
         self.server_silence = SERVER_SILENCE
         self.limits: dict[str, Any] = {}
         self._token = token
-        self._server_key = server_public_key
         self._context = zmq.Context()
         self._socket: zmq.Socket | None = None
         self._ids = itertools.count(1)
@@ -148,8 +167,10 @@ class Client:
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the socket and the context. ``destroy(linger=0)`` rather than ``term()``: ``term()`` waits for
+        every socket of the context to close, forever if one was left open."""
         self._drop_socket()
-        self._context.term()
+        self._context.destroy(linger=0)
 
     def __enter__(self) -> Client:
         return self
@@ -165,37 +186,54 @@ class Client:
 
     def _sock(self) -> zmq.Socket:
         if self._socket is None:
+            self._check_listening()
             s = self._context.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a server that is not there
-            s.setsockopt(zmq.SNDHWM, 1000)
-            if self._needs_curve():
-                self._setup_curve(s)
-            s.connect(self.endpoint)
+            try:
+                s.setsockopt(zmq.LINGER, 0)
+                s.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a server that is not there
+                s.setsockopt(zmq.SNDHWM, 1000)
+                if self._needs_curve():
+                    self._setup_curve(s)  # raises ServerUnavailable without a token to derive keys from
+                s.connect(self.endpoint)
+            except BaseException:
+                s.close(0)  # a socket left open here would make close() wait for it
+                raise
             self._socket = s
         return self._socket
 
+    def _check_listening(self) -> None:
+        """Fail at once, not after the request's timeout, when nothing listens at the endpoint: ZeroMQ would
+        queue the request and wait for a server that is not there (a socket file left by a killed server, say)."""
+        sock = paths.ipc_path(self.endpoint)
+        try:
+            if sock is not None:
+                if not hasattr(socket, "AF_UNIX"):
+                    return
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    probe.settimeout(1.0)
+                    probe.connect(str(sock))
+            elif self.endpoint.startswith("tcp://"):
+                host, _, port = self.endpoint[len("tcp://") :].rpartition(":")
+                socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
+        except (FileNotFoundError, ConnectionRefusedError):
+            stale = (
+                " (its socket file is left over from a server that stopped)" if sock and sock.exists() else ""
+            )
+            raise ServerUnavailable(
+                f"The renovate-faces server is not running: nothing listens at {self.endpoint}{stale}; start it "
+                f"with 'hifacegan-server' (its log is {paths.log_dir() / paths.LOG_FILE})."
+            ) from None
+        except (OSError, ValueError):
+            return  # a slow or unusual endpoint: let ZeroMQ try and time out as before
+
     def _needs_curve(self) -> bool:
-        if not self.endpoint.startswith("tcp://"):
-            return False
-        host = self.endpoint[len("tcp://") :].rsplit(":", 1)[0]
-        return host not in ("127.0.0.1", "localhost", "[::1]", "::1") or self._server_key is not None
+        """Every tcp endpoint: the server authenticates clients in the CURVE handshake (see ``token_curve_keys``)."""
+        return self.endpoint.startswith("tcp://")
 
     def _setup_curve(self, s: zmq.Socket) -> None:
-        key = self._server_key
-        if key is None:
-            key_file = paths.curve_dir() / "server.key"
-            try:
-                key = key_file.read_text().strip()
-            except OSError:
-                raise ServerUnavailable(
-                    f"{self.endpoint} is a remote server: copy its public key (server.key from its "
-                    f"configuration folder) to {key_file}."
-                ) from None
-        public, secret = zmq.curve_keypair()
-        s.curve_serverkey = key.encode() if isinstance(key, str) else key
-        s.curve_publickey = public
-        s.curve_secretkey = secret
+        token = self.token()  # both key pairs come from it: no other file to find
+        s.curve_serverkey = server_curve_keys(token)[0]
+        s.curve_publickey, s.curve_secretkey = token_curve_keys(token)
 
     def token(self) -> str:
         if self._token is None:
@@ -217,9 +255,15 @@ class Client:
 
     def _unavailable(self, what: str) -> ServerUnavailable:
         where = paths.log_dir() / paths.LOG_FILE
+        # On tcp a wrong token fails the CURVE handshake, which looks like silence from here.
+        token_hint = (
+            f" If it runs, check that it uses the same token file ({paths.token_path()}) as this client."
+            if self._needs_curve()
+            else ""
+        )
         return ServerUnavailable(
             f"{what} The renovate-faces server at {self.endpoint} is not answering: start it with "
-            f"'hifacegan-server' (its log is {where})."
+            f"'hifacegan-server' (its log is {where}).{token_hint}"
         )
 
     def _send(self, frames: list[Any], timeout: float) -> None:
@@ -257,6 +301,7 @@ class Client:
     def request(self, op: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
         """Send one request and return its reply header; errors become exceptions."""
         timeout = self.timeout if timeout is None else timeout
+        self._sock()  # a server that is not running is reported before anything else (the token, say)
         header = self._header(op, **fields)
         self._send([P.pack(header)], timeout)
         deadline = time.monotonic() + timeout
@@ -346,11 +391,9 @@ class Client:
                 self._spawned = proc  # keep a reference: it runs on after this client is gone
 
     def _spawn(self, command: list[str]) -> tuple[subprocess.Popen, Any]:
-        folder = paths.log_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        errfile = folder / "server-stderr.log"
         cmd = [*command, "--foreground", "--endpoint", self.endpoint]
-        with open(errfile, "wb") as err:
+        err, errfile = paths.open_stderr_log()
+        with err:
             try:
                 proc = subprocess.Popen(
                     cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **_detach_kwargs()
@@ -386,6 +429,10 @@ class Client:
             raise ServerError(
                 f"dtype must be one of {', '.join(P.DTYPES)}, got {dtype!r}.", P.E_BAD_REQUEST
             ) from None
+        if not self.limits:
+            # The server drops a frame over its size limit unread (it cannot answer what it never read), so
+            # learn its limits first and refuse such an image here, with the sentence the server would give.
+            self.hello()
         row = width * channels * P.DTYPES[dtype]
         stride = row if stride is None else stride
         try:
@@ -397,7 +444,10 @@ class Client:
             P.check_frame(spec, view.nbytes, "pixel buffer")
         except P.ProtocolError as exc:
             raise ServerError(exc.message, exc.code) from None
-        frames: list[Any] = [None, view]
+        # A server on tcp takes frames of at most 16 MiB (limits.max_frame_bytes): big data goes in chunks.
+        size = int(self.limits.get("max_frame_bytes") or view.nbytes or 1)
+        frames: list[Any] = [None, *P.split_chunks(view, size)]
+        chunks = len(frames) - 1
         if mask is not None:
             mask_view = memoryview(mask).cast("B")
             if mask_view.nbytes != width * height:
@@ -405,15 +455,20 @@ class Client:
                     f"The selection mask has {mask_view.nbytes} bytes; it needs {width * height} (one per pixel).",
                     P.E_BAD_FRAME,
                 )
-            frames.append(mask_view)
+            frames.extend(P.split_chunks(mask_view, size))
         job = uuid.uuid4().hex
         opts = dict(options or {})
         if timeout is not None:
             opts.setdefault("timeout", float(timeout))
-        header = self._header(P.OP_RENOVATE, job=job, mask=mask is not None, options=opts, **spec.to_header())
+        extra = {"chunks": chunks} if chunks > 1 else {}  # absent when whole: what servers before chunks read
+        header = self._header(
+            P.OP_RENOVATE, job=job, mask=mask is not None, options=opts, **spec.to_header(), **extra
+        )
         frames[0] = P.pack(header)
         self._send(frames, self.timeout)
-        return self._wait(job, header["id"], progress, cancel, timeout)
+        return self._wait(
+            job, header["id"], progress, cancel, timeout, max(memoryview(f).nbytes for f in frames)
+        )
 
     def _wait(
         self,
@@ -422,6 +477,7 @@ class Client:
         progress: Callable[[float, str], Any] | None,
         cancel: threading.Event | None,
         timeout: float | None,
+        biggest_frame: int = 0,
     ) -> Result:
         start = time.monotonic()
         last_heard = start
@@ -478,11 +534,29 @@ class Client:
                 if cancel_sent is not None:
                     raise Cancelled()
                 return self._result(header, data, job)
-            elif op == P.OP_HEARTBEAT and accepted and (header.get("jobs") or {}).get(job) == "unknown":
+            elif op == P.OP_HEARTBEAT and (header.get("jobs") or {}).get(job) == "unknown":
                 self._drop_socket()
+                if not accepted:
+                    # One connection keeps order: the request's answer would have come before this heartbeat's.
+                    raise self._dropped(biggest_frame)
                 raise ServerUnavailable(
                     "The renovate-faces server lost this job (it was restarted); run the command again."
                 )
+
+    def _dropped(self, biggest_frame: int) -> ServerError:
+        """The server answered a heartbeat but never the request: it closed the connection mid-request."""
+        limit = self.limits.get("max_frame_bytes")
+        if isinstance(limit, int) and biggest_frame > limit:
+            return ServerError(
+                f"The image data is {biggest_frame} bytes, more than the server accepts in one piece "
+                f"({limit} bytes); scale the image down or select a smaller region.",
+                P.E_TOO_LARGE,
+            )
+        return ServerError(
+            f"The server dropped this request unread (its largest part is {biggest_frame} bytes, which may be "
+            "over the server's size limit); select a smaller region, or restart the server and retry.",
+            P.E_TOO_LARGE,
+        )
 
     def _send_quiet(self, header: dict[str, Any]) -> None:
         """Best effort: heartbeats and cancels must never block the wait loop."""

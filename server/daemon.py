@@ -8,47 +8,51 @@ per device. Weights load in the worker, so the server answers ``hello`` at once 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import hmac
-import json
 import logging
 import logging.handlers
 import os
 import queue
-import signal
-import subprocess
 import sys
-import tempfile
+import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import zmq
 
 from server import paths
 from server import protocol as P
+from server.client import server_curve_keys
 from server.jobs import DONE, QUEUED, Event, FairQueue, Job, Worker
+from server.logs import RejectionLog
+from server.security import ZapHandler
+from server.telemetry import device_summary, memory_summary, package_version
 
 log = logging.getLogger("renovate-faces.server")
 
-EXIT_ALREADY_RUNNING = 3
-EXIT_CONFIG = 2
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+FINISHED_KEPT = 4096  # finished job ids remembered per server, so a resent id is refused instead of run twice
 
 
 class Limits:
     """Sizes and clocks the server enforces; ``hello`` tells clients all of them."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, tcp: bool = False) -> None:
         self.max_pixels = int(args.max_pixels * 1e6)
         self.max_queued = args.max_queue
         self.max_per_client = max(1, min(args.max_queue, args.max_per_client))
         self.job_timeout = float(args.job_timeout)
         self.heartbeat_interval = float(args.heartbeat_interval)
         self.client_timeout = float(args.client_timeout)
-        # One frame can hold the largest image at 4 channels of f32 plus row padding.
-        self.max_frame_bytes = self.max_pixels * 16 + 4096 * 65536
+        # One frame can hold the largest image at 4 channels of f32 plus 4096 bytes of padding per row (and an
+        # image has at most max_pixels rows): nothing larger can be valid, so the socket drops it unread.
+        self.max_frame_bytes = self.max_pixels * 16 + 4096 * min(1 << 16, self.max_pixels)
+        if tcp:
+            # libzmq reads a CURVE handshake command whole, up to this size, before the ZAP handler can refuse a
+            # stranger; on tcp the limit is small and clients send big images in chunks of at most this size.
+            self.max_frame_bytes = min(self.max_frame_bytes, P.TCP_MAX_FRAME_BYTES)
 
     def to_header(self) -> dict[str, Any]:
         return {
@@ -75,122 +79,6 @@ class Session:
         self.last_seen = time.monotonic()
 
 
-class SingleInstance:
-    """An exclusive lock in the runtime folder: one server per user, released by the OS if the server dies."""
-
-    def __init__(self, runtime: Path) -> None:
-        self.lock_path = runtime / paths.LOCK_FILE
-        self.info_path = runtime / paths.INFO_FILE
-        self._fh: Any = None
-
-    def acquire(self) -> bool:
-        fh = open(self.lock_path, "a+")  # noqa: SIM115 - held for the life of the server
-        try:
-            if os.name == "nt":
-                import msvcrt
-
-                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            return False
-        self._fh = fh
-        return True
-
-    def holder(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.info_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-
-    def publish(self, info: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".info.", dir=self.info_path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(info, fh)
-        os.replace(tmp, self.info_path)
-
-    def release(self) -> None:
-        with contextlib.suppress(OSError):
-            self.info_path.unlink()
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-def check_endpoint(endpoint: str, allow_remote: bool) -> None:
-    """Refuse to listen beyond loopback unless ``--allow-remote`` (which turns CURVE encryption on)."""
-    if endpoint.startswith("ipc://"):
-        if os.name == "nt":
-            raise SystemExit("ipc:// endpoints are not available on Windows; use tcp://127.0.0.1:PORT.")
-        return
-    if not endpoint.startswith("tcp://"):
-        raise SystemExit(f"Unsupported endpoint {endpoint!r}: use ipc://PATH or tcp://127.0.0.1:PORT.")
-    host = endpoint[len("tcp://") :].rsplit(":", 1)[0]
-    if host not in LOOPBACK_HOSTS and not allow_remote:
-        raise SystemExit(
-            f"Refusing to listen on {endpoint}: it is reachable from other machines. Use tcp://127.0.0.1:PORT, "
-            "or pass --allow-remote to listen there with CURVE encryption."
-        )
-
-
-def curve_keys() -> tuple[bytes, bytes]:
-    """The server's CURVE key pair, created on first use in ``<config>/curve/`` (secret key mode 0600)."""
-    folder = paths.ensure_private_dir(paths.curve_dir())
-    public, secret = folder / "server.key", folder / "server.key_secret"
-    if not secret.exists():
-        pub, sec = zmq.curve_keypair()
-        paths._write_private_new(secret, sec.decode() + "\n")
-        paths._write_private_new(public, pub.decode() + "\n")
-    return public.read_text().strip().encode(), secret.read_text().strip().encode()
-
-
-def device_summary(devices: list[str], torch: Any) -> dict[str, Any]:
-    info: dict[str, Any] = {"requested": devices}
-    if torch is not None:
-        info["cuda"] = bool(torch.cuda.is_available())
-        if info["cuda"]:
-            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return info
-
-
-def memory_summary(resolved: list[str], torch: Any) -> dict[str, Any]:
-    mem: dict[str, Any] = {}
-    try:
-        with open("/proc/self/statm") as fh:
-            mem["rss_bytes"] = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        with contextlib.suppress(ImportError):
-            import resource
-
-            scale = 1 if sys.platform == "darwin" else 1024
-            mem["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-    if torch is not None and torch.cuda.is_available():
-        gpus = {}
-        for device in resolved:
-            if device.startswith("cuda"):
-                free, total = torch.cuda.mem_get_info(device)
-                gpus[device] = {
-                    "allocated_bytes": int(torch.cuda.memory_allocated(device)),
-                    "reserved_bytes": int(torch.cuda.memory_reserved(device)),
-                    "free_bytes": int(free),
-                    "total_bytes": int(total),
-                }
-        mem["gpu"] = gpus
-    return mem
-
-
-def package_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("hifacegan")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def resolve_devices(spec: str) -> list[str]:
     """``auto`` -> the best device present; ``cuda:0,cuda:1`` -> one worker each. Imports torch only if asked."""
     devices = [d.strip() for d in spec.split(",") if d.strip()]
@@ -203,21 +91,29 @@ class Server:
     def __init__(self, args: argparse.Namespace, endpoint: str) -> None:
         self.args = args
         self.endpoint = endpoint
-        self.limits = Limits(args)
+        self.limits = Limits(args, tcp=endpoint.startswith("tcp://"))
         self.token = paths.read_token(create=True).encode()
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.MAXMSGSIZE, self.limits.max_frame_bytes)
+        # + 64: on tcp each frame travels inside a CURVE MESSAGE command (33 bytes of box, flags and name).
+        self.socket.setsockopt(zmq.MAXMSGSIZE, self.limits.max_frame_bytes + 64)
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.socket.setsockopt(zmq.SNDHWM, 10000)
         self.socket.setsockopt(zmq.RCVHWM, 1000)
-        if args.allow_remote and endpoint.startswith("tcp://"):
-            public, secret = curve_keys()
+        self.rejected = RejectionLog(log, "rejected requests", "refused %s")
+        # Tracebacks of requests that hit a bug: more of them pass, but a request that trips one cannot flood.
+        self.failed = RejectionLog(log, "failed requests", "request failed: %s", burst=20)
+        self.zap: ZapHandler | None = None
+        if endpoint.startswith("tcp://"):
+            # Any local user can reach a tcp port: authenticate in the handshake, before a frame is read.
+            self.zap = ZapHandler(self.context, self.token.decode(), self.rejected)
+            public, secret = server_curve_keys(self.token.decode())
+            self.socket.zap_domain = b"renovate-faces"
             self.socket.curve_server = True
             self.socket.curve_secretkey = secret
             self.socket.curve_publickey = public
-            log.info("CURVE on; clients need the public key in %s", paths.curve_dir() / "server.key")
+            log.info("CURVE on; clients derive the keys from the token in %s", paths.token_path())
         self.wake_endpoint = f"inproc://wake-{uuid.uuid4().hex}"
         self.wake = self.context.socket(zmq.PULL)
         self.wake.bind(self.wake_endpoint)
@@ -225,9 +121,19 @@ class Server:
         self.queue = FairQueue(self.limits.max_queued, self.limits.max_per_client)
         self.jobs: dict[tuple[str, str], Job] = {}
         self.sessions: dict[str, Session] = {}
+        # How recently finished jobs ended, so that a job id sent again is refused rather than run twice.
+        self.finished: collections.OrderedDict[tuple[str, str], str] = collections.OrderedDict()
         self.stopping: str | None = None
         self.stop_after = 0.0
         self.started = time.time()
+        self.handlers = {
+            P.OP_HELLO: self.on_hello,
+            P.OP_STATUS: self.on_status,
+            P.OP_RENOVATE: self.on_renovate,
+            P.OP_CANCEL: self.on_cancel,
+            P.OP_HEARTBEAT: self.on_heartbeat,
+            P.OP_SHUTDOWN: self.on_shutdown,
+        }
         self.stats = {"requests": 0, "errors": 0, "jobs_done": 0, "jobs_failed": 0, "client_gone": 0}
         self.workers = [
             Worker(
@@ -266,6 +172,8 @@ class Server:
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
         poller.register(self.wake, zmq.POLLIN)
+        if self.zap is not None:
+            poller.register(self.zap.socket, zmq.POLLIN)
         tick_ms = max(10, int(min(0.1, self.limits.client_timeout / 4) * 1000))
         next_housekeeping = 0.0
         while True:
@@ -276,6 +184,8 @@ class Server:
                     while True:
                         self.wake.recv(zmq.NOBLOCK)
             self.forward_events()
+            if self.zap is not None and self.zap.socket in ready:
+                self.zap.answer()
             if self.socket in ready:
                 for _ in range(256):  # bounded, so events and housekeeping keep flowing under load
                     try:
@@ -322,9 +232,19 @@ class Server:
             job.stop("shutting_down")
 
     def close(self) -> None:
+        """Close the sockets and remove the socket file, even when ``serve`` ended on an exception: the job
+        queue is closed first so idle workers close their sockets, and ``context.term()`` (which waits for every
+        socket, a busy worker's included) gets 5 s in a helper thread instead of hanging the exit."""
+        self.stop("closing")
         self.socket.close(linger=1000)  # let the last replies (shutdown's, shutting_down errors) leave
         self.wake.close(0)
-        self.context.term()
+        if self.zap is not None:
+            self.zap.close()
+        term = threading.Thread(target=self.context.term, name="zmq-term", daemon=True)
+        term.start()
+        term.join(5.0)
+        if term.is_alive():
+            log.warning("a worker is still busy; exiting without waiting for it")
         sock = paths.ipc_path(self.endpoint)
         if sock is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -361,6 +281,7 @@ class Server:
                 job.state = DONE
                 self.jobs.pop(job.key, None)
                 ok = event.header.get("op") == P.EV_RESULT
+                self.remember_finished(job.key, "done" if ok else f"ended: {event.header.get('code')}")
                 self.stats["jobs_done" if ok else "jobs_failed"] += 1
                 log.info(
                     "job %s/%s %s (%dx%d %s)",
@@ -372,45 +293,95 @@ class Server:
                     job.spec.dtype,
                 )
 
+    def remember_finished(self, key: tuple[str, str], outcome: str) -> None:
+        """Keep the outcome of the last ``FINISHED_KEPT`` jobs (ids only, never pixels: bounded memory)."""
+        self.finished[key] = outcome
+        self.finished.move_to_end(key)
+        while len(self.finished) > FINISHED_KEPT:
+            self.finished.popitem(last=False)
+
+    def job_state(self, session: Session, job_id: Any) -> str:
+        """``queued``, ``running``, ``done`` (recently finished) or ``unknown``, for cancel and heartbeat."""
+        if not isinstance(job_id, str):
+            return "unknown"
+        job = self.jobs.get((session.name, job_id))
+        if job is not None:
+            return job.state
+        return DONE if (session.name, job_id) in self.finished else "unknown"
+
     def finish(self, job: Job, code: str, message: str) -> None:
         """End a job that no worker holds (cancelled or expired while queued)."""
         self.events.put(Event(job, P.error_header(code, message, {"job": job.job_id}), final=True))
 
     # -- requests ---------------------------------------------------------------------------------------------
     def handle(self, frames: list[zmq.Frame]) -> None:
+        """Answer one message, whatever it holds. This is the one guard around dispatch: nothing a peer sends,
+        and no bug in a handler, may end the serve loop (which would leave a server that holds the lock but
+        never answers), so every exception ends here as an error reply."""
         self.stats["requests"] += 1
         route = frames[0].bytes
-        if len(frames) < 2:
-            self.reply_error(
-                route, P.E_BAD_REQUEST, "Empty message: every message starts with a header frame."
-            )
-            return
+        seen: dict[str, Any] = {}
         try:
-            header = P.unpack_header(frames[1].buffer)
+            self.dispatch(route, frames, seen)
         except P.ProtocolError as exc:
-            self.reply_error(route, exc.code, exc.message)
-            return
+            self.reply_error(route, exc.code, exc.message, seen.get("header"))
+        except Exception as exc:  # a bug must not take the server down
+            header = seen.get("header")
+            op = header.get("op") if header else None
+            self.failed(
+                f"a {P.short(op)} request ({type(exc).__name__}: {P.short(str(exc), 200)})", exc_info=True
+            )
+            with contextlib.suppress(Exception):  # the reply itself may be what failed
+                self.reply_error(
+                    route,
+                    P.E_INTERNAL,
+                    f"The server failed on this request ({type(exc).__name__}); it keeps serving. Retry, and "
+                    f"report the traceback in {paths.log_dir() / paths.LOG_FILE} if it happens again.",
+                    header,
+                )
+
+    def dispatch(self, route: bytes, frames: list[zmq.Frame], seen: dict[str, Any]) -> None:
+        """Authenticate, check the envelope and call the op's handler; refusals raise ProtocolError."""
+        if len(frames) < 2:
+            raise P.ProtocolError(P.E_BAD_REQUEST, "Empty message: every message starts with a header frame.")
+        header = P.unpack_header(frames[1].buffer)
         version = header.get("v")
         if version != P.VERSION:
-            self.reply_error(
-                route,
+            seen["header"] = header
+            raise P.ProtocolError(
                 P.E_VERSION,
-                f"This server speaks protocol version {P.VERSION}, the client sent {version!r}; install matching "
-                "versions of the plug-in and the server.",
-                header,
+                f"This server speaks protocol version {P.VERSION}, the client sent {P.short(version)}; install "
+                "matching versions of the plug-in and the server.",
             )
-            return
         token = header.get("token")
         if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self.token):
-            log.warning("unauthorized %r request refused", header.get("op"))
-            self.reply_error(
-                route,
+            self.rejected(f"an unauthorized {P.short(header.get('op'))} request")
+            seen["header"] = header
+            raise P.ProtocolError(
                 P.E_UNAUTHORIZED,
                 f"Unauthorized: the request's token does not match {paths.token_path()}. Make sure the plug-in "
                 "and the server run as the same user with the same configuration folder.",
-                header,
             )
-            return
+        seen["header"] = header
+        op = header.get("op")
+        if not isinstance(op, str):
+            raise P.ProtocolError(
+                P.E_BAD_REQUEST,
+                f"The request's 'op' must be a string naming an operation ({', '.join(P.REQUEST_OPS)}), not "
+                f"{P.type_name(op)}; upgrade the client.",
+            )
+        handler = self.handlers.get(op)
+        if handler is None:
+            raise P.ProtocolError(
+                P.E_UNKNOWN_OP,
+                f"Unknown operation {P.short(op)}; this server knows {', '.join(P.REQUEST_OPS)}.",
+            )
+        if op != P.OP_RENOVATE and len(frames) > 2:
+            raise P.ProtocolError(P.E_BAD_FRAME, f"A {op} request carries no data frames.")
+        handler(self.session_for(header, route), header, frames[2:])
+
+    def session_for(self, header: dict[str, Any], route: bytes) -> Session:
+        """The request's session (its ``session`` field, else its routing id), marked as heard from now."""
         name = header.get("session")
         if not isinstance(name, str) or not 0 < len(name) <= 64:
             name = route.hex()
@@ -419,33 +390,7 @@ class Server:
             session = self.sessions[name] = Session(name, route)
         session.route = route
         session.last_seen = time.monotonic()
-        op = header.get("op")
-        handler = {
-            P.OP_HELLO: self.on_hello,
-            P.OP_STATUS: self.on_status,
-            P.OP_RENOVATE: self.on_renovate,
-            P.OP_CANCEL: self.on_cancel,
-            P.OP_HEARTBEAT: self.on_heartbeat,
-            P.OP_SHUTDOWN: self.on_shutdown,
-        }.get(op)
-        if handler is None:
-            self.reply_error(
-                route,
-                P.E_UNKNOWN_OP,
-                f"Unknown operation {op!r}; this server knows {', '.join(P.REQUEST_OPS)}.",
-                header,
-            )
-            return
-        if op != P.OP_RENOVATE and len(frames) > 2:
-            self.reply_error(route, P.E_BAD_FRAME, f"A {op} request carries no data frames.", header)
-            return
-        try:
-            handler(session, header, frames[2:])
-        except P.ProtocolError as exc:
-            self.reply_error(route, exc.code, exc.message, header)
-        except Exception as exc:  # a bug must not take the server down
-            log.exception("request %r failed", op)
-            self.reply_error(route, P.E_INTERNAL, f"The server failed on this request ({exc}).", header)
+        return session
 
     def _reply(self, session: Session, request: dict[str, Any], **fields: Any) -> None:
         header = {"v": P.VERSION, "op": request["op"], **fields}
@@ -473,6 +418,7 @@ class Server:
                 "faces": list(P.FACE_CHOICES),
                 "options": ["weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout"],
                 "default_weights": self.args.weights,
+                "errors": list(P.ERROR_CODES),
             },
             limits=self.limits.to_header(),
             weights=self.weights_summary(),
@@ -520,19 +466,35 @@ class Server:
             )
         if (session.name, job_id) in self.jobs:
             raise P.ProtocolError(P.E_DUPLICATE_JOB, f"Job {job_id!r} is already running; use a new job id.")
+        if (session.name, job_id) in self.finished:
+            raise P.ProtocolError(
+                P.E_ALREADY_DONE,
+                f"Job {job_id!r} already finished ({self.finished[(session.name, job_id)]}); a job id runs once, "
+                "so send the image again with a new job id.",
+            )
         spec = P.parse_image_spec(request, self.limits.max_pixels)
         has_mask = bool(request.get("mask", False))
-        if len(frames) != 1 + has_mask:
+        chunks = request.get("chunks", 1)
+        if (
+            not isinstance(chunks, int)
+            or isinstance(chunks, bool)
+            or not 1 <= chunks <= len(frames) - has_mask
+        ):
             raise P.ProtocolError(
                 P.E_BAD_FRAME,
-                f"A renovate request carries {1 + has_mask} data frame(s) (pixels{', mask' if has_mask else ''}), "
-                f"this one has {len(frames)}.",
+                f"A renovate request carries 'chunks' (default 1) pixel frames, then the mask's if 'mask' is true; "
+                f"this one has {len(frames)} data frame(s) for chunks={P.short(chunks)}.",
             )
-        pixels = frames[0].buffer
+        if not has_mask and len(frames) != chunks:
+            raise P.ProtocolError(
+                P.E_BAD_FRAME,
+                f"A renovate request without a mask carries {chunks} data frame(s), this one has {len(frames)}.",
+            )
+        pixels = P.join_chunks([f.buffer for f in frames[:chunks]])
         P.check_frame(spec, pixels.nbytes)
         mask = None
         if has_mask:
-            mask = frames[1].buffer
+            mask = P.join_chunks([f.buffer for f in frames[chunks:]])
             if mask.nbytes != spec.width * spec.height:
                 raise P.ProtocolError(
                     P.E_BAD_FRAME,
@@ -549,9 +511,8 @@ class Server:
     def on_cancel(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame]) -> None:
         job_id = request.get("job")
         job = self.jobs.get((session.name, job_id)) if isinstance(job_id, str) else None
-        state = "unknown"
+        state = self.job_state(session, job_id)
         if job is not None:
-            state = job.state
             job.stop("cancelled")
             if job.state == QUEUED and self.queue.remove(job):
                 self.finish(job, *job.stop_error())
@@ -563,8 +524,7 @@ class Server:
         if isinstance(asked, list):
             for job_id in asked[:64]:
                 if isinstance(job_id, str):
-                    job = self.jobs.get((session.name, job_id))
-                    states[job_id] = job.state if job else "unknown"
+                    states[job_id] = self.job_state(session, job_id)
         self._reply(session, request, ok=True, jobs=states)
 
     def on_shutdown(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame]) -> None:
@@ -580,6 +540,8 @@ class Server:
         """
         if stalled:
             log.debug("main loop stalled: client silence not judged this round")
+        self.rejected.tick(now)
+        self.failed.tick(now)
         active = {job.session for job in self.jobs.values()}
         for job in list(self.jobs.values()):
             session = self.sessions.get(job.session)
@@ -604,198 +566,8 @@ class Server:
                 del self.sessions[name]
 
 
-# -- command line ---------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="hifacegan-server",
-        description="Renovate Faces model server: keeps the HiFaceGAN weights loaded and renovates photos sent by "
-        "the GIMP and Krita plug-ins (protocol: docs/protocol.md). Without --foreground it detaches and returns "
-        "once the server answers.",
-    )
-    p.add_argument(
-        "--foreground", action="store_true", help="stay attached (for systemd, launchd, a terminal)"
-    )
-    p.add_argument(
-        "--endpoint", help="where to listen (default: ipc socket in the runtime folder; tcp on Windows)"
-    )
-    p.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda, cuda:1, mps; a comma list runs one worker each"
-    )
-    p.add_argument(
-        "--weights", default="default", help="weights name or file loaded at start (default: default)"
-    )
-    p.add_argument(
-        "--allow-remote",
-        action="store_true",
-        help="allow a non-loopback tcp endpoint; turns on CURVE encryption (keys in <config>/curve/)",
-    )
-    p.add_argument(
-        "--max-pixels", type=float, default=100.0, help="largest image in megapixels (default 100)"
-    )
-    p.add_argument("--max-queue", type=int, default=32, help="jobs waiting at most, all clients (default 32)")
-    p.add_argument(
-        "--max-per-client", type=int, default=8, help="jobs waiting at most per client (default 8)"
-    )
-    p.add_argument("--job-timeout", type=float, default=600.0, help="seconds a job may take (default 600)")
-    p.add_argument("--heartbeat-interval", type=float, default=0.2, help="seconds between client heartbeats")
-    p.add_argument(
-        "--client-timeout",
-        type=float,
-        default=0.8,
-        help="cancel a client's jobs after this many seconds without a heartbeat (default 0.8)",
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="CPU threads for the network (default: all cores but one, leaving one for GIMP or Krita)",
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    return p
-
-
-def setup_logging(foreground: bool, verbose: bool) -> Path:
-    folder = paths.log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    logfile = folder / paths.LOG_FILE
-    root = logging.getLogger("renovate-faces")
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.handlers.clear()
-    fmt = logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    handler = logging.handlers.RotatingFileHandler(logfile, maxBytes=1 << 20, backupCount=3, encoding="utf-8")
-    handler.setFormatter(fmt)
-    root.addHandler(handler)
-    if foreground:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(fmt)
-        root.addHandler(console)
-    return logfile
-
-
-def already_running_message(info: dict[str, Any], runtime: Path) -> str:
-    if info.get("pid"):
-        return (
-            f"hifacegan-server is already running (pid {info['pid']}, serving {info.get('endpoint')}). "
-            f"Stop it with 'hifacegan-client shutdown' or 'kill {info['pid']}'."
-        )
-    return f"hifacegan-server is already running (it holds {runtime / paths.LOCK_FILE})."
-
-
-def preimport() -> None:
-    """Import the pipeline (torch, OpenCV) before serving. Importing C extensions holds the GIL for seconds; done
-    in a worker later it would freeze the main loop, so heartbeats would go unanswered mid-job. A failure here
-    is only logged: the worker retries and reports it in ``hello`` and in each job's error."""
-    t0 = time.monotonic()
-    try:
-        import hifacegan.pipeline  # noqa: F401
-    except Exception as exc:
-        log.error(
-            "cannot import the pipeline (%s: %s); jobs will fail until this is fixed", type(exc).__name__, exc
-        )
-        return
-    log.info("pipeline imported in %.1f s", time.monotonic() - t0)
-
-
-def run_foreground(args: argparse.Namespace) -> int:
-    runtime = paths.ensure_private_dir(paths.runtime_dir())
-    instance = SingleInstance(runtime)
-    if not instance.acquire():
-        print(already_running_message(instance.holder(), runtime), file=sys.stderr)
-        return EXIT_ALREADY_RUNNING
-    try:
-        logfile = setup_logging(True, args.verbose)
-        endpoint = args.endpoint or paths.default_endpoint()
-        check_endpoint(endpoint, args.allow_remote)
-        preimport()
-        server = Server(args, endpoint)
-        server.bind()
-        instance.publish(
-            {"pid": os.getpid(), "endpoint": endpoint, "log": str(logfile), "started": time.time()}
-        )
-
-        def on_signal(signum: int, frame: Any) -> None:
-            server.stop(f"signal {signal.Signals(signum).name}")
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        log.info(
-            "serving %s (pid %d, device %s, weights %s, log %s)",
-            endpoint,
-            os.getpid(),
-            args.device,
-            args.weights,
-            logfile,
-        )
-        try:
-            server.serve()
-        finally:
-            server.close()
-        log.info("stopped")
-        for worker in server.workers:
-            worker.join(timeout=2.0)
-        if any(w.is_alive() for w in server.workers):
-            # A worker still importing torch or loading weights: nothing to finish there, so leave now rather
-            # than wait for it (daemon threads would otherwise be frozen mid-import at interpreter exit).
-            logging.shutdown()
-            instance.release()
-            os._exit(0)
-        return 0
-    except paths.PathsError as exc:
-        print(f"hifacegan-server: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    finally:
-        instance.release()
-
-
-def spawn_detached(args: argparse.Namespace, argv: list[str]) -> int:
-    """Start the server in its own session and return once it publishes its endpoint (or fails)."""
-    runtime = paths.ensure_private_dir(paths.runtime_dir())
-    instance = SingleInstance(runtime)
-    if not instance.acquire():
-        print(already_running_message(instance.holder(), runtime), file=sys.stderr)
-        return EXIT_ALREADY_RUNNING
-    instance.release()
-    log_folder = paths.log_dir()
-    log_folder.mkdir(parents=True, exist_ok=True)
-    stderr_path = log_folder / "server-stderr.log"
-    cmd = [sys.executable, "-m", "server", "--foreground", *argv]
-    with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **detach_kwargs()
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        info = instance.holder()
-        if info.get("pid") == proc.pid:
-            print(f"hifacegan-server: serving {info['endpoint']} (pid {proc.pid}); log: {info.get('log')}")
-            return 0
-        rc = proc.poll()
-        if rc is not None:
-            tail = stderr_path.read_text(errors="replace").strip().splitlines()[-5:]
-            print("\n".join(tail) or f"hifacegan-server exited with status {rc}", file=sys.stderr)
-            return rc or 1
-        time.sleep(0.05)
-    print(f"hifacegan-server did not start within 60 s; see {stderr_path}", file=sys.stderr)
-    return 1
-
-
-def detach_kwargs() -> dict[str, Any]:
-    """Popen arguments that let the server outlive the process that started it (and its terminal)."""
-    if os.name == "nt":
-        flags = (
-            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
-        )
-        return {"creationflags": flags, "close_fds": True}
-    return {"start_new_session": True, "close_fds": True}
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
-    if args.foreground:
-        return run_foreground(args)
-    return spawn_detached(args, argv)
+    """``server.daemon:main``, kept for launchers written before the command line moved to ``server.cli``."""
+    from server.cli import main as cli_main
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return cli_main(argv)

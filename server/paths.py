@@ -37,6 +37,10 @@ SOCKET_FILE = "server.sock"
 LOCK_FILE = "server.lock"
 INFO_FILE = "server-info.json"
 LOG_FILE = "server.log"
+STDERR_LOG_FILE = "server-stderr.log"
+STDERR_LOG_LIMIT = (
+    1 << 20
+)  # bytes; a detached server stops copying its log to stderr there (see server/logs.py)
 DEFAULT_TCP_PORT = 47315
 IPC_PATH_LIMIT = 100  # sun_path is 104 bytes on macOS and 108 on Linux, minus the terminating NUL
 
@@ -113,6 +117,37 @@ def ensure_private_dir(path: Path) -> Path:
                 raise PathsError(f"{path} is open to other users; run: chmod 700 '{path}'")
             os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
     return path
+
+
+def ensure_log_dir() -> Path:
+    """The log folder, owner-only (0700): created so, or tightened if it is ours (older versions made it 0755;
+    logs name files and jobs of the user)."""
+    path = log_dir()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.name == "posix":
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(path, 0o700)
+    return path
+
+
+def open_private_append(path: Path) -> Any:
+    """``path`` opened for appending (binary), created 0600 and made 0600 if it was not."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    if os.name == "posix":
+        os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
+def open_stderr_log() -> tuple[Any, Path]:
+    """Where a detached server's stderr goes: ``<log>/server-stderr.log``, appended to and never truncated (a
+    server still running may write it: truncating it under that server left a sparse file of NULs), and
+    rotated by renaming to ``.1`` once over ``STDERR_LOG_LIMIT`` (a writer keeps its renamed file)."""
+    path = ensure_log_dir() / STDERR_LOG_FILE
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > STDERR_LOG_LIMIT:
+            os.replace(path, path.with_name(STDERR_LOG_FILE + ".1"))
+    return open_private_append(path), path
 
 
 def server_config() -> dict[str, Any]:
@@ -203,8 +238,3 @@ def read_token(create: bool = False) -> str:
     if len(token) < 16:
         raise PathsError(f"The token in {path} is too short; delete the file and restart the server.")
     return token
-
-
-def curve_dir() -> Path:
-    """Where ``--allow-remote`` keeps the server's CURVE key pair (``server.key`` public, ``server.key_secret``)."""
-    return config_dir() / "curve"

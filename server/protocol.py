@@ -20,6 +20,9 @@ VERSION = 1
 MAX_HEADER_BYTES = 1 << 20
 """A header frame above this size is refused without being decoded."""
 
+TCP_MAX_FRAME_BYTES = 16 << 20
+"""The frame limit on tcp endpoints: what a stranger can make the server allocate before it is refused."""
+
 DTYPES: dict[str, int] = {"u8": 1, "u16": 2, "f32": 4}
 """Sample types and their size in bytes. Samples are little-endian; f32 samples are expected in [0, 1]."""
 
@@ -51,6 +54,7 @@ E_BAD_OPTION = "bad_option"
 E_BUSY = "busy"
 E_DUPLICATE_JOB = "duplicate_job"
 E_UNKNOWN_JOB = "unknown_job"
+E_ALREADY_DONE = "already_done"
 E_CANCELLED = "cancelled"
 E_TIMEOUT = "timeout"
 E_OUT_OF_MEMORY = "out_of_memory"
@@ -68,6 +72,7 @@ ERROR_CODES = (
     E_BUSY,
     E_DUPLICATE_JOB,
     E_UNKNOWN_JOB,
+    E_ALREADY_DONE,
     E_CANCELLED,
     E_TIMEOUT,
     E_OUT_OF_MEMORY,
@@ -115,6 +120,27 @@ def unpack_header(frame: bytes | memoryview) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise ProtocolError(E_BAD_REQUEST, "The header frame must be a msgpack map; upgrade the client.")
     return header
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: what a peer sent, quoted in a message or a log line without
+    letting a 500 KB field through."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text)} chars)"
+
+
+def type_name(value: Any) -> str:
+    """'a list', 'an integer', ...: the type of a mistyped field, named for a sentence."""
+    names = {
+        dict: "a map",
+        list: "a list",
+        tuple: "a list",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+    }
+    names.update({str: "a string", bytes: "binary data", type(None): "nil"})
+    return names.get(type(value), type(value).__name__)
 
 
 def error_header(code: str, message: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -210,6 +236,23 @@ def check_frame(spec: ImageSpec, frame_len: int, what: str = "pixel frame") -> N
             f"The {what} has {frame_len} bytes but a {spec.width}x{spec.height} image with {spec.channels} "
             f"{spec.dtype} channel(s) and a {spec.stride}-byte row stride needs {need}.",
         )
+
+
+def split_chunks(data: memoryview, size: int) -> list[memoryview]:
+    """``data`` as frames of at most ``size`` bytes (views, no copy), for a server whose frame limit is smaller."""
+    return [data[i : i + size] for i in range(0, data.nbytes, size)] if data.nbytes > size else [data]
+
+
+def join_chunks(buffers: list[memoryview]) -> memoryview:
+    """The frames of one data block as one buffer: the frame itself when it came whole (no copy), else a copy."""
+    if len(buffers) == 1:
+        return buffers[0]
+    joined = bytearray(sum(b.nbytes for b in buffers))
+    at = 0
+    for b in buffers:
+        joined[at : at + b.nbytes] = b.cast("B")
+        at += b.nbytes
+    return memoryview(joined)
 
 
 def validate_options(options: Any) -> dict[str, Any]:

@@ -14,11 +14,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import zmq
+
 from server import paths
-from server.client import Client, ServerUnavailable
+from server.client import Client, ServerUnavailable, server_curve_keys, token_curve_keys
 
 
 class DaemonProcess:
@@ -124,6 +127,13 @@ class DaemonProcess:
         kwargs.setdefault("token", self.token)
         return Client(**kwargs)
 
+    @property
+    def server_key(self) -> str:
+        """The public CURVE key a tcp server uses (derived from its token; "" before it wrote one)."""
+        with contextlib.suppress(FileNotFoundError):
+            return server_curve_keys(self.token)[0].decode()
+        return ""
+
     def stderr(self) -> str:
         with contextlib.suppress(OSError):
             return (self.root / "stderr.log").read_text(errors="replace")[-4000:]
@@ -152,6 +162,38 @@ class DaemonProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+@contextlib.contextmanager
+def raw_dealer(endpoint: str, daemon: DaemonProcess | None = None) -> Iterator[zmq.Socket]:
+    """A bare DEALER socket at ``endpoint``, for tests that send what no Client would; closed on exit. On tcp,
+    given the ``daemon``, it passes the CURVE handshake with the daemon's token key (else it is turned away)."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    if daemon is not None and endpoint.startswith("tcp://"):
+        sock.curve_publickey, sock.curve_secretkey = token_curve_keys(daemon.token)
+        sock.curve_serverkey = daemon.server_key.encode()
+    sock.connect(endpoint)
+    try:
+        yield sock
+    finally:
+        sock.close(0)
+        ctx.term()
+
+
+def ask_raw(sock: zmq.Socket, frames: list[Any], want_id: Any = None, timeout: float = 5.0) -> dict[str, Any]:
+    """Send ``frames``; the first reply header with ``want_id`` (or an error without id, the answer to a request
+    the server could not read). Raises AssertionError after ``timeout`` s: a server that hangs or drops it."""
+    import msgpack
+
+    sock.send_multipart(frames)
+    deadline = time.monotonic() + timeout
+    while sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+        header = msgpack.unpackb(sock.recv_multipart()[0], raw=False)
+        if want_id is None or header.get("id") == want_id or (header["op"] == "error" and "id" not in header):
+            return header
+    raise AssertionError(f"no reply within {timeout} s: the server hangs or dropped the message")
 
 
 def _free_port() -> int:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from server import protocol as P
 from server.client import Cancelled, ServerError
-from server.testing import EXAMPLE_PHOTO, DaemonProcess, sample_photo
+from server.testing import EXAMPLE_PHOTO, DaemonProcess, ask_raw, raw_dealer, sample_photo
 
 NUMPY = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
 
@@ -248,24 +248,11 @@ def test_job_timeout(client, big_photo):
 
 @pytest.fixture
 def raw(daemon):
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(daemon.endpoint)
-    yield sock
-    sock.close(0)
-    ctx.term()
+    with raw_dealer(daemon.endpoint) as sock:
+        yield sock
 
 
-def ask(sock, frames, timeout=5.0, want_id=None):
-    """Send frames; return the first reply header that matches ``want_id`` (or any error without id)."""
-    sock.send_multipart(frames)
-    deadline = time.monotonic() + timeout
-    while sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
-        header = msgpack.unpackb(sock.recv_multipart()[0], raw=False)
-        if want_id is None or header.get("id") == want_id or (header["op"] == "error" and "id" not in header):
-            return header
-    raise AssertionError(f"no reply within {timeout} s")
+ask = ask_raw
 
 
 def request(daemon, op="renovate", **fields):
@@ -374,7 +361,9 @@ fields = st.sampled_from(
         "session",
     ]
 )
-ops = st.sampled_from(["hello", "status", "renovate", "cancel", "heartbeat", "bogus", ""])
+ops = st.sampled_from(
+    ["hello", "status", "renovate", "cancel", "heartbeat", "bogus", "", None, 3, ["hello"], {"op": "hello"}]
+)
 
 
 @st.composite

@@ -264,3 +264,22 @@ def test_client_module_imports_only_stdlib_zmq_msgpack():
             else:
                 continue
             assert roots <= allowed, f"{name} imports {roots - allowed}"
+
+
+def test_rejection_log_logs_a_burst_then_counts_and_summarises(caplog):
+    """A flood of refusals costs a few lines a minute: the first ``burst`` in full, then one summary line."""
+    import logging
+
+    from server.logs import RejectionLog
+
+    logger = logging.getLogger("renovate-faces.test-rejections")
+    noise = RejectionLog(logger, "rejected requests", "refused %s", burst=3, window=60.0)
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        for i in range(1000):
+            noise(f"request {i} " + "x" * 10_000)
+        noise.tick(noise.started + 61.0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 5, lines
+    assert lines[3] == "more rejected requests follow; counting them instead of logging each"
+    assert lines[4] == "1000 rejected requests in the last minute"
+    assert noise.count == 0  # a new window
