@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hifacegan.devices import select_device
 from hifacegan.evaluation import _workers
 from hifacegan.evaluation._files import (
     find_images,
@@ -36,7 +37,6 @@ from hifacegan.evaluation._methods import (
     BASELINE,
     DEGRADED,
     MethodOutput,
-    pick_device,
     run_baseline,
     run_degraded,
     run_weights,
@@ -151,7 +151,7 @@ def evaluate(config: EvalConfig) -> list[dict]:
     if config.size < 32:
         raise ValueError(f"--size must be at least 32 px, got {config.size}")
     started = time.perf_counter()
-    device = pick_device(config.device)
+    device = select_device(config.device)
     if device.type == "cpu" and config.workers > 0:
         # Leave the pool its cores: OpenMP threads that share a core with a busy process spin and stall.
         torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - config.workers)))

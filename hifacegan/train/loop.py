@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from hifacegan.devices import default_cpu_threads
 from hifacegan.train.checkpoint import (
     LAST,
     adapt_init_state,
@@ -103,17 +104,6 @@ class StopFlag:
         self._previous.clear()
 
 
-def default_cpu_threads(workers: int) -> int:
-    """Cores left to this process once its data workers and the other local ranks have theirs.
-
-    Measured on a shared 2-core machine: torch with 2 threads beside a busy data worker (or other jobs) ran a
-    training step 5x slower than with 1, from OpenMP threads waiting on each other.
-    """
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(local_world, 1) - workers)
-
-
 def _worker_init(_: int) -> None:
     # One data worker is one process per core already; torch's own threads there would steal the trainer's.
     torch.set_num_threads(1)
@@ -155,7 +145,7 @@ def train(
     dist = init_distributed(config.device)
     try:
         if dist.device.type == "cpu":
-            torch.set_num_threads(config.threads or default_cpu_threads(config.workers))
+            torch.set_num_threads(config.threads or default_cpu_threads(reserve=config.workers))
         torch.manual_seed(config.seed)
         dataset = FaceDegradationDataset(
             data,
