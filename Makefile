@@ -7,8 +7,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.
 DEMO_IN ?= examples/solvay_conference_1927.png
 DEMO_OUT ?= out/solvay_conference_1927_renovated.png
 PYTEST_ARGS ?=
+# Tests that drive a real GIMP or Krita (or install into them): left out of `make test-fast`.
+HOST_TESTS := test_gimp_plugin.py test_krita_core.py test_krita_gui.py test_install_hosts.py
 
-.PHONY: setup demo test hosts lint format bench clean
+.PHONY: setup demo test test-fast hosts lint format bench clean
 
 setup: $(STAMP)
 
@@ -31,6 +33,10 @@ demo: setup
 # RENOVATE_REQUIRE_ALL=1 (as .ci/run sets) turns every such skip into a failure.
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The development tier (a few minutes): no host tests, nothing marked slow. `make test` and CI still run everything.
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not gimp and not krita" $(addprefix --ignore=tests/,$(HOST_TESTS)) $(PYTEST_ARGS)
 
 # Install Krita, systemd-analyze and the cached Debian trixie root with GIMP 3.0 and Krita 5.2 (needs root).
 hosts:

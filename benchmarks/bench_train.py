@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hifacegan.data import FaceDegradationDataset  # noqa: E402
+from hifacegan.devices import default_cpu_threads  # noqa: E402
 from hifacegan.losses import (  # noqa: E402
     PerceptualLoss,
     feature_matching_loss,
@@ -43,7 +44,7 @@ from hifacegan.losses import (  # noqa: E402
 )
 from hifacegan.train import TrainConfig, TrainingStep  # noqa: E402
 from hifacegan.train.distributed import DistInfo  # noqa: E402
-from hifacegan.train.loop import build_loader, default_cpu_threads  # noqa: E402
+from hifacegan.train.loop import build_loader  # noqa: E402
 from hifacegan.train.sampler import ResumableSampler  # noqa: E402
 
 DATA = Path(os.environ.get("HIFACEGAN_SHARED", REPO.parent / "shared")) / "data" / "faces-train"
@@ -121,7 +122,7 @@ def time_steps(fn, lq, gt, steps: int) -> float:
 def bench_step(name: str, gan: bool, label: str, steps: int, perceptual: PerceptualLoss) -> dict:
     size, batch = LITE[name]
     variant, _, forced = label.partition("@")  # "tuned@2": the tuned step with 2 threads (ablations)
-    threads = torch.get_num_threads() if variant == "naive" else default_cpu_threads(workers=1)
+    threads = torch.get_num_threads() if variant == "naive" else default_cpu_threads(reserve=1)
     threads = int(forced) if forced else threads
     with _threads(threads):
         torch.manual_seed(0)
@@ -163,7 +164,7 @@ def bench_end_to_end(name: str, gan: bool, steps: int, perceptual: PerceptualLos
         batch_size=batch,
         workers=1,
     )
-    with _threads(default_cpu_threads(config.workers)):
+    with _threads(default_cpu_threads(reserve=config.workers)):
         step = TrainingStep(config, DistInfo(), perceptual=perceptual)
         dataset = FaceDegradationDataset(DATA, size, task="full", seed=0)
         dataset.set_epoch(0)

@@ -1,4 +1,4 @@
-"""Install the GIMP and Krita plug-ins, their client and the daemon's login item; ``hifacegan doctor`` checks them.
+"""Install the GIMP and Krita plug-ins, their client and the daemon's login item; ``renovate-faces-doctor`` checks them.
 
 from installers import install, uninstall
 report = install(home=scratch_home, hosts=["gimp", "krita"], autostart=False)

@@ -17,7 +17,7 @@ What it does, for each GIMP 3 and Krita it finds (system packages, Flatpak, Snap
   - starts the server at login (systemd user unit, LaunchAgent, or logon task), unless --no-autostart.
 Running it again is harmless; --uninstall removes everything it added (listed in
 <config>/renovate-faces/install-manifest.json) and puts back what it changed.
-Afterwards, `hifacegan doctor` checks the result.
+Afterwards, `renovate-faces-doctor` checks the result.
 """
 
 
@@ -107,9 +107,9 @@ def _summary(report) -> None:
     if report.dry_run:
         print("Dry run: nothing was changed.")
     elif report.ok:
-        print("Done. Restart GIMP/Krita; `hifacegan doctor` checks everything.")
+        print("Done. Restart GIMP/Krita; `renovate-faces-doctor` checks everything.")
     else:
-        print("Finished with problems (above); `hifacegan doctor` shows what is left to fix.")
+        print("Finished with problems (above); `renovate-faces-doctor` shows what is left to fix.")
 
 
 if __name__ == "__main__":

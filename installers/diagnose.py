@@ -1,4 +1,4 @@
-"""What ``hifacegan doctor`` checks: hosts, plug-ins, their registration and Python, the daemon, the device, weights.
+"""What ``renovate-faces-doctor`` checks: hosts, plug-ins, their registration and Python, the daemon, the device, weights.
 
 Each check gives a :class:`Check` whose ``fix`` says, in one sentence, what to do about a failure. Checks never
 change anything; they read files, run the host's Python with the plug-in folder first on ``sys.path`` (the way
@@ -240,7 +240,7 @@ def _python_check(places: Places, host: HostInstall, root: Path | None) -> Check
     modules = (*hostpython.MODULES, client_module(host))
     probe = hostpython.probe(spec, modules, [inside])
     if not probe.ran:
-        return Check(name, WARN, probe.error, "check that the host starts; then rerun hifacegan doctor")
+        return Check(name, WARN, probe.error, "check that the host starts; then rerun renovate-faces-doctor")
     missing = probe.missing(modules)
     detail = {"version": probe.version, "executable": probe.executable, "imports": probe.imports}
     if not missing:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hifacegan._files import sha256_file
 from installers import kritarc
 
 MANIFEST_VERSION = 1
@@ -34,13 +35,6 @@ class InstallError(Exception):
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str | None:
-    try:
-        return sha256_bytes(path.read_bytes())
-    except OSError:
-        return None
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
@@ -162,7 +156,9 @@ class Journal:
         """Create or update ``path`` with ``data``; a different file of the user's is backed up first."""
         self.ensure_dir(path.parent)
         ours = self.find("file", path)
-        current = sha256_file(path) if path.exists() else None
+        current = None
+        with contextlib.suppress(OSError):  # a folder or an unreadable file: nothing of ours to compare
+            current = sha256_file(path) if path.exists() else None
         wanted = sha256_bytes(data)
         if current == wanted and (path.stat().st_mode & 0o777) == mode:
             if ours is None:

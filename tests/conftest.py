@@ -7,8 +7,10 @@ missing prerequisite is a failure, so CI can never go green by skipping.
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -24,7 +26,16 @@ def require(condition: object, reason: str) -> None:
         return
     if REQUIRE_ALL:
         pytest.fail(f"required by RENOVATE_REQUIRE_ALL but missing: {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_module(name: str) -> ModuleType:
+    """Import a test-only dependency (``pip install -e '.[test]'``) under :func:`require`, never ``importorskip``."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        require(False, f"{name} is not importable ({exc}); install the test extras: pip install -e '.[test]'")
+        raise  # unreachable: require skipped or failed
 
 
 @pytest.fixture(scope="session")

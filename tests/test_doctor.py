@@ -1,4 +1,4 @@
-"""``hifacegan doctor --json`` against a scratch home set up by the installer, with faults injected one by one:
+"""``renovate-faces-doctor --json`` against a scratch home set up by the installer, with faults injected one by one:
 a missing plug-in, a server that is down, a corrupted weights file; then the same home with the real server
 running. Each fault must show up as a failed check with a fix; the healthy parts must pass.
 """
@@ -71,9 +71,8 @@ class Home:
     def doctor(self, *extra: str) -> tuple[int, dict]:
         argv = [
             sys.executable,
-            "-c",
-            "import sys; from hifacegan.cli import main; sys.exit(main())",
-            "doctor",
+            "-m",
+            "installers.doctor",
             "--json",
             "--home",
             str(self.home),
@@ -181,9 +180,8 @@ def test_doctor_with_the_server_running(scratch: Home) -> None:
 def test_doctor_human_output_lists_fixes(scratch: Home) -> None:
     argv = [
         sys.executable,
-        "-c",
-        "import sys; from hifacegan.cli import main; sys.exit(main())",
-        "doctor",
+        "-m",
+        "installers.doctor",
         "--home",
         str(scratch.home),
         "--skip-weights",

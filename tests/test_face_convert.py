@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import require_module
 
 from hifacegan.face import retinaface_convert as conv
 from hifacegan.face.retinaface_model import build_mobile_retinaface
 
-ort = pytest.importorskip("onnxruntime")
+ort = require_module("onnxruntime")
 
 
 @pytest.fixture(scope="module")

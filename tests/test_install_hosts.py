@@ -2,7 +2,7 @@
 
 The plug-ins are installed into scratch HOMEs by ``installers.install`` (not copied by hand), then the GIMP and
 Krita helpers' real-host tests run against those installed copies: their test functions are imported here and
-their ``gimp`` fixture / ``install_plugin`` step are replaced by the installer. On top, ``hifacegan doctor``
+their ``gimp`` fixture / ``install_plugin`` step are replaced by the installer. On top, ``renovate-faces-doctor``
 must see GIMP's registration (pluginrc) and each host's Python importing the client, and the installer's
 wheels for the host's own Python (3.13 in trixie) must import inside that host's root.
 """

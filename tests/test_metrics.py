@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from conftest import require
+from conftest import require, require_module
 
 from hifacegan.metrics import (
     LPIPS,
@@ -30,8 +30,8 @@ from hifacegan.metrics import (
     to_batch,
 )
 
-skimage_data = pytest.importorskip("skimage.data")
-skimage_metrics = pytest.importorskip("skimage.metrics")
+skimage_data = require_module("skimage.data")
+skimage_metrics = require_module("skimage.metrics")
 
 
 def _celeba(shared_data: Path, count: int) -> np.ndarray:
@@ -80,7 +80,7 @@ def test_ssim_matches_scikit_image_gaussian_rgb(faces_and_noisy: tuple[np.ndarra
 
 
 def test_ms_ssim_matches_torchmetrics(faces_and_noisy: tuple[np.ndarray, np.ndarray]) -> None:
-    tm = pytest.importorskip("torchmetrics.functional.image")
+    tm = require_module("torchmetrics.functional.image")
     clean, noisy = faces_and_noisy
     pred, target = to_batch(noisy).double(), to_batch(clean).double()
 
@@ -211,7 +211,7 @@ def test_lpips_without_alexnet_is_unavailable_with_the_reason(tmp_path: Path, mo
 def test_lpips_loads_a_torchvision_alexnet_file_into_every_layer(tmp_path: Path) -> None:
     # No real ImageNet AlexNet is available offline; a torchvision AlexNet state_dict file checks the loading
     # (every conv of every slice must come from the file), not the learned values.
-    torchvision = pytest.importorskip("torchvision")
+    torchvision = require_module("torchvision")
     torch.manual_seed(0)
     alexnet = torchvision.models.alexnet(weights=None)
     path = tmp_path / "alexnet-owt-7be5be79.pth"

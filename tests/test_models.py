@@ -170,6 +170,32 @@ def test_unsupported_sizes_get_a_clear_error(hw):
         g(torch.rand(1, 3, *hw))
 
 
+def _native_forward(name: str, **overrides) -> None:
+    g = build_generator(name, **overrides).eval()
+    size = g.config["size"]
+    with torch.inference_mode():
+        y = g(torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)))
+    assert y.shape == (1, 3, size, size) and torch.isfinite(y).all(), name
+
+
+# Every registered name, at its native size (timm's tests/test_models.py runs every name). The 512 px
+# configs at full width take 5-30 s each on a CPU: they run in the slow tier, and at ngf 4 in the fast one.
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if generator_kwargs(n)["size"] >= 512 else n
+        for n in list_generators()
+    ],
+)
+def test_every_registered_generator_runs_at_its_native_size(name):
+    _native_forward(name)
+
+
+@pytest.mark.parametrize("name", list_generators())
+def test_every_registered_generator_runs_at_its_native_size_narrow(name):
+    _native_forward(name, ngf=4)
+
+
 @pytest.mark.parametrize("config", sorted(MANIFESTS))
 def test_official_configs_forward_at_small_size(config):
     g = build_generator(config).eval()

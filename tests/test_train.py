@@ -429,3 +429,20 @@ def test_init_from_plain_weights_into_a_residual_generator_starts_at_the_identit
     assert adapt_init_state(state, {}, plain.config, "old checkpoint")[1] == ""  # unrecorded = plain
     with pytest.raises(ValueError, match="residual generator"):
         adapt_init_state(state, residual.config, plain.config, "residual.safetensors")
+
+
+def test_init_from_the_embedded_fidelity_weights_by_name() -> None:
+    """`hifacegan train --init-from hifacegan-lite-fidelity` continues our weights (docs/training/README.md)."""
+    from hifacegan.models import build_generator
+    from hifacegan.train.checkpoint import generator_state_from
+    from hifacegan.train.config import load_config_source
+    from hifacegan.weights.loading import check_state_dict
+
+    state, note, config = generator_state_from("hifacegan-lite-fidelity")
+    assert note.startswith("weights hifacegan-lite-fidelity")
+    assert config["residual"] and config["prefilter"] == "nlm"
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    recipe, _ = load_config_source("hifacegan-lite-fidelity")
+    generator = build_generator(recipe["generator"], **recipe.get("generator_overrides", {}))
+    check_state_dict(generator, state, "hifacegan-lite-fidelity", recipe["generator"])
+    generator.load_state_dict(state)

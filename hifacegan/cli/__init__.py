@@ -24,7 +24,6 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("align", "hifacegan.cli.align", "cut aligned training faces out of portraits"),
     ("train", "hifacegan.cli.train", "train a generator (one CPU, one GPU, or many with torchrun)"),
     ("eval", "hifacegan.cli.eval", "score weights with the paper's eight metrics"),
-    ("doctor", "hifacegan.cli.doctor", "check the plug-ins, the daemon, the device and the weights"),
 ]
 
 

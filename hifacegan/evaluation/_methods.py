@@ -35,12 +35,6 @@ def run_baseline(degraded: Sequence[np.ndarray], progress: bool = True) -> Metho
     return MethodOutput(BASELINE, images)
 
 
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def run_weights(
     spec: str,
     degraded: Sequence[np.ndarray],

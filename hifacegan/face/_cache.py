@@ -6,7 +6,6 @@ Everything the face package fetches or converts goes to one folder: the user's c
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -33,11 +32,3 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Converted detector weights: fsynced, since a torn file would fail every later start."""
     with atomic_output(path, fsync=True, suffix=".part") as stream:
         stream.write(data)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from hifacegan._files import atomic_output
-from hifacegan.face._cache import cache_dir, sha256_file
+from hifacegan._files import atomic_output, sha256_file
+from hifacegan.face._cache import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,10 @@
-"""The training loop: data, budget, checkpoints, logs and the exported weights around :class:`TrainingStep`.
+"""The training loop: data, budget, checkpoints and logs around :class:`TrainingStep`.
 
-One function, :func:`train`, runs the same way as a single process or as one rank of a torchrun job. It stops
-cleanly (checkpoint, weights, summary) at ``max_steps``, after ``max_minutes``, or on SIGTERM / SIGINT, and
-``resume=True`` continues from the run directory's last checkpoint with the same data order and losses.
+:func:`train` runs the same way as a single process or as one rank of a torchrun job: it checks the inputs, then
+a :class:`Trainer` starts (fresh, from ``--init-from`` weights, or resumed), runs until a stop and finishes. It
+stops cleanly (checkpoint, weights, summary) at ``max_steps``, after ``max_minutes``, or on SIGTERM / SIGINT, and
+``resume=True`` continues from the run directory's last checkpoint with the same data order and losses. The
+weights file and its model card are written by :mod:`hifacegan.train.export`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from hifacegan.devices import default_cpu_threads
 from hifacegan.train.checkpoint import (
     LAST,
     adapt_init_state,
@@ -39,6 +42,7 @@ from hifacegan.train.distributed import (
     mean_over_ranks,
     shutdown,
 )
+from hifacegan.train.export import export_weights
 from hifacegan.train.report import ScalarLog, is_finite, save_grid
 from hifacegan.train.sampler import ResumableSampler
 from hifacegan.train.step import TrainingStep
@@ -103,17 +107,6 @@ class StopFlag:
         self._previous.clear()
 
 
-def default_cpu_threads(workers: int) -> int:
-    """Cores left to this process once its data workers and the other local ranks have theirs.
-
-    Measured on a shared 2-core machine: torch with 2 threads beside a busy data worker (or other jobs) ran a
-    training step 5x slower than with 1, from OpenMP threads waiting on each other.
-    """
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(local_world, 1) - workers)
-
-
 def _worker_init(_: int) -> None:
     # One data worker is one process per core already; torch's own threads there would steal the trainer's.
     torch.set_num_threads(1)
@@ -155,7 +148,7 @@ def train(
     dist = init_distributed(config.device)
     try:
         if dist.device.type == "cpu":
-            torch.set_num_threads(config.threads or default_cpu_threads(config.workers))
+            torch.set_num_threads(config.threads or default_cpu_threads(reserve=config.workers))
         torch.manual_seed(config.seed)
         dataset = FaceDegradationDataset(
             data,
@@ -180,204 +173,295 @@ def train(
                 f"{run_dir} already holds a training run ({run_dir / 'checkpoints' / LAST}); continue it with "
                 "--resume, or choose another --out (nothing was overwritten)"
             )
-        return _train(config, dataset, Path(data), run_dir, resume, progress, log, dist)
+        trainer = Trainer(config, dataset, Path(data), run_dir, dist, log)
+        trainer.start(resume)
+        return trainer.finish(trainer.run(progress))
     finally:
         shutdown(dist)
 
 
-def _train(
-    config: TrainConfig,
-    dataset: Any,
-    data: Path,
-    run_dir: Path,
-    resume: bool,
-    progress: bool,
-    log: Callable[[str], None],
-    dist: DistInfo,
-) -> TrainResult:
-    primary = dist.is_primary
-    say = log if primary else (lambda _: None)
-    step_fn = TrainingStep(config, dist)
-    ckpt_path = run_dir / "checkpoints" / LAST
-    step = epoch = offset = samples = 0
-    trained_seconds = 0.0
-    init_note = None
-    if resume:
-        payload = load_checkpoint(ckpt_path)
-        step_fn.load_state_dict(payload)
-        step, epoch, offset = int(payload["step"]), int(payload["epoch"]), int(payload["offset"])
-        samples, trained_seconds = int(payload["samples"]), float(payload["trained_seconds"])
-        init_note = payload.get("init_from")
-        if (payload["world_size"], payload["batch_size"]) != (dist.world_size, config.batch_size):
-            say(
+@dataclass
+class Position:
+    """Where a run stands: what a checkpoint records besides the networks, the optimizers and the RNG states."""
+
+    step: int = 0
+    epoch: int = 0
+    offset: int = 0  # batches of this rank already taken from the epoch
+    samples: int = 0  # over all ranks
+    trained_seconds: float = 0.0  # before this process started training
+    init_note: str | None = None  # where the generator's first tensors came from
+
+
+class LossWindow:
+    """Losses summed over the steps since the last log line, with the clock and sample count when it opened."""
+
+    def __init__(self, start: float, samples: int) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.steps = 0
+        self.start = start
+        self.samples = samples
+
+    def add(self, terms: dict[str, torch.Tensor]) -> None:
+        for key, value in terms.items():
+            self.sums[key] = self.sums.get(key, 0) + value
+        self.steps += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: float(v) / self.steps for k, v in self.sums.items()}
+
+
+class Trainer:
+    """One rank's run: :meth:`start` (resume or initialise), :meth:`run` until a stop, :meth:`finish`."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        dataset: Any,
+        data: Path,
+        run_dir: Path,
+        dist: DistInfo,
+        log: Callable[[str], None],
+    ) -> None:
+        self.config, self.dataset, self.data, self.run_dir, self.dist = config, dataset, data, run_dir, dist
+        self.primary = dist.is_primary
+        self.say = log if self.primary else (lambda _: None)
+        self.step_fn = TrainingStep(config, dist)
+        self.ckpt_path = run_dir / "checkpoints" / LAST
+        self.at = Position()
+        self.resumed = False
+        self.last_terms: dict[str, float] = {}
+        self.started = time.monotonic()
+
+    # -- start -------------------------------------------------------------------------------------------------
+    def start(self, resume: bool) -> None:
+        """Resume from the run's checkpoint or initialise from ``--init-from``; write the resolved config."""
+        config = self.config
+        if resume:
+            self._resume()
+        elif config.init_from:
+            self._init_from(config.init_from)
+        if self.primary:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, self.run_dir / CONFIG_FILE)
+        if self.step_fn.perceptual is not None:
+            self.say(f"perceptual loss: {self.step_fn.perceptual.description}")
+        self.say(
+            f"training {config.generator} at {config.image_size}px on {len(self.dataset)} faces from {self.data} "
+            f"({self.dist.world_size} process(es), device {self.dist.device}, batch {config.batch_size} each)"
+        )
+
+    def _resume(self) -> None:
+        payload = load_checkpoint(self.ckpt_path)
+        self.step_fn.load_state_dict(payload)
+        at = self.at
+        at.step, at.epoch, at.offset = int(payload["step"]), int(payload["epoch"]), int(payload["offset"])
+        at.samples, at.trained_seconds = int(payload["samples"]), float(payload["trained_seconds"])
+        at.init_note = payload.get("init_from")
+        if (payload["world_size"], payload["batch_size"]) != (self.dist.world_size, self.config.batch_size):
+            self.say(
                 "note: world size or batch size changed since the checkpoint; data restarts at the next epoch"
             )
-            epoch, offset = epoch + 1, 0
+            at.epoch, at.offset = at.epoch + 1, 0
         set_rng_state(payload["rng"])
-        say(f"resumed {run_dir} at step {step} ({samples} samples seen)")
-    elif config.init_from:
+        self.resumed = True
+        self.say(f"resumed {self.run_dir} at step {at.step} ({at.samples} samples seen)")
+
+    def _init_from(self, spec: str) -> None:
         from hifacegan.weights import check_state_dict
 
-        state, init_note, source_config = generator_state_from(config.init_from)
-        check_state_dict(step_fn.generator, state, config.init_from, config.generator)
-        state, adapted = adapt_init_state(state, source_config, step_fn.generator.config, config.init_from)
+        generator = self.step_fn.generator
+        state, note, source_config = generator_state_from(spec)
+        check_state_dict(generator, state, spec, self.config.generator)
+        state, adapted = adapt_init_state(state, source_config, generator.config, spec)
         if adapted:
-            init_note += f" ({adapted})"
-        step_fn.generator.load_state_dict(state)
-        say(f"generator initialised from {init_note}")
-    if primary:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / CONFIG_FILE)
-    if step_fn.perceptual is not None:
-        say(f"perceptual loss: {step_fn.perceptual.description}")
-    say(
-        f"training {config.generator} at {config.image_size}px on {len(dataset)} faces from {data} "
-        f"({dist.world_size} process(es), device {dist.device}, batch {config.batch_size} each)"
-    )
+            note += f" ({adapted})"
+        generator.load_state_dict(state)
+        self.at.init_note = note
+        self.say(f"generator initialised from {note}")
 
-    sampler = ResumableSampler(len(dataset), dist.rank, dist.world_size, seed=config.seed)
-    loader = build_loader(dataset, sampler, config, dist.device)
-    batches_per_epoch = sampler.per_rank // config.batch_size
-    if offset >= batches_per_epoch:
-        epoch, offset = epoch + 1, 0
-    loss_names = _loss_names(step_fn)
-    scalars = ScalarLog(run_dir, loss_names, resume_step=step if resume else None) if primary else None
-    total_steps = config.steps
-    last_step, last_reason = step_limit(config)
-    stop = StopFlag()
-    stop.install()
-    bar = None
-    if primary and progress:
-        from tqdm import tqdm
+    # -- run ---------------------------------------------------------------------------------------------------
+    def run(self, progress: bool) -> str:
+        """Train until the step limit, the time budget, a signal or another rank stops; returns why it stopped."""
+        config, dist, at = self.config, self.dist, self.at
+        sampler = ResumableSampler(len(self.dataset), dist.rank, dist.world_size, seed=config.seed)
+        loader = build_loader(self.dataset, sampler, config, dist.device)
+        batches_per_epoch = sampler.per_rank // config.batch_size
+        if at.offset >= batches_per_epoch:
+            at.epoch, at.offset = at.epoch + 1, 0
+        scalars = None
+        if self.primary:
+            scalars = ScalarLog(
+                self.run_dir, _loss_names(self.step_fn), resume_step=at.step if self.resumed else None
+            )
+        last_step, last_reason = step_limit(config)
+        stop = StopFlag()
+        stop.install()
+        bar = None
+        if self.primary and progress:
+            from tqdm import tqdm
 
-        bar = tqdm(total=last_step, initial=step, unit="step", dynamic_ncols=True, desc=config.name)
-    started = time.monotonic()
-    last_ckpt = started
-    window: dict[str, torch.Tensor] = {}
-    window_steps, window_start, window_samples = 0, started, samples
-    stopped_by = None
-    last_terms: dict[str, float] = {}
-    step_fn.train()
-    try:
-        if last_step is not None and step >= last_step:
-            stopped_by = last_reason
-        while stopped_by is None:
-            dataset.set_epoch(epoch)
-            sampler.set_position(epoch, offset * config.batch_size)
-            for batch in loader:
-                lr_g = learning_rate(config.lr_g, step, total_steps, config.decay_fraction)
-                lr_d = learning_rate(config.lr_d, step, total_steps, config.decay_fraction)
-                step_fn.set_lr(lr_g, lr_d)
-                terms, fake = step_fn(batch["lq"], batch["gt"])
-                step += 1
-                offset += 1
-                samples += config.batch_size * dist.world_size
-                if offset >= batches_per_epoch:
-                    epoch, offset = epoch + 1, 0
-                for key, value in terms.items():
-                    window[key] = window.get(key, 0) + value
-                window_steps += 1
-                if step % config.log_every == 0:
-                    now = time.monotonic()
-                    means = mean_over_ranks({k: float(v) / window_steps for k, v in window.items()}, dist)
-                    if not is_finite(means):
-                        raise FloatingPointError(
-                            f"a loss became NaN or infinite at step {step} ({means}); resume from the last "
-                            "checkpoint with a lower learning rate"
-                        )
-                    rate = (samples - window_samples) / max(now - window_start, 1e-9)
-                    last_terms = means
-                    if scalars is not None:
-                        scalars.write(
-                            {
-                                "step": step,
-                                "epoch": epoch,
-                                "samples": samples,
-                                "elapsed_s": trained_seconds + now - started,
-                                "images_per_s": rate,
-                                "lr_g": lr_g,
-                                "lr_d": lr_d,
-                                **means,
-                            }
-                        )
+            bar = tqdm(total=last_step, initial=at.step, unit="step", dynamic_ncols=True, desc=config.name)
+        self.started = time.monotonic()
+        last_ckpt = self.started
+        window = LossWindow(self.started, at.samples)
+        stopped_by = None
+        self.step_fn.train()
+        try:
+            if last_step is not None and at.step >= last_step:
+                stopped_by = last_reason
+            while stopped_by is None:
+                self.dataset.set_epoch(at.epoch)
+                sampler.set_position(at.epoch, at.offset * config.batch_size)
+                for batch in loader:
+                    terms, fake, lrs = self._train_step(batch, batches_per_epoch)
+                    window.add(terms)
+                    if at.step % config.log_every == 0:
+                        self._log(window, lrs, scalars, bar)
+                        window = LossWindow(time.monotonic(), at.samples)
                     if bar is not None:
-                        bar.set_postfix({**{k: f"{v:.4g}" for k, v in means.items()}, "img/s": f"{rate:.3g}"})
-                    else:
-                        text = " ".join(f"{k}={v:.4g}" for k, v in means.items())
-                        say(f"step {step} samples {samples} {text} img/s={rate:.3g} lr_g={lr_g:.3g}")
-                    window, window_steps, window_start, window_samples = {}, 0, now, samples
-                if bar is not None:
-                    bar.update(1)
-                if primary and step % config.image_every == 0:
-                    save_grid(
-                        run_dir / "samples" / f"step_{step:07d}.png", batch["lq"], fake.cpu(), batch["gt"]
+                        bar.update(1)
+                    if self.primary and at.step % config.image_every == 0:
+                        save_grid(
+                            self.run_dir / "samples" / f"step_{at.step:07d}.png",
+                            batch["lq"],
+                            fake.cpu(),
+                            batch["gt"],
+                        )
+                    reason = self._stop_reason(stop, last_step, last_reason)
+                    if any_rank(reason is not None, dist):
+                        stopped_by = reason or "another rank stopped"
+                        break
+                    due_by_time = (
+                        config.checkpoint_minutes is not None
+                        and time.monotonic() - last_ckpt >= config.checkpoint_minutes * 60
                     )
-                elapsed = time.monotonic() - started
-                reason = stop.reason
-                if reason is None and last_step is not None and step >= last_step:
-                    reason = last_reason
-                if reason is None and config.max_minutes is not None and elapsed >= config.max_minutes * 60:
-                    reason = "max_minutes"
-                if any_rank(reason is not None, dist):
-                    stopped_by = reason or "another rank stopped"
-                    break
-                due_by_time = (
-                    config.checkpoint_minutes is not None
-                    and time.monotonic() - last_ckpt >= config.checkpoint_minutes * 60
-                )
-                if primary and (step % config.checkpoint_every == 0 or due_by_time):
-                    _save(
-                        ckpt_path,
-                        step_fn,
-                        config,
-                        dist,
-                        step,
-                        epoch,
-                        offset,
-                        samples,
-                        trained_seconds + time.monotonic() - started,
-                        init_note,
-                    )
-                    last_ckpt = time.monotonic()
-    finally:
-        stop.restore()
-        if bar is not None:
-            bar.close()
-        if scalars is not None:
-            scalars.close()
-    trained_seconds += time.monotonic() - started
-    weights_path = None
-    from hifacegan.weights import tensor_sha256
+                    if self.primary and (at.step % config.checkpoint_every == 0 or due_by_time):
+                        self.save_checkpoint(at.trained_seconds + time.monotonic() - self.started)
+                        last_ckpt = time.monotonic()
+        finally:
+            stop.restore()
+            if bar is not None:
+                bar.close()
+            if scalars is not None:
+                scalars.close()
+        at.trained_seconds += time.monotonic() - self.started
+        return stopped_by
 
-    # Generator and discriminator, every rank: DDP must have kept them identical.
-    digest = tensor_sha256(step_fn.generator.state_dict())
-    if step_fn.discriminator is not None:
-        digest += ":" + tensor_sha256(step_fn.discriminator.state_dict())
-    hashes = gather_strings(digest, dist)
-    summary = {
-        "stopped_by": stopped_by,
-        "step": step,
-        "epoch": epoch,
-        "samples": samples,
-        "trained_seconds": round(trained_seconds, 1),
-        "world_size": dist.world_size,
-        "rank_weights_sha256": hashes,
-        "ranks_in_sync": len(set(hashes)) == 1,
-        "last_losses": last_terms,
-        "perceptual": step_fn.perceptual.description if step_fn.perceptual is not None else None,
-    }
-    if primary:
-        _save(ckpt_path, step_fn, config, dist, step, epoch, offset, samples, trained_seconds, init_note)
-        weights_path = export_weights(step_fn, config, run_dir, summary, data, init_note)
-        summary["weights"] = str(weights_path)
-        write_bytes(run_dir / SUMMARY_FILE, (json.dumps(summary, indent=2) + "\n").encode())
-        say(
-            f"stopped by {stopped_by} at step {step} ({samples} samples, {trained_seconds / 60:.1f} min); "
-            f"weights: {weights_path}; continue with --resume"
+    def _train_step(
+        self, batch: dict[str, torch.Tensor], batches_per_epoch: int
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, tuple[float, float]]:
+        config, at = self.config, self.at
+        lr_g = learning_rate(config.lr_g, at.step, config.steps, config.decay_fraction)
+        lr_d = learning_rate(config.lr_d, at.step, config.steps, config.decay_fraction)
+        self.step_fn.set_lr(lr_g, lr_d)
+        terms, fake = self.step_fn(batch["lq"], batch["gt"])
+        at.step += 1
+        at.offset += 1
+        at.samples += config.batch_size * self.dist.world_size
+        if at.offset >= batches_per_epoch:
+            at.epoch, at.offset = at.epoch + 1, 0
+        return terms, fake, (lr_g, lr_d)
+
+    def _log(self, window: LossWindow, lrs: tuple[float, float], scalars: ScalarLog | None, bar: Any) -> None:
+        """Average the window's losses over ranks, refuse NaNs, and write them to scalars.csv and the console."""
+        at = self.at
+        now = time.monotonic()
+        means = mean_over_ranks(window.means(), self.dist)
+        if not is_finite(means):
+            raise FloatingPointError(
+                f"a loss became NaN or infinite at step {at.step} ({means}); resume from the last "
+                "checkpoint with a lower learning rate"
+            )
+        rate = (at.samples - window.samples) / max(now - window.start, 1e-9)
+        self.last_terms = means
+        lr_g, lr_d = lrs
+        if scalars is not None:
+            scalars.write(
+                {
+                    "step": at.step,
+                    "epoch": at.epoch,
+                    "samples": at.samples,
+                    "elapsed_s": at.trained_seconds + now - self.started,
+                    "images_per_s": rate,
+                    "lr_g": lr_g,
+                    "lr_d": lr_d,
+                    **means,
+                }
+            )
+        if bar is not None:
+            bar.set_postfix({**{k: f"{v:.4g}" for k, v in means.items()}, "img/s": f"{rate:.3g}"})
+        else:
+            text = " ".join(f"{k}={v:.4g}" for k, v in means.items())
+            self.say(f"step {at.step} samples {at.samples} {text} img/s={rate:.3g} lr_g={lr_g:.3g}")
+
+    def _stop_reason(self, stop: StopFlag, last_step: int | None, last_reason: str) -> str | None:
+        """This rank's reason to stop after the step just taken, if any."""
+        reason = stop.reason
+        if reason is None and last_step is not None and self.at.step >= last_step:
+            reason = last_reason
+        max_minutes = self.config.max_minutes
+        if reason is None and max_minutes is not None and time.monotonic() - self.started >= max_minutes * 60:
+            reason = "max_minutes"
+        return reason
+
+    def save_checkpoint(self, trained_seconds: float) -> None:
+        at = self.at
+        save_checkpoint(
+            self.ckpt_path,
+            {
+                **self.step_fn.state_dict(),
+                "step": at.step,
+                "epoch": at.epoch,
+                "offset": at.offset,
+                "samples": at.samples,
+                "trained_seconds": trained_seconds,
+                "world_size": self.dist.world_size,
+                "batch_size": self.config.batch_size,
+                "rng": rng_state(),
+                "init_from": at.init_note,
+            },
         )
-    if not summary["ranks_in_sync"]:
-        raise RuntimeError(f"ranks ended with different weights (generator:discriminator sha256): {hashes}")
-    return TrainResult(run_dir, step, samples, str(stopped_by), weights_path, summary)
+
+    # -- finish ------------------------------------------------------------------------------------------------
+    def finish(self, stopped_by: str | None) -> TrainResult:
+        """Check the ranks agree, then (primary) checkpoint, export the weights and write summary.json."""
+        from hifacegan.weights import tensor_sha256
+
+        at, step_fn = self.at, self.step_fn
+        # Generator and discriminator, every rank: DDP must have kept them identical.
+        digest = tensor_sha256(step_fn.generator.state_dict())
+        if step_fn.discriminator is not None:
+            digest += ":" + tensor_sha256(step_fn.discriminator.state_dict())
+        hashes = gather_strings(digest, self.dist)
+        summary = {
+            "stopped_by": stopped_by,
+            "step": at.step,
+            "epoch": at.epoch,
+            "samples": at.samples,
+            "trained_seconds": round(at.trained_seconds, 1),
+            "world_size": self.dist.world_size,
+            "rank_weights_sha256": hashes,
+            "ranks_in_sync": len(set(hashes)) == 1,
+            "last_losses": self.last_terms,
+            "perceptual": step_fn.perceptual.description if step_fn.perceptual is not None else None,
+        }
+        weights_path = None
+        if self.primary:
+            self.save_checkpoint(at.trained_seconds)
+            weights_path = export_weights(
+                step_fn, self.config, self.run_dir, summary, self.data, at.init_note
+            )
+            summary["weights"] = str(weights_path)
+            write_bytes(self.run_dir / SUMMARY_FILE, (json.dumps(summary, indent=2) + "\n").encode())
+            self.say(
+                f"stopped by {stopped_by} at step {at.step} ({at.samples} samples, "
+                f"{at.trained_seconds / 60:.1f} min); weights: {weights_path}; continue with --resume"
+            )
+        if not summary["ranks_in_sync"]:
+            raise RuntimeError(
+                f"ranks ended with different weights (generator:discriminator sha256): {hashes}"
+            )
+        return TrainResult(self.run_dir, at.step, at.samples, str(stopped_by), weights_path, summary)
 
 
 def _loss_names(step_fn: TrainingStep) -> list[str]:
@@ -387,137 +471,3 @@ def _loss_names(step_fn: TrainingStep) -> list[str]:
     if step_fn.discriminator is not None:
         names += ["gan", "fm", "d_fake", "d_real"]
     return names + ["g_total"]
-
-
-def _save(
-    path: Path,
-    step_fn: TrainingStep,
-    config: TrainConfig,
-    dist: DistInfo,
-    step: int,
-    epoch: int,
-    offset: int,
-    samples: int,
-    trained_seconds: float,
-    init_note: str | None,
-) -> None:
-    save_checkpoint(
-        path,
-        {
-            **step_fn.state_dict(),
-            "step": step,
-            "epoch": epoch,
-            "offset": offset,
-            "samples": samples,
-            "trained_seconds": trained_seconds,
-            "world_size": dist.world_size,
-            "batch_size": config.batch_size,
-            "rng": rng_state(),
-            "init_from": init_note,
-        },
-    )
-
-
-def export_weights(
-    step_fn: TrainingStep,
-    config: TrainConfig,
-    run_dir: Path,
-    summary: dict[str, Any],
-    data: Path,
-    init_note: str | None,
-) -> Path:
-    """Write ``RUN_DIR/NAME.safetensors`` (and its Markdown card) with the recipe that made it."""
-    from hifacegan.weights import ModelCard, save_weights
-
-    role = config.role or ("fidelity" if config.fidelity and not config.gan else "perceptual")
-    losses = []
-    if config.fidelity:
-        losses.append(f"L1 x{config.lambda_l1:g}")
-    if step_fn.perceptual is not None:
-        losses.append(f"perceptual x{config.lambda_perceptual:g} ({step_fn.perceptual.backbone})")
-    if config.gan:
-        losses.append(
-            f"LSGAN x{config.lambda_gan:g} + feature matching x{config.lambda_fm:g} ({config.discriminator})"
-        )
-    training = {
-        "losses": ", ".join(losses),
-        "perceptual_network": summary["perceptual"],
-        "data": f"{data.name}, {summary['samples']} samples seen, degradation task {config.task!r}, "
-        f"random flips {config.flip}"
-        + (
-            f", zoom-out p {config.zoom_out_probability:g} (scale {config.zoom_out_min_scale:g}-1)"
-            if config.zoom_out_probability
-            else ""
-        )
-        + (f", undegraded p {config.clean_probability:g}" if config.clean_probability else ""),
-        "steps": summary["step"],
-        "batch_size": f"{config.batch_size} x {summary['world_size']} process(es)",
-        "optimizer": f"Adam betas ({config.beta1:g}, {config.beta2:g}), lr G {config.lr_g:g}"
-        + (f" / D {config.lr_d:g}, " if config.gan else ", ")
-        + (
-            f"constant then linear decay over the last {config.decay_fraction:.0%} of {config.steps} steps"
-            if config.steps
-            else "constant"
-        ),
-        "trained_minutes": round(summary["trained_seconds"] / 60, 1),
-        "stopped_by": summary["stopped_by"],
-        "seed": config.seed,
-    }
-    if init_note:
-        training["initialised_from"] = init_note
-    size = config.image_size
-    template, training["template"] = card_template(config, data, run_dir)
-    card = ModelCard(
-        name=config.name,
-        config=config.generator,
-        config_overrides=dict(config.generator_overrides),
-        size=size,
-        output="symmetric",
-        template=template,
-        role=role,
-        partner=config.partner,
-        description=config.description or f"{config.generator} trained with `hifacegan train` ({role}).",
-        license=config.license,
-        training=training,
-    )
-    path = run_dir / f"{config.name}.safetensors"
-    save_weights(
-        path,
-        step_fn.generator,
-        card,
-        dtype=torch.float16 if config.export_fp16 else None,
-        write_markdown=True,
-    )
-    return path
-
-
-def card_template(config: TrainConfig, data: Path, run_dir: Path) -> tuple[list[list[float]], str]:
-    """The alignment template for the card, and a note on where it came from.
-
-    ``data``: the median landmarks of the training faces (``hifacegan.face.template``), measured once per run and
-    kept in ``RUN_DIR/template.json``. When no face is found there the FFHQ template is used and the note says so.
-    """
-    from hifacegan.weights import FFHQ_TEMPLATE_512, scale_template
-
-    size = config.image_size
-    if isinstance(config.template, list):
-        return config.template, "given in the training config"
-    ffhq = scale_template(FFHQ_TEMPLATE_512, 512, size)
-    if config.template == "ffhq":
-        return ffhq, "FFHQ 5-point template (the paper's alignment)"
-    cached = run_dir / "template.json"
-    if cached.is_file():
-        measured = json.loads(cached.read_text())
-    else:
-        from hifacegan.face.template import estimate_template
-
-        try:
-            measured = estimate_template(data, size, limit=200, seed=config.seed).as_dict()
-        except (ValueError, RuntimeError, OSError) as error:
-            return ffhq, f"FFHQ 5-point template: measuring the training faces failed ({error})"
-        write_bytes(cached, (json.dumps(measured, indent=2) + "\n").encode())
-    note = (
-        f"median RetinaFace landmarks of {measured['faces_used']} training faces "
-        f"({measured['faces_missed']} without a detection)"
-    )
-    return measured["template"], note

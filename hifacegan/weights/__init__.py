@@ -1,9 +1,9 @@
 """Weights: the file format (safetensors + model card), the store, loading, import of released checkpoints."""
 
+from hifacegan._files import sha256_file
 from hifacegan.weights.card import FFHQ_TEMPLATE_512, OUTPUT_CONVENTIONS, ModelCard, scale_template
 from hifacegan.weights.format import (
     WeightsError,
-    file_sha256,
     read_card,
     read_weights,
     save_weights,
@@ -26,7 +26,7 @@ __all__ = [
     "ModelCard",
     "scale_template",
     "WeightsError",
-    "file_sha256",
+    "sha256_file",
     "read_card",
     "read_weights",
     "save_weights",

@@ -36,14 +36,6 @@ def tensor_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save_weights(
     path: str | os.PathLike,
     generator_or_state: nn.Module | dict[str, torch.Tensor],

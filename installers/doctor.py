@@ -1,6 +1,8 @@
-"""``hifacegan doctor``: check the plug-ins, their hosts' Python, the server, the device and the weights.
+"""``renovate-faces-doctor`` (also ``python -m installers.doctor``): check the plug-ins, their hosts' Python, the
+server, the device and the weights, and say how to fix each problem.
 
-The checks live in ``installers/diagnose.py`` beside the installer they verify; this module is the command line.
+It lives with the installer whose work it verifies (the checks are in :mod:`installers.diagnose`), so the
+``hifacegan`` library never imports the installers.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ import json
 import sys
 from pathlib import Path
 
+from installers.diagnose import Options, print_check, run_checks, to_json
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "doctor",
-        help="check the plug-ins, the daemon, the device and the weights",
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="renovate-faces-doctor",
         description="Check every part Renovate Faces needs and say how to fix each problem: GIMP 3 and Krita "
         "installs, the plug-ins in their folders and registered (GIMP's pluginrc, Krita's kritarc), the hosts' "
         "Python importing pyzmq, msgpack and the client, the server answering, its device and memory, and the "
@@ -35,11 +38,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", type=Path, help=argparse.SUPPRESS)  # hosts inside a chroot (the host tests)
     p.add_argument("--os", dest="os_name", choices=["linux", "darwin", "win32"], help=argparse.SUPPRESS)
     p.add_argument("--config-dir", type=Path, help=argparse.SUPPRESS)
+    return p
 
 
-def run(args: argparse.Namespace) -> int:
-    from installers.diagnose import Options, print_check, run_checks, to_json
-
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     options = Options(
         home=args.home,
         hosts=args.hosts,
@@ -62,3 +65,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stdout,
         )
     return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
