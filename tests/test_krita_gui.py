@@ -72,7 +72,7 @@ def gui_run(request: pytest.FixtureRequest, shared_data: Path, weights: str) -> 
     case = {
         "out_dir": host.inside(out),
         "selection": SELECTION,
-        "steps": ["full", "selection", "cancel", "no_server"],
+        "steps": ["full", "selection", "cancel", "no_server", "main_loop"],
         "timeout": 240,
         "dead_endpoint": free_tcp_endpoint(),
     }
@@ -245,3 +245,8 @@ def test_the_source_layer_stays_active_after_the_result_appears(gui_run: dict) -
         # Sampled for 1.5 s after the layer was added, when Krita would have switched to it.
         assert info["active_seen_after"] == [info["active"]], info["active_seen_after"]
         assert info["new_layer_active"] == info["active"]
+    # The same with Krita's own event loop in charge, as when a user clicks: sampled for 3 s after the result.
+    info = step(gui_run, "main_loop")
+    assert info["outcome"] == "done", info.get("message")
+    assert len(info["layers_after"]) == len(info["layers_before"]) + 1
+    assert {name for _, name in info["seen"]} == {info["active"]}, info["seen"]

@@ -189,6 +189,7 @@ class Controller(QObject):
             return
         try:
             self.last_layer = core.apply(document, node, job, result)
+            keep_active(document, node, self.last_layer)
         except core.NothingToDo as exc:
             self._finish(Outcome.nothing, str(exc))
             return
@@ -263,6 +264,28 @@ class Controller(QObject):
                 state = status.unreachable(log_error(exc))
         finally:
             self._status.emit(state)
+
+
+# When Krita's layer model makes an added layer active: at once on 5.1 and 5.2 once the event loop runs, and
+# later on a busy machine. The source is made active again at each of these delays (after the layer is added).
+REACTIVATE_MS = (0, 50, 200, 500, 1000, 2000)
+
+
+def keep_active(document: KritaDocument, source: Any, added: Any) -> None:
+    """Keep ``source`` the active layer after ``added`` joined the document, so that a second Renovate works on the
+    photo again, not on the mostly transparent result. Only while ``added`` is active: a layer the user picks
+    in the meantime is left alone."""
+
+    def restore() -> None:
+        try:
+            if document.is_open() and document.contains(source) and document.is_active(added):
+                document.activate(source)
+        except RuntimeError:  # the document or a node went away meanwhile
+            pass
+
+    document.activate(source)
+    for delay in REACTIVATE_MS:
+        QTimer.singleShot(delay, restore)
 
 
 def describe_status(reply: dict[str, Any]) -> str:
