@@ -404,6 +404,7 @@ def test_solvay_photo_new_layer(gimp: Gimp, server: Server, solvay_photo: Path, 
     assert (layer["x"], layer["y"], layer["width"], layer["height"]) == (src["x"], src["y"], 1328, 568)
     assert report["new_layer_position"] == report["source_position"] - 1  # right above the source
     assert report["dirty"]
+    assert layer["name"] == "Renovated faces (all faces, fidelity 0.50)"  # the Krita plug-in's scheme
     faces = _detected(server, before)
     assert len(faces) >= 20  # the 1927 Solvay photo shows 29 people
     assert report["renovated_faces"] == sum(1 for face in faces if face.get("renovated"))
@@ -426,6 +427,7 @@ def test_degraded_face_with_layer_offsets(gimp: Gimp, server: Server, degraded_f
     new_info, src_info = report["new_layer"], report["source_before"]
     assert (new_info["x"], new_info["y"], new_info["width"], new_info["height"]) == (40, 24, 448, 320)
     assert (src_info["x"], src_info["y"]) == (40, 24)
+    assert new_info["name"] == "Renovated faces (all faces, fidelity 0.30)"
     before = _load_dump(folder, src_info, 4)
     new = _load_dump(folder, new_info, 4)
     reference, faces = _direct(server, before[:, :, :3], fidelity=0.3)
@@ -463,6 +465,7 @@ def test_largest_face_only(gimp: Gimp, server: Server, solvay_photo: Path) -> No
     report, folder = gimp.run({"image": gimp.stage(solvay_photo), "args": {"faces": "largest"}})
     assert report["status"] == "success", report["error"]
     assert report["renovated_faces"] == 1
+    assert report["new_layer"]["name"] == "Renovated faces (largest face, fidelity 0.50)"
     before = _load_dump(folder, report["source_before"], 4)
     new = _load_dump(folder, report["new_layer"], 4)
     faces = _detected(server, before)

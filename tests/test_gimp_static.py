@@ -61,3 +61,55 @@ def test_client_api_the_plugin_uses_exists() -> None:
     source = PLUGIN.read_text(encoding="utf-8")
     for call in ("ensure_running(start=True", ".renovate(", "progress=on_progress"):
         assert call in source
+
+
+# GimpUi.ProcedureDialog adds these buttons; GIMP logs a warning for each mnemonic two widgets share.
+DIALOG_BUTTONS = ("_Help", "_Reset", "_Cancel", "_OK")
+
+
+def _mnemonic(label: str) -> str:
+    index = label.index("_")
+    return label[index + 1].lower()
+
+
+def test_dialog_mnemonics_are_unique() -> None:
+    tree = ast.parse(PLUGIN.read_text(encoding="utf-8"))
+    labels = [
+        node.args[1].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr.startswith("add_")
+        and node.func.attr.endswith("_argument")
+        and len(node.args) > 1
+        and isinstance(node.args[1], ast.Constant)
+    ]
+    assert {"_Fidelity", "Face_s", "Res_ult"} <= set(labels), labels
+    keys = [_mnemonic(label) for label in (*labels, *DIALOG_BUTTONS) if "_" in label]
+    assert len(keys) == len(set(keys)), f"duplicate mnemonics among {labels} and the buttons {DIALOG_BUTTONS}"
+
+
+def test_fidelity_is_a_slider_in_the_dialog() -> None:
+    source = PLUGIN.read_text(encoding="utf-8")
+    assert 'get_spin_scale("fidelity"' in source
+    assert source.index('get_spin_scale("fidelity"') < source.index("dialog.fill(")
+
+
+def test_result_layer_named_like_krita() -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "plugin_krita"))
+    from renovate_faces import core
+
+    tree = ast.parse(PLUGIN.read_text(encoding="utf-8"))
+    wanted = {"layer_name", "LAYER_PREFIX"}
+    body = [
+        n
+        for n in tree.body
+        if getattr(n, "name", None) in wanted
+        or (isinstance(n, ast.Assign) and any(getattr(t, "id", None) in wanted for t in n.targets))
+    ]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=body, type_ignores=[]), str(PLUGIN), "exec"), namespace)
+    for fidelity, faces in ((0.5, "all"), (0.3, "largest"), (1.0, "all")):
+        assert namespace["layer_name"](fidelity, faces) == core.Options(fidelity, faces).layer_name

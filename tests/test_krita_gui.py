@@ -2,14 +2,16 @@
 
 Krita opens the fixture photo from the command line; the test-only driver plug-in (``tests/krita/driver``)
 triggers the action three times in one session (whole image, a selection, then a cancel through the docker's
-Cancel button), undoes each result with ``edit_undo``, and writes a JSON report plus raw composites. Krita exits 0
-whatever happens, so the tests assert on the report only.
+Cancel button), undoes each result with ``edit_undo``, then walks the docker through the states without a server
+(not running, starting, a failed start and its fix, recovery), and writes a JSON report plus raw composites, every
+text the docker showed and PNG grabs. Krita exits 0 whatever happens, so the tests assert on the report only.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -70,8 +72,9 @@ def gui_run(request: pytest.FixtureRequest, shared_data: Path, weights: str) -> 
     case = {
         "out_dir": host.inside(out),
         "selection": SELECTION,
-        "steps": ["full", "selection", "cancel"],
+        "steps": ["full", "selection", "cancel", "no_server", "main_loop"],
         "timeout": 240,
+        "dead_endpoint": free_tcp_endpoint(),
     }
     case_file = base / "case.json"
     case_file.write_text(json.dumps(case))
@@ -81,6 +84,12 @@ def gui_run(request: pytest.FixtureRequest, shared_data: Path, weights: str) -> 
     report["out"] = out
     report["wall"] = seconds
     report["expected_version"] = request.param
+    keep = os.environ.get("RENOVATE_SCREENSHOTS")  # a folder: keep the grabs and the report of this run
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for png in [*out.glob("*.png"), out / "report.json"]:
+            if png.is_file():
+                shutil.copy2(png, Path(keep) / f"krita-{request.param}-{png.name}")
     steps = {k: round(v.get("seconds", 0), 1) for k, v in report.get("steps", {}).items()}
     print(f"{host.label}: Krita GUI session {seconds:.1f} s (exit {proc.returncode}), job seconds {steps}")
     yield report
@@ -168,3 +177,76 @@ def test_cancel_button_cancels_the_server_job(gui_run: dict) -> None:
     assert info["error_type"] == "Cancelled", "the server did not confirm the cancel"
     assert [layer["id"] for layer in info["layers_after"]] == [layer["id"] for layer in info["layers_before"]]
     assert not changed(gui_run, info).any()
+
+
+RAW_MARKERS = (
+    "{",
+    "}",
+    "[",
+    "]",
+    "'state'",
+    "'name'",
+    "'error'",
+    "None",
+    "True",
+    "False",
+    "resolved",
+    "requested",
+)
+
+
+def texts(report: dict, *, step: str | None = None, label: str | None = None) -> list[str]:
+    return [
+        t["text"]
+        for t in report["docker_texts"]
+        if (step is None or t["step"] == step) and (label is None or t["label"] == label)
+    ]
+
+
+def test_the_docker_speaks_plainly_in_every_state(gui_run: dict) -> None:
+    shown = texts(gui_run)
+    assert len(shown) >= 8, shown
+    raw = [t for t in shown if any(m in t for m in RAW_MARKERS)]
+    assert not raw, f"the docker showed raw data: {raw}"
+    status = texts(gui_run, label="status")
+    # The daemon runs on the CPU with the test weights: the docker says so, by the file's stem.
+    assert "Ready: the server runs on the CPU (face model: krita-test-random)." in status, status
+    assert gui_run["server_at_start"] == "ready"
+    assert any(t.startswith("Busy: renovating faces on the CPU") for t in texts(gui_run, step="full")), status
+    done = step(gui_run, "full")["message"]
+    assert done.startswith("Renovated ") and done.endswith("(Edit > Undo removes it).")
+    assert "Cancelled; the image is unchanged." in texts(gui_run, step="cancel", label="message")
+
+
+def test_the_docker_explains_a_missing_or_failing_server(gui_run: dict) -> None:
+    info = step(gui_run, "no_server")
+    assert info["start_off"] == "not_running" and "hifacegan-server" in info["start_off_text"]
+    assert info["start_on_text"] == "The server is not running; it starts when you press Renovate."
+    # An on-demand start that fails after a while: "starting" is shown, then the failure with its fix.
+    assert info["slow_failure"][0] == "failed"
+    assert "starting" in info["slow_failure_kinds"] and info["slow_failure_kinds"][-1] == "failed"
+    slow = texts(gui_run, step="no_server_slow_failure", label="status")
+    assert any(t.startswith("Starting the Renovate Faces server") for t in slow), slow
+    assert any("no usable torch" in t and "hifacegan-install" in t for t in slow), slow
+    # The issue's case: the configured command does not exist. The error names it, says what to run, and stays
+    # in the docker after a status refresh instead of going back to "it starts when you press Renovate".
+    outcome, message = info["missing_command"]
+    assert outcome == "failed" and "No such file or directory" in message and "hifacegan-install" in message
+    assert info["missing_command_status"] == message
+    assert info["after_refresh_kind"] == "failed" and info["after_refresh_text"] == message
+    assert "starts when you press" not in " ".join(texts(gui_run, step="no_server_missing_command"))
+    # Once the server answers again the error is over.
+    assert info["recovered"] == "ready", info["recovered_text"]
+
+
+def test_the_source_layer_stays_active_after_the_result_appears(gui_run: dict) -> None:
+    for name in ("full", "selection"):
+        info = step(gui_run, name)
+        # Sampled for 1.5 s after the layer was added, when Krita would have switched to it.
+        assert info["active_seen_after"] == [info["active"]], info["active_seen_after"]
+        assert info["new_layer_active"] == info["active"]
+    # The same with Krita's own event loop in charge, as when a user clicks: sampled for 3 s after the result.
+    info = step(gui_run, "main_loop")
+    assert info["outcome"] == "done", info.get("message")
+    assert len(info["layers_after"]) == len(info["layers_before"]) + 1
+    assert {name for _, name in info["seen"]} == {info["active"]}, info["seen"]

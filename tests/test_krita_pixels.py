@@ -132,3 +132,85 @@ def test_selection_context_grows_and_stays_inside_the_image() -> None:
     bounds = Rect(0, 0, 640, 480)
     assert core.selection_context(Rect(60, 40, 100, 190), bounds) == Rect(0, 0, 255, 325)
     assert core.selection_context(Rect(600, 450, 40, 30), bounds) == Rect(536, 386, 104, 94)
+
+
+# -- the docker's server line (renovate_faces.status): plain sentences from the server's nested status ---------
+
+RAW_MARKERS = ("{", "}", "[", "]", "'state'", "'name'", "None", "True", "False", "resolved", "requested")
+
+
+def _server_status(state: str, resolved: str = "cpu", gpus: list[str] | None = None, **extra: object) -> dict:
+    """A ``status`` reply shaped like server/daemon.py's (docs/protocol.md)."""
+    device: dict = {"requested": ["auto"], "resolved": [resolved], "cuda": bool(gpus)}
+    if gpus:
+        device["gpus"] = gpus
+    entry = {
+        "name": "default",
+        "state": state,
+        "error": "The weights file is truncated." if state == "failed" else None,
+    }
+    if state == "ready":
+        entry["device"] = resolved
+    return {
+        "op": "status",
+        "ok": True,
+        "device": device,
+        "weights": {"auto": entry},
+        "queue": {"queued": 0, "running": 0, "max_queued": 8, "jobs": []},
+        **extra,
+    }
+
+
+def _plain(text: str) -> str:
+    assert text and not any(m in text for m in RAW_MARKERS), text
+    return text
+
+
+def test_status_sentences_name_the_device_and_never_show_raw_data() -> None:
+    from renovate_faces import status
+
+    ready = status.describe_status(_server_status("ready"))
+    assert ready.kind == "ready"
+    assert _plain(ready.text) == "Ready: the server runs on the CPU (face model: default)."
+    gpu = status.describe_status(_server_status("ready", "cuda:0", ["NVIDIA H200"]))
+    assert _plain(gpu.text) == "Ready: the server runs on the GPU NVIDIA H200 (face model: default)."
+    loading = status.describe_status(_server_status("loading", "auto"))
+    assert loading.kind == "loading" and loading.transitional
+    assert _plain(loading.text).startswith("The server is loading its face model (default).")
+    failed = status.describe_status(_server_status("failed"))
+    assert failed.kind == "failed" and "The weights file is truncated." in _plain(failed.text)
+    assert "hifacegan-server" in failed.text and "hifacegan-install" in failed.text
+    queue = {"queued": 2, "running": 1, "max_queued": 8, "jobs": [{"job": "a", "state": "running"}]}
+    busy = status.describe_status({**_server_status("ready"), "queue": queue})
+    assert busy.kind == "busy" and _plain(busy.text) == (
+        "Busy: the server is renovating faces on the CPU, 2 more waiting (face model: default)."
+    )
+    # hello replies carry no device: the weights entry names it once loaded; a path is shown as its stem.
+    hello = {
+        "weights": {
+            "cpu": {"name": "/tmp/w/krita-test-random.safetensors", "state": "ready", "device": "cpu"}
+        }
+    }
+    assert _plain(status.describe_status(hello).text) == (
+        "Ready: the server runs on the CPU (face model: krita-test-random)."
+    )
+
+
+def test_status_sentences_for_the_states_without_a_server() -> None:
+    from renovate_faces import status
+
+    assert (
+        _plain(status.not_running(True).text)
+        == "The server is not running; it starts when you press Renovate."
+    )
+    off = status.not_running(False)
+    assert "hifacegan-server" in _plain(off.text)
+    failed = status.start_failed(
+        "Cannot start the server with /nope/hifacegan-server --foreground: No such file or directory."
+    )
+    assert failed.kind == "failed" and not failed.transitional
+    assert "No such file or directory." in _plain(failed.text) and "hifacegan-install" in failed.text
+    assert status.STARTING.transitional and _plain(status.STARTING.text).startswith(
+        "Starting the Renovate Faces server"
+    )
+    assert _plain(status.busy("the CPU").text).startswith("Busy: renovating faces on the CPU.")

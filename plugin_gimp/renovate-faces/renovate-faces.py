@@ -41,6 +41,8 @@ FACE_CHOICES = (("all", "All faces"), ("largest", "Largest face only"))
 OUTPUT_CHOICES = (("new-layer", "New layer above the source"), ("in-place", "In place (on the layer itself)"))
 # Around a selection, this share of its size is sent too, so that a face the selection cuts is still found.
 CONTEXT_MARGIN = 0.25
+# The result layer's name, the same scheme as the Krita plug-in's (plugin_krita/renovate_faces/core.py).
+LAYER_PREFIX = "Renovated faces"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -87,10 +89,10 @@ class RenovateFaces(Gimp.PlugIn):
             flags,
         )
         procedure.add_choice_argument(
-            "faces", "Fa_ces", "Which faces to renovate", _choice(FACE_CHOICES), "all", flags
+            "faces", "Face_s", "Which faces to renovate", _choice(FACE_CHOICES), "all", flags
         )
         procedure.add_choice_argument(
-            "output", "_Result", "Where the result goes", _choice(OUTPUT_CHOICES), "new-layer", flags
+            "output", "Res_ult", "Where the result goes", _choice(OUTPUT_CHOICES), "new-layer", flags
         )
         procedure.add_boolean_argument(
             "convert-indexed",
@@ -170,8 +172,14 @@ def work_region(drawable: Gimp.Drawable) -> Region | None:
     return Region(x0, y0, x1 - x0, y1 - y0)
 
 
+def layer_name(fidelity: float, faces: str) -> str:
+    """The result layer's name, e.g. "Renovated faces (all faces, fidelity 0.50)": the same in GIMP and Krita."""
+    which = "largest face" if faces == "largest" else "all faces"
+    return f"{LAYER_PREFIX} ({which}, fidelity {fidelity:.2f})"
+
+
 def add_result_layer(
-    image: Gimp.Image, source: Gimp.Layer, region: Region, fmt: str, pixels: bytes
+    image: Gimp.Image, source: Gimp.Layer, region: Region, fmt: str, pixels: bytes, name: str
 ) -> Gimp.Layer:
     """A duplicate of ``source`` (same size, offsets, mode) with ``region`` replaced, right above it.
 
@@ -179,7 +187,7 @@ def add_result_layer(
     """
     layer = source.copy()
     try:
-        layer.set_name(f"{source.get_name()} (renovated faces)")
+        layer.set_name(name)
         buffer = layer.get_buffer()
         buffer.set(region.rect(), fmt, pixels)
         buffer.flush()
@@ -259,6 +267,8 @@ def show_dialog(procedure, config, image) -> bool:
 
     GimpUi.init("renovate-faces")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Renovate Faces")
+    # A slider with its value, as GIMP's own filters show a 0..1 amount (made before fill, which then uses it).
+    dialog.get_spin_scale("fidelity", 1.0)
     names = ["fidelity", "faces", "output"]
     if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
         names.append("convert-indexed")
@@ -378,7 +388,7 @@ def renovate(image: Gimp.Image, drawable: Gimp.Drawable, config) -> int:
         if indexed:
             image.convert_rgb()
         if output == "new-layer":
-            add_result_layer(image, drawable, region, fmt, renovated_pixels)
+            add_result_layer(image, drawable, region, fmt, renovated_pixels, layer_name(fidelity, faces))
         else:
             write_in_place(drawable, region, fmt, renovated_pixels)
     finally:

@@ -3,6 +3,11 @@
 The GUI thread reads the pixels (:func:`core.prepare`), a plain ``threading.Thread`` talks to the server
 (:func:`core.run`), and the result comes back through a queued Qt signal to the GUI thread, which adds the layer
 (:func:`core.apply`). Krita stays responsive the whole time; cancel sets an event the client forwards to the server.
+
+The server's state (:mod:`.status`: starting, loading, ready, busy, not running, failed) is kept here too, as a
+plain sentence: the worker reports each step of an on-demand start, and while the state is transitional the
+status is polled (off the GUI thread) every second until it settles, so the docker never shows a stale line.
+A failed start stands until the server answers again or the next Renovate tries anew.
 """
 
 from __future__ import annotations
@@ -11,9 +16,9 @@ import enum
 import threading
 from typing import Any
 
-from PyQt5.QtCore import QObject, pyqtSignal
+from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
-from . import core
+from . import core, status
 from .client_loader import load_client
 from .document import KritaDocument
 from .log import log_error, logger
@@ -38,11 +43,17 @@ class Controller(QObject):
 
     changed = pyqtSignal()  # state, progress or message changed
     finished = pyqtSignal(str, str)  # outcome value, user message
-    server_status = pyqtSignal(str)  # one line: device and weights, or why the server is unreachable
+    server_status = pyqtSignal(
+        str
+    )  # one sentence: starting, loading, ready on..., busy, not running, failed + fix
 
     _progress = pyqtSignal(float, str)  # worker thread -> GUI thread
     _done = pyqtSignal(object)
-    _status = pyqtSignal(str)
+    _status = pyqtSignal(object)  # a status.ServerState from a status query
+    _job_status = pyqtSignal(object)  # a status.ServerState from the job's worker (starting, loading, busy)
+
+    POLL_MS = 1000  # while the server's state is transitional (starting, loading, busy)
+    SETTLED_POLL_MS = 10000  # otherwise
 
     def __init__(self, start_server: bool = True) -> None:
         super().__init__()
@@ -54,11 +65,18 @@ class Controller(QObject):
         self.last_error: str = (
             ""  # the exception type of the last failure or cancel ("Cancelled"), for logs and tests
         )
+        self.server: status.ServerState = status.UNKNOWN
+        self._start_error: status.ServerState | None = None  # a failed start, shown until the server answers
         self._cancel: threading.Event | None = None
         self._thread: threading.Thread | None = None
+        self._querying = False
+        self._poll = QTimer(self)
+        self._poll.setSingleShot(True)
+        self._poll.timeout.connect(self.refresh_status)
         self._progress.connect(self._on_progress)
         self._done.connect(self._on_done)
-        self._status.connect(self.server_status)
+        self._status.connect(self._on_status)
+        self._job_status.connect(lambda state: self._on_status(state, from_query=False))
 
     @property
     def busy(self) -> bool:
@@ -101,7 +119,14 @@ class Controller(QObject):
             self._set(self.state, "Cancelling...")
 
     def refresh_status(self) -> None:
-        """Ask the server for its device and weights, off the GUI thread; answers with ``server_status``."""
+        """Ask the server how it is, off the GUI thread; answers with ``server_status`` (one query at a time).
+
+        While a job connects, its worker reports the server's state itself (a query would only see "not running"
+        during an on-demand start).
+        """
+        if self._querying or self.state is State.connecting:
+            return
+        self._querying = True
         threading.Thread(target=self._query_status, name="renovate-faces-status", daemon=True).start()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -115,8 +140,30 @@ class Controller(QObject):
         if self.busy and not (self._cancel and self._cancel.is_set()):
             self._set(State.running, text or "Renovating faces...", fraction)
 
+    def _on_status(self, state: status.ServerState, from_query: bool = True) -> None:
+        """A new server state (GUI thread): keep a standing start error, poll while the state is transitional."""
+        if from_query:
+            self._querying = False
+        if state.kind == status.Kind.not_running and self._start_error is not None:
+            state = self._start_error  # nothing answers yet: the failed start still explains why
+        elif state.kind in (status.Kind.ready, status.Kind.loading, status.Kind.busy):
+            if self._start_error is not None and self.message == self._start_error.text and not self.busy:
+                self.message = ""  # the server answers now: the old failure would contradict the status line
+                self.changed.emit()
+            self._start_error = None
+        if from_query and self.busy and state.kind in (status.Kind.ready, status.Kind.not_running):
+            state = self.server if self.server.kind == status.Kind.busy else status.busy()
+        self.server = state
+        self.server_status.emit(state.text)
+        # Transitional states are followed closely; settled ones are rechecked now and then (the server may be
+        # started or stopped by hand, or serve another client).
+        if state.transitional or self.busy:
+            self._poll.start(self.POLL_MS)
+        else:
+            self._poll.start(self.SETTLED_POLL_MS)
+
     def _on_done(self, payload: tuple[Any, ...]) -> None:
-        (document, node), job, result, error = payload
+        (document, node), job, result, error, connected = payload
         self.last_error = type(error).__name__ if error is not None else ""
         if error is not None:
             cancelled = type(error).__name__ == "Cancelled" or (
@@ -124,6 +171,13 @@ class Controller(QObject):
             )
             if cancelled:
                 self._finish(Outcome.cancelled, "Cancelled; the image is unchanged.")
+            elif not connected and type(error).__name__ == "ServerUnavailable":
+                log_error(error)
+                failed = status.start_failed(str(error)) if self.start_server else status.not_running(False)
+                if self.start_server:
+                    self._start_error = failed
+                self._on_status(failed, from_query=False)
+                self._finish(Outcome.failed, failed.text)
             else:
                 self._finish(Outcome.failed, log_error(error))
             return
@@ -135,6 +189,7 @@ class Controller(QObject):
             return
         try:
             self.last_layer = core.apply(document, node, job, result)
+            keep_active(document, node, self.last_layer)
         except core.NothingToDo as exc:
             self._finish(Outcome.nothing, str(exc))
             return
@@ -167,43 +222,75 @@ class Controller(QObject):
     def _work(
         self, client_module: Any, job: core.Job, cancel: threading.Event, target: tuple[Any, Any]
     ) -> None:
-        result, error = None, None
+        result, error, connected = None, None, False
+        client = None
         try:
             client = client_module.Client()
-            client.ensure_running(start=self.start_server, wait=120.0)
+            hello = self._connect(client_module, client)
+            connected = True
+            server = status.describe_status(hello)
+            where = status.device_phrase(hello)
+            self._job_status.emit(server if server.kind == status.Kind.loading else status.busy(where))
             self._progress.emit(0.0, "Renovating faces...")
             result = core.run(
                 job, client.renovate, lambda f, t: self._progress.emit(float(f), str(t or "")), cancel
             )
         except BaseException as exc:  # reported on the GUI thread
             error = exc
-        self._done.emit((target, job, result, error))
+        finally:
+            if client is not None:
+                client.close()
+        self._done.emit((target, job, result, error, connected))
+
+    def _connect(self, client_module: Any, client: Any) -> dict[str, Any]:
+        """``hello`` the server; when nothing answers, say "starting" and start it (if allowed)."""
+        try:
+            return client.hello(timeout=2.0)
+        except client_module.ServerUnavailable:
+            if not self.start_server:
+                raise
+        self._job_status.emit(status.STARTING)
+        return client.ensure_running(start=True, wait=120.0)
 
     def _query_status(self) -> None:
+        state = status.UNKNOWN
         try:
-            client = load_client().Client(timeout=5.0)
-            status = client.status()
-            self._status.emit(describe_status(status))
+            with load_client().Client(timeout=5.0) as client:
+                state = status.describe_status(client.status())
         except Exception as exc:
-            name = type(exc).__name__
-            if name == "ServerUnavailable":
-                hint = "it starts when you renovate" if self.start_server else str(exc)
-                self._status.emit(f"Server not running ({hint}).")
+            if type(exc).__name__ == "ServerUnavailable":
+                state = status.not_running(self.start_server)
             else:
-                self._status.emit(log_error(exc))
+                state = status.unreachable(log_error(exc))
+        finally:
+            self._status.emit(state)
 
 
-def describe_status(status: dict[str, Any]) -> str:
-    """The server's status dict as one line for the docker."""
-    device = status.get("device", "?")
-    weights = status.get("weights", "?")
-    if isinstance(weights, dict):
-        weights = (
-            weights.get("name") or weights.get("spec") or ", ".join(f"{k}={v}" for k, v in weights.items())
-        )
-    elif isinstance(weights, (list, tuple)):
-        weights = ", ".join(str(w) for w in weights)
-    return f"Server ready on {device}, weights: {weights}"
+# When Krita's layer model makes an added layer active: at once on 5.1 and 5.2 once the event loop runs, and
+# later on a busy machine. The source is made active again at each of these delays (after the layer is added).
+REACTIVATE_MS = (0, 50, 200, 500, 1000, 2000)
+
+
+def keep_active(document: KritaDocument, source: Any, added: Any) -> None:
+    """Keep ``source`` the active layer after ``added`` joined the document, so that a second Renovate works on the
+    photo again, not on the mostly transparent result. Only while ``added`` is active: a layer the user picks
+    in the meantime is left alone."""
+
+    def restore() -> None:
+        try:
+            if document.is_open() and document.contains(source) and document.is_active(added):
+                document.activate(source)
+        except RuntimeError:  # the document or a node went away meanwhile
+            pass
+
+    document.activate(source)
+    for delay in REACTIVATE_MS:
+        QTimer.singleShot(delay, restore)
+
+
+def describe_status(reply: dict[str, Any]) -> str:
+    """The server's ``status`` reply as the sentence the docker shows (see :mod:`.status`)."""
+    return status.describe_status(reply).text
 
 
 _controller: Controller | None = None

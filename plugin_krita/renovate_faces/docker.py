@@ -6,10 +6,12 @@ from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Krita
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -58,21 +60,26 @@ class RenovateFacesDocker(DockWidget):
         self.progress = QProgressBar(body)
         self.progress.setRange(0, 1000)
         layout.addWidget(self.progress)
-        self.message = QLabel(body)
-        self.message.setWordWrap(True)
+        # What the last job did (errors stay until the next run), then the server's state: both wrap, never clip.
+        self.message = wrapping_label(body, "renovate_faces_message")
         layout.addWidget(self.message)
-        self.status = QLabel("Server: not checked yet", body)
-        self.status.setWordWrap(True)
+        self.status = wrapping_label(body, "renovate_faces_status")
         layout.addWidget(self.status)
         layout.addStretch(1)
-        self.setWidget(body)
+        # In a crowded dock column the texts scroll instead of being cut off.
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
 
         self.fidelity.valueChanged.connect(self._on_fidelity)
         self.faces.currentIndexChanged.connect(self._on_faces)
         self.run_button.clicked.connect(lambda: Krita.instance().action("renovate_faces").trigger())
         self.cancel_button.clicked.connect(lambda: controller().cancel())
         controller().changed.connect(self._sync)
-        controller().server_status.connect(self.status.setText)
+        controller().server_status.connect(self._on_server_status)
         self._on_fidelity(self.fidelity.value())
         self._sync()
         controller().refresh_status()
@@ -92,9 +99,32 @@ class RenovateFacesDocker(DockWidget):
         self.run_button.setEnabled(not c.busy)
         self.cancel_button.setEnabled(c.busy)
         self.progress.setValue(round(1000 * c.progress))
-        self.message.setText(c.message)
+        self._show_texts()
         if not c.busy:
             c.refresh_status()
+
+    def _on_server_status(self, text: str) -> None:
+        self._show_texts()
+
+    def _show_texts(self) -> None:
+        c = controller()
+        self.status.setText(wrappable(c.server.text))
+        # A failed start is explained (with the fix) by the status line, which stays; no need to say it twice.
+        self.message.setText(wrappable("" if c.message == c.server.text else c.message))
+
+
+def wrapping_label(parent: QWidget, name: str) -> QLabel:
+    label = QLabel(parent)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.PlainText)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)  # commands and paths can be copied
+    return label
+
+
+def wrappable(text: str) -> str:
+    """``text`` with a break opportunity after each '/', so a long path wraps instead of widening the docker."""
+    return text.replace("/", "/\u200b")
 
 
 def register() -> None:

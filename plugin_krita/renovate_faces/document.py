@@ -106,6 +106,13 @@ class KritaDocument:
             layer.setColorSpace(node.colorModel(), node.colorDepth(), node.colorProfile())
         layer.setPixelData(QByteArray(data), rect.x, rect.y, rect.width, rect.height)
         parent = node.parentNode() or self.doc.rootNode()
-        parent.addChildNode(layer, node)  # the source layer stays active: a second run works on it again
+        parent.addChildNode(layer, node)
         self.doc.refreshProjection()
         return layer
+
+    def is_active(self, node: Any) -> bool:
+        active = self.doc.activeNode()
+        return active is not None and active.uniqueId() == node.uniqueId()
+
+    def activate(self, node: Any) -> None:
+        self.doc.setActiveNode(node)

@@ -26,6 +26,13 @@ def show_message(outcome: str, message: str) -> None:
     """A floating message over the canvas: informative, never modal (a modal box would block batch runs)."""
     window = Krita.instance().activeWindow()
     view = window.activeView() if window is not None else None
+    server = controller().server
+    if outcome == "failed" and message == server.text and len(message) > 160:
+        # A failed start with its fix is long for a fading message: the docker keeps the whole text.
+        message = (
+            "Renovate Faces could not start its server. The Renovate Faces docker (Settings > Dockers) "
+            "says why and what to do."
+        )
     if view is not None:
         from PyQt5.QtGui import QIcon
 

@@ -3,9 +3,14 @@
 Krita exits 0 whatever a script does, so everything this driver sees goes into ``report.json`` (written
 atomically) and the pytest side asserts on it. The case file named by ``$RF_KRITA_CASE`` holds:
 ``out_dir`` (report and raw pixel dumps), ``selection`` ([x, y, w, h] for the selection-limited run),
-``timeout`` (seconds per run) and ``steps`` (any of "full", "selection", "cancel", in order).
+``timeout`` (seconds per run), ``steps`` (any of "full", "selection", "cancel", "no_server", in order) and
+``dead_endpoint`` (where nothing listens, for "no_server").
 Raw dumps are the document's composite (``Document.pixelData``) in its own byte layout; the test reads them
 with numpy, which Krita's Python does not have.
+
+What the user reads is recorded too: every text the docker's status and message labels show (sampled at 20 Hz
+and on every change) goes into ``docker_texts`` with the step it was seen in, and PNG grabs of the docker
+(``docker_*.png``) and of the whole screen (``screen_*.png``) are written at chosen moments.
 """
 
 import json
@@ -15,6 +20,7 @@ import traceback
 
 from krita import Extension, Krita, Selection
 from PyQt5.QtCore import QEventLoop, QTimer
+from PyQt5.QtWidgets import QApplication
 
 CASE = os.environ.get("RF_KRITA_CASE")
 
@@ -45,8 +51,10 @@ class Driver:
     def __init__(self, case):
         self.case = case
         self.out = case["out_dir"]
-        self.report = {"steps": {}, "errors": []}
+        self.report = {"steps": {}, "errors": [], "docker_texts": [], "screenshots": []}
         self.app = Krita.instance()
+        self.where = "start"
+        self._seen = set()
 
     def write(self):
         path = os.path.join(self.out, "report.json")
@@ -71,11 +79,54 @@ class Driver:
 
         return controller()
 
-    def cancel_button(self):
+    def docker(self):
         for docker in self.app.dockers():
             if docker.objectName() == "renovate_faces_docker":
-                return docker.cancel_button
+                return docker
         return None
+
+    def cancel_button(self):
+        docker = self.docker()
+        return docker.cancel_button if docker is not None else None
+
+    def sample_texts(self, *args):
+        """Record what the docker's labels show now (once per distinct text and step)."""
+        docker = self.docker()
+        if docker is None:
+            return
+        for label in ("status", "message"):
+            text = getattr(docker, label).text().replace("\u200b", "")
+            key = (self.where, label, text)
+            if text and key not in self._seen:
+                self._seen.add(key)
+                self.report["docker_texts"].append({"step": self.where, "label": label, "text": text})
+
+    def screenshot(self, name):
+        """The docker alone, and the whole screen (Xvfb), as PNGs in the out folder."""
+        QApplication.processEvents()
+        docker = self.docker()
+        if docker is not None:
+            docker.grab().save(os.path.join(self.out, f"docker_{name}.png"))
+        screen = QApplication.primaryScreen()
+        if screen is not None:
+            screen.grabWindow(0).save(os.path.join(self.out, f"screen_{name}.png"))
+        self.report["screenshots"].append(name)
+
+    def wait_status(self, kinds, timeout, contains=""):
+        """Pump events (asking the server again and again) until the controller's server state is one of
+        ``kinds`` and its text holds ``contains``; returns that state's kind."""
+        c = self.controller()
+        deadline = time.monotonic() + timeout
+        while not (c.server.kind in kinds and contains in c.server.text) and time.monotonic() < deadline:
+            c.refresh_status()  # nothing happens while a query is in flight
+            _pump(0.1)
+            self.sample_texts()
+        self.sample_texts()
+        return c.server.kind
+
+    def active_name(self, doc):
+        node = doc.activeNode()
+        return node.name() if node is not None else None
 
     def run_action(self, doc, step, cancel_early=False):
         c = self.controller()
@@ -106,9 +157,11 @@ class Driver:
         ticks = []
         timer = QTimer()
         timer.timeout.connect(lambda: ticks.append(1))
+        timer.timeout.connect(self.sample_texts)
         timer.start(50)
         done = _wait(c.finished, self.case.get("timeout", 240))
         timer.stop()
+        self.sample_texts()
         if cancel_early:
             c.changed.disconnect(click_when_running)
         info["seconds"] = time.monotonic() - started
@@ -116,10 +169,87 @@ class Driver:
         info["cancel_clicked_after"] = clicked[0] if clicked else None
         info["outcome"], info["message"] = done if done else ("timeout", "no finished signal")
         info["error_type"] = c.last_error
+        info["active_at_finish"] = self.active_name(doc)
         doc.waitForDone()
+        # Krita makes a freshly added layer active a moment later (queued in its layer model): look after it would.
+        active_seen = []
+        for _ in range(15):
+            _pump(0.1)
+            active_seen.append(self.active_name(doc))
+        info["active_seen_after"] = sorted(set(active_seen), key=str)
         info["layers_after"] = self.layers(doc)
         info["after"] = self.dump(doc, f"{step}_after.raw")
-        info["new_layer_active"] = doc.activeNode().name() if doc.activeNode() else None
+        info["new_layer_active"] = self.active_name(doc)
+        self.sample_texts()
+        if step == "full":
+            self.screenshot("done")
+        return info
+
+    def no_server(self):
+        """The states without a server: not running (start off, start on), starting, failed start, recovery."""
+        c = self.controller()
+        info = {}
+        env_endpoint = os.environ.get("RENOVATE_FACES_ENDPOINT", "")
+        config = os.path.join(os.environ["RENOVATE_FACES_CONFIG_DIR"], "server.json")
+        os.environ["RENOVATE_FACES_ENDPOINT"] = self.case["dead_endpoint"]
+        try:
+            c.start_server = False
+            info["start_off"] = self.wait_status(("not_running",), 30)
+            info["start_off_text"] = c.server.text
+            c.start_server = True
+            info["start_on"] = self.wait_status(("not_running",), 20, "starts when you press Renovate")
+            info["start_on_text"] = c.server.text
+            self.screenshot("not_running")
+            # A server command that takes a while, then fails: "starting" shows, then the failure and its fix.
+            self.where = "no_server_slow_failure"
+            with open(config, "w", encoding="utf-8") as fh:
+                json.dump(
+                    {
+                        "command": [
+                            "sh",
+                            "-c",
+                            "sleep 4; echo 'hifacegan-server: no usable torch' >&2; exit 1",
+                        ]
+                    },
+                    fh,
+                )
+            kinds = []
+
+            def on_status(text):
+                kinds.append(c.server.kind)
+
+            c.server_status.connect(on_status)
+            self.app.action("renovate_faces").trigger()
+            done = _wait(c.finished, 60)
+            c.server_status.disconnect(on_status)
+            self.sample_texts()
+            info["slow_failure_kinds"] = kinds
+            info["slow_failure"] = list(done) if done else None
+            # The command does not exist (the issue's case): the error stands, a status refresh keeps it.
+            self.where = "no_server_missing_command"
+            with open(config, "w", encoding="utf-8") as fh:
+                json.dump({"command": ["/nonexistent/bin/hifacegan-server"]}, fh)
+            self.app.action("renovate_faces").trigger()
+            done = _wait(c.finished, 60)
+            self.sample_texts()
+            info["missing_command"] = list(done) if done else None
+            info["missing_command_status"] = c.server.text
+            self.screenshot("failed_start")
+            c.refresh_status()  # to a dead endpoint: the query gives up after its 5 s timeout
+            for _ in range(70):
+                _pump(0.1)
+                self.sample_texts()
+            info["after_refresh_kind"] = c.server.kind
+            info["after_refresh_text"] = c.server.text
+            info["message_after_refresh"] = self.docker().message.text() if self.docker() else None
+        finally:
+            os.environ["RENOVATE_FACES_ENDPOINT"] = env_endpoint
+            if os.path.exists(config):
+                os.remove(config)
+        # The server answers again: the error is over.
+        self.where = "no_server_recovered"
+        info["recovered"] = self.wait_status(("ready",), 30)
+        info["recovered_text"] = c.server.text
         return info
 
     def undo(self, doc, info):
@@ -143,8 +273,28 @@ class Driver:
             }
             self.report["krita_version"] = self.app.version()
             self.report["docker_found"] = self.cancel_button() is not None
+            docker = self.docker()
+            if docker is not None:
+                self.report["docker_visible"] = docker.isVisible()
+                # For readable grabs: the window fills the screen, the docker floats at a usual docker size.
+                window = self.app.activeWindow()
+                if window is not None:  # no window manager under Xvfb: place it by hand
+                    window.qwindow().setGeometry(0, 0, 1600, 1000)
+                docker.setFloating(True)
+                docker.resize(330, 420)
+                docker.move(1250, 560)
+                docker.show()
+                docker.raise_()
+            self.controller().server_status.connect(self.sample_texts)
+            self.report["server_at_start"] = self.wait_status(("ready",), 30)
+            self.screenshot("ready")
             for step in self.case["steps"]:
+                self.where = step
                 try:
+                    if step == "no_server":
+                        self.report["steps"][step] = self.no_server()
+                        self.write()
+                        continue
                     if step == "selection":
                         x, y, w, h = self.case["selection"]
                         sel = Selection()
@@ -163,8 +313,56 @@ class Driver:
                     self.report["errors"].append(f"{step}: {traceback.format_exc()}")
                 self.write()
             doc.setModified(False)
+            if "main_loop" in self.case["steps"]:
+                self.main_loop_run(doc)  # ends with self.quit()
+                return
         except Exception:
             self.report["errors"].append(traceback.format_exc())
+        self.quit()
+
+    def main_loop_run(self, doc):
+        """One more run with Krita's own event loop in charge (no nested loop): the way a user's click runs.
+
+        Krita switches the active layer to an added one from its layer model, after the job's signal; the active
+        layer is sampled for 3 s after the result appears: it must stay the source, so a second run renovates the photo.
+        """
+        c = self.controller()
+        info = {"active": self.active_name(doc), "layers_before": self.layers(doc), "seen": []}
+        self.report["steps"]["main_loop"] = info
+        self.where = "main_loop"
+
+        def sample(ms):
+            info["seen"].append([ms, self.active_name(doc)])
+
+        shot = []
+
+        def shoot_while_running():  # not in the timed "full" run: a grab blocks the GUI thread for a moment
+            if c.state.value == "running" and not shot:
+                shot.append(1)
+                self.screenshot("busy")
+
+        def on_finished(outcome, message):
+            c.finished.disconnect(on_finished)
+            c.changed.disconnect(shoot_while_running)
+            info["outcome"], info["message"] = outcome, message
+            for ms in (0, 100, 300, 1000, 2000, 3000):
+                QTimer.singleShot(ms, lambda ms=ms: sample(ms))
+            QTimer.singleShot(3100, after)
+
+        def after():
+            try:
+                info["layers_after"] = self.layers(doc)
+                self.sample_texts()
+                self.screenshot("main_loop_done")
+            except Exception:
+                self.report["errors"].append(f"main_loop: {traceback.format_exc()}")
+            self.quit()
+
+        c.finished.connect(on_finished)
+        c.changed.connect(shoot_while_running)
+        QTimer.singleShot(0, self.app.action("renovate_faces").trigger)
+
+    def quit(self):
         self.report["finished"] = True
         self.write()
         for d in self.app.documents():
