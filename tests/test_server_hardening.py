@@ -381,7 +381,7 @@ def test_a_client_with_only_the_endpoint_and_token_passes_the_tcp_handshake(
     tcp_daemon, tmp_path, monkeypatch
 ):
     """Reproduction: the server's CURVE public key lived only in the server's own config folder, so a client
-    with another one (GIMP in a chroot or a sandbox, ``hifacegan doctor --home``) could not connect over tcp.
+    with another one (GIMP in a chroot or a sandbox, ``renovate-faces-doctor --home``) could not connect over tcp.
     What the installer gives such a client, the endpoint and the token, is enough; a wrong token is not."""
     import json
 

@@ -15,7 +15,7 @@ from typing import Any
 # What to do when the server cannot start or load its model: the same advice as the GIMP plug-in's message.
 HOW_TO_FIX = (
     "To see why, run 'hifacegan-server' in a terminal (it stays in the background once it works) "
-    "or 'hifacegan doctor'; running the Renovate Faces installer again ('hifacegan-install') repairs the set-up."
+    "or 'renovate-faces-doctor'; running the Renovate Faces installer again ('hifacegan-install') repairs the set-up."
 )
 
 
