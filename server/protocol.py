@@ -91,6 +91,13 @@ class ProtocolError(Exception):
         self.message = message
 
 
+class BadOption(ProtocolError):
+    """A renovate option the server refuses (unknown, mistyped or out of range): the user's to fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(E_BAD_OPTION, message)
+
+
 def pack(header: dict[str, Any]) -> bytes:
     return msgpack.packb(header, use_bin_type=True)
 
@@ -260,42 +267,37 @@ def validate_options(options: Any) -> dict[str, Any]:
     if options is None:
         return {}
     if not isinstance(options, dict):
-        raise ProtocolError(E_BAD_OPTION, "The renovate options must be a map.")
+        raise BadOption("The renovate options must be a map.")
     known = {"weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout"}
     unknown = sorted(str(k) for k in options if k not in known)
     if unknown:
-        raise ProtocolError(
-            E_BAD_OPTION,
+        raise BadOption(
             f"Unknown option(s) {', '.join(unknown)}; known options are {', '.join(sorted(known))}.",
         )
     out: dict[str, Any] = {}
     if "weights" in options and options["weights"] is not None:
         weights = options["weights"]
         if not isinstance(weights, str) or not weights or len(weights) > 4096:
-            raise ProtocolError(E_BAD_OPTION, "The 'weights' option must be a weights name or file path.")
+            raise BadOption("The 'weights' option must be a weights name or file path.")
         out["weights"] = weights
     if "fidelity" in options and options["fidelity"] is not None:
         fidelity = options["fidelity"]
         if not isinstance(fidelity, (int, float)) or isinstance(fidelity, bool) or not 0.0 <= fidelity <= 1.0:
-            raise ProtocolError(E_BAD_OPTION, f"'fidelity' must be a number from 0 to 1, got {fidelity!r}.")
+            raise BadOption(f"'fidelity' must be a number from 0 to 1, got {fidelity!r}.")
         out["fidelity"] = float(fidelity)
     if "faces" in options and options["faces"] is not None:
         if options["faces"] not in FACE_CHOICES:
-            raise ProtocolError(
-                E_BAD_OPTION, f"'faces' must be one of {', '.join(FACE_CHOICES)}, got {options['faces']!r}."
-            )
+            raise BadOption(f"'faces' must be one of {', '.join(FACE_CHOICES)}, got {options['faces']!r}.")
         out["faces"] = options["faces"]
     for key, low in (("max_faces", 1), ("min_face_size", 1)):
         if key in options and options[key] is not None:
             value = options[key]
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 1 << 20:
-                raise ProtocolError(E_BAD_OPTION, f"'{key}' must be a positive integer, got {value!r}.")
+                raise BadOption(f"'{key}' must be a positive integer, got {value!r}.")
             out[key] = value
     if "timeout" in options and options["timeout"] is not None:
         timeout = options["timeout"]
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
-            raise ProtocolError(
-                E_BAD_OPTION, f"'timeout' must be a positive number of seconds, got {timeout!r}."
-            )
+            raise BadOption(f"'timeout' must be a positive number of seconds, got {timeout!r}.")
         out["timeout"] = float(timeout)
     return out
