@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -41,7 +42,15 @@ except ImportError:  # copied alone into a plug-in folder that is on sys.path
     import paths  # type: ignore[no-redef]
     import protocol as P  # type: ignore[no-redef]
 
-__all__ = ["Cancelled", "Client", "Result", "ServerError", "ServerUnavailable", "server_command"]
+__all__ = [
+    "Cancelled",
+    "Client",
+    "Result",
+    "ServerError",
+    "ServerUnavailable",
+    "server_command",
+    "start_detached",
+]
 
 DEFAULT_HEARTBEAT = 0.2
 SERVER_SILENCE = 5.0  # seconds without any message from the server while a job runs: it is gone
@@ -130,13 +139,24 @@ def server_curve_keys(token: str) -> tuple[bytes, bytes]:
     return _token_keypair(b"renovate-faces curve server key", token)
 
 
-def _detach_kwargs() -> dict[str, Any]:
+def start_detached(command: list[str]) -> tuple[subprocess.Popen, Path]:
+    """Start ``command`` (the daemon) so that it outlives the process that started it and its terminal: in its own
+    session, stdin and stdout closed, stderr appended to the server's stderr log. Returns the process and the
+    log's path; raises OSError when the command cannot be started. The one process spawner: the client's
+    ``ensure_running`` and ``hifacegan-server`` without ``--foreground`` (``server/instance.py``) both use it."""
     if os.name == "nt":
         flags = (
             subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
         )
-        return {"creationflags": flags, "close_fds": True}
-    return {"start_new_session": True, "close_fds": True}
+        detach: dict[str, Any] = {"creationflags": flags, "close_fds": True}
+    else:
+        detach = {"start_new_session": True, "close_fds": True}
+    err, errfile = paths.open_stderr_log()
+    with err:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **detach
+        )
+    return proc, errfile
 
 
 class Client:
@@ -390,19 +410,14 @@ class Client:
             if proc.poll() is None:
                 self._spawned = proc  # keep a reference: it runs on after this client is gone
 
-    def _spawn(self, command: list[str]) -> tuple[subprocess.Popen, Any]:
+    def _spawn(self, command: list[str]) -> tuple[subprocess.Popen, Path]:
         cmd = [*command, "--foreground", "--endpoint", self.endpoint]
-        err, errfile = paths.open_stderr_log()
-        with err:
-            try:
-                proc = subprocess.Popen(
-                    cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **_detach_kwargs()
-                )
-            except OSError as exc:
-                raise ServerUnavailable(
-                    f"Cannot start the server with {' '.join(cmd)}: {exc.strerror}."
-                ) from None
-        return proc, errfile
+        try:
+            return start_detached(cmd)
+        except OSError as exc:
+            raise ServerUnavailable(
+                f"Cannot start the server with {' '.join(cmd)}: {exc.strerror}."
+            ) from None
 
     def renovate(
         self,

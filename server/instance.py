@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from server import paths
+from server.client import start_detached
 
 EXIT_ALREADY_RUNNING = 3
 
@@ -83,12 +83,7 @@ def spawn_detached(argv: list[str]) -> int:
         print(already_running_message(instance.holder(), runtime), file=sys.stderr)
         return EXIT_ALREADY_RUNNING
     instance.release()
-    cmd = [sys.executable, "-m", "server", "--foreground", *argv]
-    err, stderr_path = paths.open_stderr_log()
-    with err:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **detach_kwargs()
-        )
+    proc, stderr_path = start_detached([sys.executable, "-m", "server", "--foreground", *argv])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         info = instance.holder()
@@ -103,13 +98,3 @@ def spawn_detached(argv: list[str]) -> int:
         time.sleep(0.05)
     print(f"hifacegan-server did not start within 60 s; see {stderr_path}", file=sys.stderr)
     return 1
-
-
-def detach_kwargs() -> dict[str, Any]:
-    """Popen arguments that let the server outlive the process that started it (and its terminal)."""
-    if os.name == "nt":
-        flags = (
-            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
-        )
-        return {"creationflags": flags, "close_fds": True}
-    return {"start_new_session": True, "close_fds": True}

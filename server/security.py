@@ -9,9 +9,8 @@ from collections.abc import Callable
 import zmq
 from zmq.utils import z85
 
+from server import paths
 from server.client import token_curve_keys
-
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
 def check_endpoint(endpoint: str, allow_remote: bool) -> None:
@@ -22,8 +21,7 @@ def check_endpoint(endpoint: str, allow_remote: bool) -> None:
         return
     if not endpoint.startswith("tcp://"):
         raise SystemExit(f"Unsupported endpoint {endpoint!r}: use ipc://PATH or tcp://127.0.0.1:PORT.")
-    host = endpoint[len("tcp://") :].rsplit(":", 1)[0]
-    if host not in LOOPBACK_HOSTS and not allow_remote:
+    if not paths.is_loopback(endpoint) and not allow_remote:
         raise SystemExit(
             f"Refusing to listen on {endpoint}: it is reachable from other machines. Use tcp://127.0.0.1:PORT, "
             "or pass --allow-remote to listen there with CURVE encryption."
