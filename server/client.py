@@ -42,15 +42,7 @@ except ImportError:  # copied alone into a plug-in folder that is on sys.path
     import paths  # type: ignore[no-redef]
     import protocol as P  # type: ignore[no-redef]
 
-__all__ = [
-    "Cancelled",
-    "Client",
-    "Result",
-    "ServerError",
-    "ServerUnavailable",
-    "server_command",
-    "start_detached",
-]
+__all__ = ["Cancelled", "Client", "Result", "ServerError", "ServerUnavailable", "server_command"]
 
 DEFAULT_HEARTBEAT = 0.2
 SERVER_SILENCE = 5.0  # seconds without any message from the server while a job runs: it is gone
@@ -140,21 +132,19 @@ def server_curve_keys(token: str) -> tuple[bytes, bytes]:
 
 
 def start_detached(command: list[str]) -> tuple[subprocess.Popen, Path]:
-    """Start ``command`` (the daemon) so that it outlives the process that started it and its terminal: in its own
-    session, stdin and stdout closed, stderr appended to the server's stderr log. Returns the process and the
-    log's path; raises OSError when the command cannot be started. The one process spawner: the client's
-    ``ensure_running`` and ``hifacegan-server`` without ``--foreground`` (``server/instance.py``) both use it."""
+    """Start ``command`` (the daemon) to outlive its starter and terminal: own session, no stdin or stdout, stderr
+    appended to the server's stderr log; returns the process and that log's path (OSError if it cannot start).
+    The one spawner: ``Client.ensure_running`` and ``hifacegan-server`` without ``--foreground`` use it."""
+    detach: dict[str, Any] = {"start_new_session": True}
     if os.name == "nt":
         flags = (
             subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
         )
-        detach: dict[str, Any] = {"creationflags": flags, "close_fds": True}
-    else:
-        detach = {"start_new_session": True, "close_fds": True}
+        detach = {"creationflags": flags}
     err, errfile = paths.open_stderr_log()
     with err:
         proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **detach
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, close_fds=True, **detach
         )
     return proc, errfile
 
@@ -395,7 +385,7 @@ class Client:
                     pass
                 rc = proc.poll()
                 if rc is not None and rc != 0 and rc != EXIT_ALREADY_RUNNING:
-                    tail = _tail(errfile)
+                    tail = " ".join(line.strip() for line in paths.log_tail(errfile, 3))
                     raise ServerUnavailable(
                         f"The server command {' '.join(command)} exited with status {rc}"
                         + (f": {tail}" if tail else ".")
@@ -601,11 +591,3 @@ class Client:
             seconds=float(header.get("seconds") or 0.0),
             job=job,
         )
-
-
-def _tail(path: Any, lines: int = 3) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return " ".join(line.strip() for line in fh.read().strip().splitlines()[-lines:])
-    except OSError:
-        return ""

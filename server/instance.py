@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from server import paths
-from server.client import start_detached
-
-EXIT_ALREADY_RUNNING = 3
+from server.client import EXIT_ALREADY_RUNNING, start_detached
 
 
 class SingleInstance:
@@ -92,7 +90,7 @@ def spawn_detached(argv: list[str]) -> int:
             return 0
         rc = proc.poll()
         if rc is not None:
-            tail = stderr_path.read_text(errors="replace").strip().splitlines()[-5:]
+            tail = paths.log_tail(stderr_path, 5)
             print("\n".join(tail) or f"hifacegan-server exited with status {rc}", file=sys.stderr)
             return rc or 1
         time.sleep(0.05)

@@ -152,6 +152,14 @@ def open_stderr_log() -> tuple[Any, Path]:
     return open_private_append(path), path
 
 
+def log_tail(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of a log file (what a server that failed to start wrote); [] if unreadable."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return []
+
+
 def server_config() -> dict[str, Any]:
     """``<config>/server.json``, written by the installer: ``{"command": [...], "endpoint": "..."}``; {} if absent."""
     path = config_dir() / SERVER_CONFIG_FILE
