@@ -262,6 +262,38 @@ def join_chunks(buffers: list[memoryview]) -> memoryview:
     return memoryview(joined)
 
 
+def renovate_buffers(
+    request: dict[str, Any], spec: ImageSpec, buffers: list[memoryview]
+) -> tuple[memoryview, memoryview | None]:
+    """A renovate request's pixels and mask (None without one) from its data frames: ``chunks`` (default 1) pixel
+    frames, then the mask's frames when ``mask`` is true; each checked against ``spec``."""
+    has_mask = bool(request.get("mask", False))
+    chunks = request.get("chunks", 1)
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or not 1 <= chunks <= len(buffers) - has_mask:
+        raise ProtocolError(
+            E_BAD_FRAME,
+            f"A renovate request carries 'chunks' (default 1) pixel frames, then the mask's if 'mask' is true; "
+            f"this one has {len(buffers)} data frame(s) for chunks={short(chunks)}.",
+        )
+    if not has_mask and len(buffers) != chunks:
+        raise ProtocolError(
+            E_BAD_FRAME,
+            f"A renovate request without a mask carries {chunks} data frame(s), this one has {len(buffers)}.",
+        )
+    pixels = join_chunks(buffers[:chunks])
+    check_frame(spec, pixels.nbytes)
+    if not has_mask:
+        return pixels, None
+    mask = join_chunks(buffers[chunks:])
+    if mask.nbytes != spec.width * spec.height:
+        raise ProtocolError(
+            E_BAD_FRAME,
+            f"The selection mask has {mask.nbytes} bytes; a {spec.width}x{spec.height} image needs "
+            f"{spec.width * spec.height} (one byte per pixel).",
+        )
+    return pixels, mask
+
+
 def validate_options(options: Any) -> dict[str, Any]:
     """Check renovate options; unknown keys are refused so that typos are not silently ignored."""
     if options is None:
