@@ -393,7 +393,7 @@ class Server:
                 "channels": [1, 2, 3, 4],
                 "mask": True,
                 "faces": list(P.FACE_CHOICES),
-                "options": ["weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout"],
+                "options": list(P.OPTIONS),
                 "default_weights": self.args.weights,
                 "errors": list(P.ERROR_CODES),
             },

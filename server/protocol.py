@@ -26,7 +26,13 @@ TCP_MAX_FRAME_BYTES = 16 << 20
 DTYPES: dict[str, int] = {"u8": 1, "u16": 2, "f32": 4}
 """Sample types and their size in bytes. Samples are little-endian; f32 samples are expected in [0, 1]."""
 
+# The option vocabularies, defined here once: the plug-ins' copies (which faces, which options they send) and
+# hifacegan.pipeline.selection.FACE_CHOICES are tested against them (tests/test_option_choices.py).
 FACE_CHOICES = ("all", "largest", "center")
+"""Which faces a renovate job takes: every face, the largest one, or the one nearest the centre."""
+
+OPTIONS = ("weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout")
+"""The renovate options a server knows; any other key is refused (``bad_option``)."""
 
 # Requests (client -> server).
 OP_HELLO = "hello"
@@ -300,11 +306,10 @@ def validate_options(options: Any) -> dict[str, Any]:
         return {}
     if not isinstance(options, dict):
         raise BadOption("The renovate options must be a map.")
-    known = {"weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout"}
-    unknown = sorted(str(k) for k in options if k not in known)
+    unknown = sorted(str(k) for k in options if k not in OPTIONS)
     if unknown:
         raise BadOption(
-            f"Unknown option(s) {', '.join(unknown)}; known options are {', '.join(sorted(known))}.",
+            f"Unknown option(s) {', '.join(unknown)}; known options are {', '.join(sorted(OPTIONS))}.",
         )
     out: dict[str, Any] = {}
     if "weights" in options and options["weights"] is not None:
