@@ -25,8 +25,9 @@ from installers.hosts import HostInstall, detect, select
 from installers.journal import InstallError, Journal, undo_all
 from installers.places import GIMP_PLUGIN, KRITA_PLUGIN, Places, current_os
 from installers.sources import Sources, find_sources
+from server.paths import loopback_endpoint
 
-SANDBOX_ENDPOINT = "tcp://127.0.0.1:47315"
+SANDBOX_ENDPOINT = loopback_endpoint()
 
 
 @dataclass

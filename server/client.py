@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -130,13 +131,22 @@ def server_curve_keys(token: str) -> tuple[bytes, bytes]:
     return _token_keypair(b"renovate-faces curve server key", token)
 
 
-def _detach_kwargs() -> dict[str, Any]:
+def start_detached(command: list[str]) -> tuple[subprocess.Popen, Path]:
+    """Start ``command`` (the daemon) to outlive its starter and terminal: own session, no stdin or stdout, stderr
+    appended to the server's stderr log; returns the process and that log's path (OSError if it cannot start).
+    The one spawner: ``Client.ensure_running`` and ``hifacegan-server`` without ``--foreground`` use it."""
+    detach: dict[str, Any] = {"start_new_session": True}
     if os.name == "nt":
         flags = (
             subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
         )
-        return {"creationflags": flags, "close_fds": True}
-    return {"start_new_session": True, "close_fds": True}
+        detach = {"creationflags": flags}
+    err, errfile = paths.open_stderr_log()
+    with err:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, close_fds=True, **detach
+        )
+    return proc, errfile
 
 
 class Client:
@@ -375,7 +385,7 @@ class Client:
                     pass
                 rc = proc.poll()
                 if rc is not None and rc != 0 and rc != EXIT_ALREADY_RUNNING:
-                    tail = _tail(errfile)
+                    tail = " ".join(line.strip() for line in paths.log_tail(errfile, 3))
                     raise ServerUnavailable(
                         f"The server command {' '.join(command)} exited with status {rc}"
                         + (f": {tail}" if tail else ".")
@@ -390,19 +400,14 @@ class Client:
             if proc.poll() is None:
                 self._spawned = proc  # keep a reference: it runs on after this client is gone
 
-    def _spawn(self, command: list[str]) -> tuple[subprocess.Popen, Any]:
+    def _spawn(self, command: list[str]) -> tuple[subprocess.Popen, Path]:
         cmd = [*command, "--foreground", "--endpoint", self.endpoint]
-        err, errfile = paths.open_stderr_log()
-        with err:
-            try:
-                proc = subprocess.Popen(
-                    cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **_detach_kwargs()
-                )
-            except OSError as exc:
-                raise ServerUnavailable(
-                    f"Cannot start the server with {' '.join(cmd)}: {exc.strerror}."
-                ) from None
-        return proc, errfile
+        try:
+            return start_detached(cmd)
+        except OSError as exc:
+            raise ServerUnavailable(
+                f"Cannot start the server with {' '.join(cmd)}: {exc.strerror}."
+            ) from None
 
     def renovate(
         self,
@@ -586,11 +591,3 @@ class Client:
             seconds=float(header.get("seconds") or 0.0),
             job=job,
         )
-
-
-def _tail(path: Any, lines: int = 3) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return " ".join(line.strip() for line in fh.read().strip().splitlines()[-lines:])
-    except OSError:
-        return ""

@@ -25,10 +25,9 @@ import zmq
 
 from server import paths
 from server import protocol as P
-from server.client import server_curve_keys
 from server.jobs import DONE, QUEUED, Event, FairQueue, Job, Worker
 from server.logs import RejectionLog
-from server.security import ZapHandler
+from server.security import bind_private, secure_socket
 from server.telemetry import device_summary, memory_summary, package_version
 
 log = logging.getLogger("renovate-faces.server")
@@ -104,16 +103,7 @@ class Server:
         self.rejected = RejectionLog(log, "rejected requests", "refused %s")
         # Tracebacks of requests that hit a bug: more of them pass, but a request that trips one cannot flood.
         self.failed = RejectionLog(log, "failed requests", "request failed: %s", burst=20)
-        self.zap: ZapHandler | None = None
-        if endpoint.startswith("tcp://"):
-            # Any local user can reach a tcp port: authenticate in the handshake, before a frame is read.
-            self.zap = ZapHandler(self.context, self.token.decode(), self.rejected)
-            public, secret = server_curve_keys(self.token.decode())
-            self.socket.zap_domain = b"renovate-faces"
-            self.socket.curve_server = True
-            self.socket.curve_secretkey = secret
-            self.socket.curve_publickey = public
-            log.info("CURVE on; clients derive the keys from the token in %s", paths.token_path())
+        self.zap = secure_socket(self.socket, endpoint, self.token.decode(), self.rejected)
         self.wake_endpoint = f"inproc://wake-{uuid.uuid4().hex}"
         self.wake = self.context.socket(zmq.PULL)
         self.wake.bind(self.wake_endpoint)
@@ -151,20 +141,7 @@ class Server:
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     def bind(self) -> None:
-        sock = paths.ipc_path(self.endpoint)
-        if sock is not None:
-            paths.ensure_private_dir(sock.parent)
-            with contextlib.suppress(FileNotFoundError):
-                sock.unlink()  # stale: we hold the single-instance lock, so nobody else serves it
-        try:
-            self.socket.bind(self.endpoint)
-        except zmq.ZMQError as exc:
-            raise SystemExit(
-                f"Cannot listen on {self.endpoint}: {exc.strerror}. If another program uses this port, "
-                f"set another endpoint with --endpoint or 'endpoint' in {paths.config_dir() / 'server.json'}."
-            ) from None
-        if sock is not None:
-            os.chmod(sock, 0o600)
+        bind_private(self.socket, self.endpoint)
 
     def serve(self) -> None:
         for worker in self.workers:
@@ -416,7 +393,7 @@ class Server:
                 "channels": [1, 2, 3, 4],
                 "mask": True,
                 "faces": list(P.FACE_CHOICES),
-                "options": ["weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout"],
+                "options": list(P.OPTIONS),
                 "default_weights": self.args.weights,
                 "errors": list(P.ERROR_CODES),
             },
@@ -473,34 +450,7 @@ class Server:
                 "so send the image again with a new job id.",
             )
         spec = P.parse_image_spec(request, self.limits.max_pixels)
-        has_mask = bool(request.get("mask", False))
-        chunks = request.get("chunks", 1)
-        if (
-            not isinstance(chunks, int)
-            or isinstance(chunks, bool)
-            or not 1 <= chunks <= len(frames) - has_mask
-        ):
-            raise P.ProtocolError(
-                P.E_BAD_FRAME,
-                f"A renovate request carries 'chunks' (default 1) pixel frames, then the mask's if 'mask' is true; "
-                f"this one has {len(frames)} data frame(s) for chunks={P.short(chunks)}.",
-            )
-        if not has_mask and len(frames) != chunks:
-            raise P.ProtocolError(
-                P.E_BAD_FRAME,
-                f"A renovate request without a mask carries {chunks} data frame(s), this one has {len(frames)}.",
-            )
-        pixels = P.join_chunks([f.buffer for f in frames[:chunks]])
-        P.check_frame(spec, pixels.nbytes)
-        mask = None
-        if has_mask:
-            mask = P.join_chunks([f.buffer for f in frames[chunks:]])
-            if mask.nbytes != spec.width * spec.height:
-                raise P.ProtocolError(
-                    P.E_BAD_FRAME,
-                    f"The selection mask has {mask.nbytes} bytes; a {spec.width}x{spec.height} image needs "
-                    f"{spec.width * spec.height} (one byte per pixel).",
-                )
+        pixels, mask = P.renovate_buffers(request, spec, [f.buffer for f in frames])
         options = P.validate_options(request.get("options"))
         timeout = min(options.pop("timeout", self.limits.job_timeout), self.limits.job_timeout)
         job = Job(session.name, job_id, session.route, spec, pixels, mask, options, timeout)

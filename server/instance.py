@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from server import paths
-
-EXIT_ALREADY_RUNNING = 3
+from server.client import EXIT_ALREADY_RUNNING, start_detached
 
 
 class SingleInstance:
@@ -83,12 +81,7 @@ def spawn_detached(argv: list[str]) -> int:
         print(already_running_message(instance.holder(), runtime), file=sys.stderr)
         return EXIT_ALREADY_RUNNING
     instance.release()
-    cmd = [sys.executable, "-m", "server", "--foreground", *argv]
-    err, stderr_path = paths.open_stderr_log()
-    with err:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, **detach_kwargs()
-        )
+    proc, stderr_path = start_detached([sys.executable, "-m", "server", "--foreground", *argv])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         info = instance.holder()
@@ -97,19 +90,9 @@ def spawn_detached(argv: list[str]) -> int:
             return 0
         rc = proc.poll()
         if rc is not None:
-            tail = stderr_path.read_text(errors="replace").strip().splitlines()[-5:]
+            tail = paths.log_tail(stderr_path, 5)
             print("\n".join(tail) or f"hifacegan-server exited with status {rc}", file=sys.stderr)
             return rc or 1
         time.sleep(0.05)
     print(f"hifacegan-server did not start within 60 s; see {stderr_path}", file=sys.stderr)
     return 1
-
-
-def detach_kwargs() -> dict[str, Any]:
-    """Popen arguments that let the server outlive the process that started it (and its terminal)."""
-    if os.name == "nt":
-        flags = (
-            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
-        )
-        return {"creationflags": flags, "close_fds": True}
-    return {"start_new_session": True, "close_fds": True}

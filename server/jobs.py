@@ -22,6 +22,7 @@ from typing import Any
 
 import zmq
 
+from server import paths
 from server import protocol as P
 
 log = logging.getLogger("renovate-faces.jobs")
@@ -56,6 +57,51 @@ class JobStopped(Exception):
     """Raised inside the pipeline's progress callback to stop a job that was cancelled or timed out."""
 
 
+class PipelineUnavailable(Exception):
+    """The pipeline (torch, OpenCV, the library) cannot be imported, so no weights can be loaded."""
+
+
+@functools.cache
+def error_table() -> tuple[tuple[tuple[type[BaseException], ...], str], ...]:
+    """The one map from the exceptions that can end a job to the protocol's error codes (first match wins).
+
+    An exception no row matches is a bug: ``internal``, its traceback in the log. A ``ProtocolError`` (such as
+    ``BadOption``, raised where options are validated) carries its own code. The library's types are imported
+    here, in the worker, never at daemon start; without the library only the server's own rows remain.
+    """
+    cancelled: tuple[type[BaseException], ...] = (JobStopped,)
+    out_of_memory: tuple[type[BaseException], ...] = (MemoryError,)
+    weights: tuple[type[BaseException], ...] = (PipelineUnavailable,)
+    try:
+        import torch
+
+        from hifacegan.pipeline import Cancelled, WeightsUnavailable
+        from hifacegan.weights import WeightsError
+    except ImportError:
+        pass
+    else:
+        cancelled += (Cancelled,)
+        out_of_memory += (torch.cuda.OutOfMemoryError,)
+        weights += (WeightsUnavailable, WeightsError)
+    return (
+        (cancelled, P.E_CANCELLED),
+        (out_of_memory, P.E_OUT_OF_MEMORY),
+        (weights, P.E_WEIGHTS),
+    )
+
+
+def error_code(exc: BaseException) -> str:
+    """The protocol error code for an exception that ended a job: :func:`error_table`'s, else ``internal``."""
+    if isinstance(exc, P.ProtocolError):
+        return exc.code
+    for types, code in error_table():
+        if isinstance(exc, types):
+            return code
+    if _is_out_of_memory(exc):  # MPS and older torch raise a plain RuntimeError
+        return P.E_OUT_OF_MEMORY
+    return P.E_INTERNAL
+
+
 @dataclass(eq=False)
 class Job:
     session: str
@@ -72,6 +118,8 @@ class Job:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     cancel_reason: str | None = None
     worker: str | None = None
+    last_progress: tuple[str | None, float] = (None, 0.0)  # stage and time of the last progress event sent
+    last_fraction: float = 0.0  # the overall fraction last sent: progress never goes backwards
 
     @property
     def key(self) -> tuple[str, str]:
@@ -197,10 +245,6 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def _is_pipeline_cancel(exc: BaseException) -> bool:
-    return isinstance(exc, JobStopped) or type(exc).__name__ == "Cancelled"
-
-
 class Worker(threading.Thread):
     """Runs jobs on one device with renovators loaded once and kept resident."""
 
@@ -317,38 +361,37 @@ class Worker(threading.Thread):
             self._emit_progress(job, "load", 0.0, force=True)
             result, warnings = self._renovate_with_fallback(job, weights)
         except Exception as exc:
-            if job.cancel_event.is_set() and _is_pipeline_cancel(exc):
-                self._error(job, *job.stop_error())
-            elif _is_pipeline_cancel(exc):
-                self._error(job, P.E_CANCELLED, "The job was cancelled.")
-            elif _is_out_of_memory(exc):
-                log.warning("job %s/%s ran out of memory: %s", job.session, job.job_id, exc)
-                self._error(
-                    job,
-                    P.E_OUT_OF_MEMORY,
-                    "Not enough memory to renovate this image; select a smaller region or close other programs.",
-                )
-            elif isinstance(exc, P.ProtocolError):
-                self._error(job, exc.code, exc.message)
-            elif isinstance(exc, (ImportError, FileNotFoundError)) or type(exc).__name__.startswith(
-                "Weights"
-            ):
-                log.error("job %s/%s: weights %r unavailable: %s", job.session, job.job_id, weights, exc)
-                self._error(
-                    job, P.E_WEIGHTS, f"The weights {weights!r} could not be loaded: {_sentence(exc)}"
-                )
-            elif isinstance(exc, (ValueError, TypeError)):
-                self._error(job, P.E_BAD_OPTION, f"The pipeline refused this job: {_sentence(exc)}")
-            else:
-                log.error("job %s/%s failed:\n%s", job.session, job.job_id, traceback.format_exc())
-                self._error(
-                    job,
-                    P.E_INTERNAL,
-                    f"The server failed on this job ({type(exc).__name__}: {_sentence(exc)}); "
-                    "the server log has the details.",
-                )
+            self._fail(job, weights, exc)
             return
         self._emit_result(job, result, warnings)
+
+    def _fail(self, job: Job, weights: str, exc: Exception) -> None:
+        """End ``job`` with the error its exception maps to in :func:`error_table`."""
+        code = error_code(exc)
+        where = f"job {job.session}/{job.job_id}"
+        if code == P.E_CANCELLED:
+            if job.cancel_event.is_set():
+                code, message = job.stop_error()
+            else:
+                message = REASON_TEXT["cancelled"]
+        elif code == P.E_OUT_OF_MEMORY:
+            log.warning("%s ran out of memory: %s", where, exc)
+            message = (
+                "Not enough memory to renovate this image; select a smaller region or close other programs."
+            )
+        elif code == P.E_WEIGHTS:
+            log.error("%s: weights %r unavailable: %s", where, weights, exc)
+            message = f"The weights {weights!r} could not be loaded: {_sentence(exc)}"
+        elif code == P.E_INTERNAL:
+            log.error("%s failed:\n%s", where, "".join(traceback.format_exception(exc)))
+            message = (
+                "The server failed on this job because of an internal error, not because of the image or the "
+                f"options. Retry, and report the traceback in {paths.log_dir() / paths.LOG_FILE} if it happens "
+                "again."
+            )
+        else:  # a ProtocolError: its message is already written for the user
+            message = exc.message if isinstance(exc, P.ProtocolError) else _sentence(exc)
+        self._error(job, code, message)
 
     def _renovate_with_fallback(self, job: Job, weights: str) -> tuple[Any, list[str]]:
         """Run the pipeline; on GPU out-of-memory free the cache and retry with halved face batches down to one,
@@ -419,17 +462,17 @@ class Worker(threading.Thread):
         self, job: Job, stage: str, fraction: float, force: bool = False, text: str | None = None
     ) -> None:
         now = time.monotonic()
-        last = getattr(job, "_last_progress", (None, 0.0))
-        if not force and stage == last[0] and now - last[1] < PROGRESS_INTERVAL:
+        last_stage, last_time = job.last_progress
+        if not force and stage == last_stage and now - last_time < PROGRESS_INTERVAL:
             return
-        job._last_progress = (stage, now)  # type: ignore[attr-defined]
+        job.last_progress = (stage, now)
         low, high, label = STAGES.get(stage, (0.0, 1.0, stage))
         try:
             fraction = min(1.0, max(0.0, float(fraction)))
         except (TypeError, ValueError):
             fraction = 0.0
-        overall = max(getattr(job, "_last_fraction", 0.0), low + (high - low) * fraction)  # never backwards
-        job._last_fraction = overall  # type: ignore[attr-defined]
+        overall = max(job.last_fraction, low + (high - low) * fraction)  # never backwards
+        job.last_fraction = overall
         header = {
             "v": P.VERSION,
             "op": P.EV_PROGRESS,
@@ -502,7 +545,12 @@ def _sentence(exc: BaseException) -> str:
 
 
 def _load_renovator(weights: str, device: str, threads: int = 0) -> Any:
-    from hifacegan.pipeline import Renovator  # heavy (torch): imported by the worker, never at daemon start
+    try:
+        from hifacegan.pipeline import (
+            Renovator,
+        )  # heavy (torch): imported by the worker, never at daemon start
+    except ImportError as exc:
+        raise PipelineUnavailable(f"the pipeline cannot be imported ({exc})") from exc
 
     # threads 0: the pipeline's default for CPUs (all cores but one, leaving one for GIMP or Krita)
     return Renovator(weights=weights, device=device, threads=threads or None)

@@ -42,6 +42,8 @@ STDERR_LOG_LIMIT = (
     1 << 20
 )  # bytes; a detached server stops copying its log to stderr there (see server/logs.py)
 DEFAULT_TCP_PORT = 47315
+LOOPBACK_HOST = "127.0.0.1"  # where a tcp endpoint listens by default: this machine only
+LOOPBACK_HOSTS = frozenset({LOOPBACK_HOST, "localhost", "[::1]", "::1"})
 IPC_PATH_LIMIT = 100  # sun_path is 104 bytes on macOS and 108 on Linux, minus the terminating NUL
 
 
@@ -150,6 +152,14 @@ def open_stderr_log() -> tuple[Any, Path]:
     return open_private_append(path), path
 
 
+def log_tail(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of a log file (what a server that failed to start wrote); [] if unreadable."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return []
+
+
 def server_config() -> dict[str, Any]:
     """``<config>/server.json``, written by the installer: ``{"command": [...], "endpoint": "..."}``; {} if absent."""
     path = config_dir() / SERVER_CONFIG_FILE
@@ -177,11 +187,21 @@ def default_endpoint() -> str:
     if isinstance(configured, str) and configured:
         return configured
     if sys.platform == "win32":
-        return f"tcp://127.0.0.1:{DEFAULT_TCP_PORT}"
+        return loopback_endpoint()
     sock = runtime_dir() / SOCKET_FILE
     if len(str(sock).encode()) > IPC_PATH_LIMIT:
-        return f"tcp://127.0.0.1:{DEFAULT_TCP_PORT}"
+        return loopback_endpoint()
     return f"ipc://{sock}"
+
+
+def loopback_endpoint(port: int = DEFAULT_TCP_PORT) -> str:
+    """``tcp://127.0.0.1:PORT``: a tcp endpoint only this machine can reach."""
+    return f"tcp://{LOOPBACK_HOST}:{port}"
+
+
+def is_loopback(endpoint: str) -> bool:
+    """Whether a ``tcp://HOST:PORT`` endpoint's host is one of :data:`LOOPBACK_HOSTS`."""
+    return endpoint.startswith("tcp://") and endpoint[len("tcp://") :].rsplit(":", 1)[0] in LOOPBACK_HOSTS
 
 
 def ipc_path(endpoint: str) -> Path | None:

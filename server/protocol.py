@@ -26,7 +26,13 @@ TCP_MAX_FRAME_BYTES = 16 << 20
 DTYPES: dict[str, int] = {"u8": 1, "u16": 2, "f32": 4}
 """Sample types and their size in bytes. Samples are little-endian; f32 samples are expected in [0, 1]."""
 
+# The option vocabularies, defined here once: the plug-ins' copies (which faces, which options they send) and
+# hifacegan.pipeline.selection.FACE_CHOICES are tested against them (tests/test_option_choices.py).
 FACE_CHOICES = ("all", "largest", "center")
+"""Which faces a renovate job takes: every face, the largest one, or the one nearest the centre."""
+
+OPTIONS = ("weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout")
+"""The renovate options a server knows; any other key is refused (``bad_option``)."""
 
 # Requests (client -> server).
 OP_HELLO = "hello"
@@ -89,6 +95,13 @@ class ProtocolError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class BadOption(ProtocolError):
+    """A renovate option the server refuses (unknown, mistyped or out of range): the user's to fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(E_BAD_OPTION, message)
 
 
 def pack(header: dict[str, Any]) -> bytes:
@@ -255,47 +268,73 @@ def join_chunks(buffers: list[memoryview]) -> memoryview:
     return memoryview(joined)
 
 
+def renovate_buffers(
+    request: dict[str, Any], spec: ImageSpec, buffers: list[memoryview]
+) -> tuple[memoryview, memoryview | None]:
+    """A renovate request's pixels and mask (None without one) from its data frames: ``chunks`` (default 1) pixel
+    frames, then the mask's frames when ``mask`` is true; each checked against ``spec``."""
+    has_mask = bool(request.get("mask", False))
+    chunks = request.get("chunks", 1)
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or not 1 <= chunks <= len(buffers) - has_mask:
+        raise ProtocolError(
+            E_BAD_FRAME,
+            f"A renovate request carries 'chunks' (default 1) pixel frames, then the mask's if 'mask' is true; "
+            f"this one has {len(buffers)} data frame(s) for chunks={short(chunks)}.",
+        )
+    if not has_mask and len(buffers) != chunks:
+        raise ProtocolError(
+            E_BAD_FRAME,
+            f"A renovate request without a mask carries {chunks} data frame(s), this one has {len(buffers)}.",
+        )
+    pixels = join_chunks(buffers[:chunks])
+    check_frame(spec, pixels.nbytes)
+    if not has_mask:
+        return pixels, None
+    mask = join_chunks(buffers[chunks:])
+    if mask.nbytes != spec.width * spec.height:
+        raise ProtocolError(
+            E_BAD_FRAME,
+            f"The selection mask has {mask.nbytes} bytes; a {spec.width}x{spec.height} image needs "
+            f"{spec.width * spec.height} (one byte per pixel).",
+        )
+    return pixels, mask
+
+
 def validate_options(options: Any) -> dict[str, Any]:
     """Check renovate options; unknown keys are refused so that typos are not silently ignored."""
     if options is None:
         return {}
     if not isinstance(options, dict):
-        raise ProtocolError(E_BAD_OPTION, "The renovate options must be a map.")
-    known = {"weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout"}
-    unknown = sorted(str(k) for k in options if k not in known)
+        raise BadOption("The renovate options must be a map.")
+    unknown = sorted(str(k) for k in options if k not in OPTIONS)
     if unknown:
-        raise ProtocolError(
-            E_BAD_OPTION,
-            f"Unknown option(s) {', '.join(unknown)}; known options are {', '.join(sorted(known))}.",
+        raise BadOption(
+            f"Unknown option(s) {', '.join(unknown)}; known options are {', '.join(sorted(OPTIONS))}.",
         )
     out: dict[str, Any] = {}
     if "weights" in options and options["weights"] is not None:
         weights = options["weights"]
         if not isinstance(weights, str) or not weights or len(weights) > 4096:
-            raise ProtocolError(E_BAD_OPTION, "The 'weights' option must be a weights name or file path.")
+            raise BadOption("The 'weights' option must be a weights name or file path.")
         out["weights"] = weights
     if "fidelity" in options and options["fidelity"] is not None:
         fidelity = options["fidelity"]
         if not isinstance(fidelity, (int, float)) or isinstance(fidelity, bool) or not 0.0 <= fidelity <= 1.0:
-            raise ProtocolError(E_BAD_OPTION, f"'fidelity' must be a number from 0 to 1, got {fidelity!r}.")
+            raise BadOption(f"'fidelity' must be a number from 0 to 1, got {fidelity!r}.")
         out["fidelity"] = float(fidelity)
     if "faces" in options and options["faces"] is not None:
         if options["faces"] not in FACE_CHOICES:
-            raise ProtocolError(
-                E_BAD_OPTION, f"'faces' must be one of {', '.join(FACE_CHOICES)}, got {options['faces']!r}."
-            )
+            raise BadOption(f"'faces' must be one of {', '.join(FACE_CHOICES)}, got {options['faces']!r}.")
         out["faces"] = options["faces"]
     for key, low in (("max_faces", 1), ("min_face_size", 1)):
         if key in options and options[key] is not None:
             value = options[key]
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 1 << 20:
-                raise ProtocolError(E_BAD_OPTION, f"'{key}' must be a positive integer, got {value!r}.")
+                raise BadOption(f"'{key}' must be a positive integer, got {value!r}.")
             out[key] = value
     if "timeout" in options and options["timeout"] is not None:
         timeout = options["timeout"]
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
-            raise ProtocolError(
-                E_BAD_OPTION, f"'timeout' must be a positive number of seconds, got {timeout!r}."
-            )
+            raise BadOption(f"'timeout' must be a positive number of seconds, got {timeout!r}.")
         out["timeout"] = float(timeout)
     return out

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import logging
 import os
 from collections.abc import Callable
 
 import zmq
 from zmq.utils import z85
 
-from server.client import token_curve_keys
+from server import paths
+from server.client import server_curve_keys, token_curve_keys
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+log = logging.getLogger("renovate-faces.server")
 
 
 def check_endpoint(endpoint: str, allow_remote: bool) -> None:
@@ -22,12 +25,49 @@ def check_endpoint(endpoint: str, allow_remote: bool) -> None:
         return
     if not endpoint.startswith("tcp://"):
         raise SystemExit(f"Unsupported endpoint {endpoint!r}: use ipc://PATH or tcp://127.0.0.1:PORT.")
-    host = endpoint[len("tcp://") :].rsplit(":", 1)[0]
-    if host not in LOOPBACK_HOSTS and not allow_remote:
+    if not paths.is_loopback(endpoint) and not allow_remote:
         raise SystemExit(
             f"Refusing to listen on {endpoint}: it is reachable from other machines. Use tcp://127.0.0.1:PORT, "
             "or pass --allow-remote to listen there with CURVE encryption."
         )
+
+
+def secure_socket(
+    socket: zmq.Socket, endpoint: str, token: str, on_refused: Callable[[str], None]
+) -> ZapHandler | None:
+    """On a tcp endpoint (which any local user can reach) make ``socket`` a CURVE server with the key pair derived
+    from the token, and answer its handshakes with a :class:`ZapHandler`, so a peer is authenticated before a
+    frame of it is read; returns the handler, whose socket the serve loop polls. None on ipc (the 0700 folder
+    and 0600 socket file keep other users out)."""
+    if not endpoint.startswith("tcp://"):
+        return None
+    zap = ZapHandler(socket.context, token, on_refused)
+    public, secret = server_curve_keys(token)
+    socket.zap_domain = b"renovate-faces"
+    socket.curve_server = True
+    socket.curve_secretkey = secret
+    socket.curve_publickey = public
+    log.info("CURVE on; clients derive the keys from the token in %s", paths.token_path())
+    return zap
+
+
+def bind_private(socket: zmq.Socket, endpoint: str) -> None:
+    """Bind ``socket`` to ``endpoint``; an ipc socket file is created owner-only (0600) in its private folder,
+    replacing a stale one (the caller holds the single-instance lock, so nobody else serves it)."""
+    sock = paths.ipc_path(endpoint)
+    if sock is not None:
+        paths.ensure_private_dir(sock.parent)
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+    try:
+        socket.bind(endpoint)
+    except zmq.ZMQError as exc:
+        raise SystemExit(
+            f"Cannot listen on {endpoint}: {exc.strerror}. If another program uses this port, set another "
+            f"endpoint with --endpoint or 'endpoint' in {paths.config_dir() / paths.SERVER_CONFIG_FILE}."
+        ) from None
+    if sock is not None:
+        os.chmod(sock, 0o600)
 
 
 class ZapHandler:

@@ -22,6 +22,7 @@ from typing import Any
 import msgpack
 import zmq
 
+from server import paths
 from server import protocol as P
 from server.client import ServerError
 from server.testing import DaemonProcess, raw_dealer
@@ -237,7 +238,7 @@ def handshake_flood(d: DaemonProcess, megabytes: int) -> None:
     greeting = b"\xff" + bytes(8) + b"\x7f" + bytes([3, 0]) + b"CURVE".ljust(20, b"\0") + bytes(32)
     chunk = bytes(1 << 20)
     port = int(d.endpoint.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with socket.create_connection((paths.LOOPBACK_HOST, port), timeout=10) as s:
         try:
             s.sendall(greeting + b"\x06" + struct.pack(">Q", megabytes << 20))
             for _ in range(megabytes):

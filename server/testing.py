@@ -50,7 +50,7 @@ class DaemonProcess:
         self.wait_ready = wait_ready
         self.proc: subprocess.Popen | None = None
         if os.name == "nt":
-            self.endpoint = f"tcp://127.0.0.1:{_free_port()}"
+            self.endpoint = paths.loopback_endpoint(_free_port())
         else:
             self.endpoint = f"ipc://{self.root / 'run' / paths.SOCKET_FILE}"
 
@@ -200,7 +200,7 @@ def _free_port() -> int:
     import socket
 
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((paths.LOOPBACK_HOST, 0))
         return s.getsockname()[1]
 
 

@@ -283,3 +283,30 @@ def test_rejection_log_logs_a_burst_then_counts_and_summarises(caplog):
     assert lines[3] == "more rejected requests follow; counting them instead of logging each"
     assert lines[4] == "1000 rejected requests in the last minute"
     assert noise.count == 0  # a new window
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "loopback"),
+    [
+        ("tcp://127.0.0.1:47315", True),
+        ("tcp://localhost:1", True),
+        ("tcp://[::1]:5555", True),
+        ("tcp://0.0.0.0:5555", False),
+        ("tcp://192.168.1.2:5555", False),
+        ("tcp://*:5555", False),
+        ("ipc:///tmp/x.sock", False),
+    ],
+)
+def test_the_one_loopback_list(endpoint, loopback):
+    """paths.py holds the loopback hosts; the daemon's endpoint check and the installer's default use them."""
+    from installers.install import SANDBOX_ENDPOINT
+    from server.security import check_endpoint
+
+    assert paths.is_loopback(endpoint) is loopback
+    assert paths.is_loopback(SANDBOX_ENDPOINT) and paths.is_loopback(paths.loopback_endpoint(1))
+    if endpoint.startswith("tcp://"):
+        if loopback:
+            check_endpoint(endpoint, allow_remote=False)
+        else:
+            with pytest.raises(SystemExit, match="--allow-remote"):
+                check_endpoint(endpoint, allow_remote=False)
