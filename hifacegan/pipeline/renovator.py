@@ -108,6 +108,20 @@ class FacePath:
 
 
 @dataclass
+class _Face:
+    """One face ready for its network: the detection's ``index``, the ``network`` that suits it (None for
+    ``identity``), the photo->crop ``matrix``, the network's input ``aligned`` (float RGB), and for faces merged
+    through the bands (``large``) the whole crop at the face's own size and its denoised copy."""
+
+    index: int
+    network: FaceNetwork | None
+    matrix: np.ndarray
+    aligned: np.ndarray
+    large: tuple[np.ndarray, np.ndarray] | None
+    path: FacePath
+
+
+@dataclass
 class RenovationResult:
     image: np.ndarray
     faces: list[FaceReport]
@@ -255,6 +269,57 @@ class Renovator:
                 out[k] = image
         return out
 
+    def _prepare(self, photo: np.ndarray, face: Detection, index: int) -> _Face:
+        """Align one face of ``photo`` ((H, W, C)) for its network; raises ValueError when it cannot be aligned."""
+        network, face_size = self._network_for(face)
+        size, template = (network.size, network.template) if network else (self.size, self.template)
+        merge_size = face_size if network is not None else 0.0  # identity: never merged
+        crop, matrix = self._align(photo, face, size, template, merge_size)
+        name = network.name if network is not None else self.weights_name
+        path = FacePath(name, size, face_size, crop.shape[0])
+        whole = to_rgb_float(crop)
+        if crop.shape[0] == size:
+            return _Face(index, network, matrix, whole, None, path)
+        # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated
+        clean = denoise(whole)
+        return _Face(index, network, matrix, shrink(clean, size), (whole, clean), path)
+
+    def _renovate_faces(self, faces: list[_Face], fidelity: float) -> list[np.ndarray]:
+        """The network's output for each prepared face (float RGB in [0, 1]), in their order."""
+        if not faces:
+            return []
+        return self._renovate_batch([f.aligned for f in faces], [f.network for f in faces], fidelity)
+
+    def _blend(
+        self,
+        photo: np.ndarray,
+        face: _Face,
+        after: np.ndarray,
+        region: np.ndarray | None,
+        canvas: tuple[np.ndarray, int, int] | None = None,
+    ) -> tuple[tuple[int, int, int, int] | None, np.ndarray]:
+        """Colour-match ``after`` (the network's output for ``face``) and paste it into ``photo`` (or ``canvas``,
+        hifacegan.face.blending.paste_face); returns the window written (None: nothing) and the matched face."""
+        matched = match_colour(after, face.aligned) if self.network is not None else after
+        face_mask = self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
+        if face.large is None:
+            return paste_face(photo, matched, face.matrix, face_mask, region, canvas=canvas), matched
+        original, clean = face.large
+        side = clean.shape[0]
+        face.path.degradation = degradation(original, clean)
+        big_mask = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_LINEAR)
+        window = paste_face(
+            photo,
+            enlarge(matched, side),
+            face.matrix,
+            big_mask,
+            region,
+            opacity=face.path.degradation,
+            base=denoise,
+            canvas=canvas,
+        )
+        return window, matched
+
     def __call__(
         self,
         image: np.ndarray,
@@ -306,64 +371,26 @@ class Renovator:
                 raise Cancelled(f"renovation cancelled after {len(done)} of {len(chosen)} faces")
             batch = chosen[first : first + self.batch_size]
             t0 = time.perf_counter()
-            aligned, matrices, kept, large, used = [], [], [], [], []
+            prepared: list[_Face] = []
             for i in batch:
                 try:
-                    network, face_size = self._network_for(detections[i])
-                    size, template = (
-                        (network.size, network.template) if network else (self.size, self.template)
-                    )
-                    merge_size = face_size if network is not None else 0.0  # identity: never merged
-                    crop, matrix = self._align(photo, detections[i], size, template, merge_size)
+                    prepared.append(self._prepare(photo, detections[i], i))
                 except ValueError as exc:  # degenerate landmarks, face outside the photo
                     verdicts[i] = f"cannot align: {exc}"
                     continue
-                name = network.name if network is not None else self.weights_name
-                paths[i] = FacePath(name, size, face_size, crop.shape[0])
-                used.append(network)
-                whole = to_rgb_float(crop)
-                if crop.shape[0] == size:
-                    aligned.append(whole)
-                    large.append(None)
-                else:  # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated
-                    clean = denoise(whole)
-                    aligned.append(shrink(clean, size))
-                    large.append((whole, clean))
-                matrices.append(matrix)
-                kept.append(i)
+                paths[i] = prepared[-1].path
             t1 = time.perf_counter()
             timings["align"] += t1 - t0
-            renovated = self._renovate_batch(aligned, used, fidelity) if aligned else []
+            renovated = self._renovate_faces(prepared, fidelity)
             t2 = time.perf_counter()
             timings["network"] += t2 - t1
             progress("renovate", (first + len(batch)) / len(chosen))
-            for i, before, after, matrix, whole in zip(
-                kept, aligned, renovated, matrices, large, strict=True
-            ):
-                matched = match_colour(after, before) if self.network is not None else after
-                face_mask = (
-                    self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
-                )
-                if whole is None:
-                    window = paste_face(photo, matched, matrix, face_mask, region)
-                else:
-                    original, clean = whole
-                    side = clean.shape[0]
-                    paths[i].degradation = degradation(original, clean)
-                    big_mask = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_LINEAR)
-                    window = paste_face(
-                        photo,
-                        enlarge(matched, side),
-                        matrix,
-                        big_mask,
-                        region,
-                        opacity=paths[i].degradation,
-                        base=denoise,
-                    )
+            for face, after in zip(prepared, renovated, strict=True):
+                window, matched = self._blend(photo, face, after, region)
                 if window is None:
-                    verdicts[i] = "nothing to paste (face outside the photo or the region)"
+                    verdicts[face.index] = "nothing to paste (face outside the photo or the region)"
                     continue
-                done.add(i)
+                done.add(face.index)
                 if return_crops:
                     crops_out.append(np.clip(np.rint(matched * 255.0), 0, 255).astype(np.uint8))
             timings["paste"] += time.perf_counter() - t2
