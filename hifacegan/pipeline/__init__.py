@@ -7,6 +7,7 @@ from hifacegan.pipeline.renovator import (
     IDENTITY,
     Cancelled,
     FaceReport,
+    Progress,
     RenovationResult,
     Renovator,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "FacePreviewer",
     "FaceReport",
     "NoFaceFound",
+    "Progress",
     "RenovationResult",
     "Renovator",
     "WeightsUnavailable",

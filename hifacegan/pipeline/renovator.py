@@ -51,10 +51,54 @@ log = logging.getLogger(__name__)
 IDENTITY = "identity"
 IDENTITY_SIZE = 512
 STAGES = ("detect", "renovate", "paste")
+#: Progress.text names the time left once at least this many seconds are estimated to remain.
+LEFT_FROM_S = 5.0
 
 
 class Cancelled(Exception):
     """The caller's cancel check returned True; the photo was left as it was."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a renovation is, sent to ``Renovator.__call__``'s ``report`` callback as each stage starts.
+
+    ``stage``: ``detect``, then per batch of faces ``renovate`` (align and run the network) and ``paste`` (colour
+    match and blend back), then ``done``. ``done`` faces of ``total`` (the faces chosen) are finished: blended back,
+    or left out when they could not be aligned or pasted (``RenovationResult.faces`` says which);
+    ``first``..``last`` (1-based) are the faces the stage works on now (0 for detect and done). ``remaining`` is an
+    estimate in seconds from the faces finished so far (None before the first batch ends).
+    """
+
+    stage: str
+    done: int = 0
+    total: int = 0
+    first: int = 0
+    last: int = 0
+    elapsed: float = 0.0
+    remaining: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        """The share of the faces finished (0 while detecting, 1 when done)."""
+        if self.stage == "done":
+            return 1.0
+        return self.done / self.total if self.total else 0.0
+
+    @property
+    def text(self) -> str:
+        """A sentence for a status bar: "Renovating faces 5-8 of 29 (about 12 s left)"."""
+        if self.stage == "detect":
+            return "Detecting faces"
+        if self.stage == "done":
+            return f"Done: {self.done} of {self.total} faces" if self.total else "Done: no face to renovate"
+        faces = f"face {self.first}" if self.first == self.last else f"faces {self.first}-{self.last}"
+        text = f"{'Renovating' if self.stage == 'renovate' else 'Blending'} {faces} of {self.total}"
+        if self.stage == "paste":
+            text += " back"
+        if self.remaining is not None and self.remaining >= LEFT_FROM_S:
+            text += f" (about {self.remaining:.0f} s left)"
+        return text
 
 
 @dataclass
@@ -331,8 +375,20 @@ class Renovator:
         progress: Callable[[str, float], None] | None = None,
         cancel: Callable[[], bool] | None = None,
         return_crops: bool = False,
+        report: Callable[[Progress], None] | None = None,
     ) -> RenovationResult:
-        """Renovate ``image`` ((H, W) or (H, W, C), uint8/uint16/float32); the result has its shape and dtype."""
+        """Renovate ``image`` ((H, W) or (H, W, C), uint8/uint16/float32); the result has its shape and dtype.
+
+        Progress, in the order the work happens. ``report(Progress)`` is called as each stage starts: ``detect``;
+        then for each batch of faces ``renovate`` (faces first..last of total: aligned and run through the
+        network) and ``paste`` (the same faces colour-matched and blended back); then ``done``. Its ``done`` count
+        rises after each batch and reaches ``total`` (the faces chosen); ``remaining`` estimates the seconds left.
+
+        ``progress(stage, fraction)``, the older callback, sees the stages end in that same order: ``detect`` 0.0
+        at its start and 1.0 at its end, ``renovate`` k/N after each batch of faces has been renovated and blended
+        back (N faces chosen), and ``paste`` 1.0 once every face is back (also with no face). Both callbacks may
+        raise to stop the run; ``cancel`` is checked before each batch.
+        """
         image = _check_image(image)
         if not 0.0 <= float(fidelity) <= 1.0:
             raise ValueError(f"fidelity must be within 0..1, got {fidelity}")
@@ -340,6 +396,7 @@ class Renovator:
             raise ValueError(f"faces={faces!r}: choose one of {', '.join(FACE_CHOICES)}")
         region = check_region(region, image.shape[:2])
         progress = progress or (lambda stage, fraction: None)
+        report = report or (lambda state: None)
         cancel = cancel or (lambda: False)
         timings = dict.fromkeys(("detect", "align", "network", "paste"), 0.0)
         notes: list[str] = []
@@ -354,6 +411,7 @@ class Renovator:
             raise Cancelled("renovation cancelled before it started")
 
         start = time.perf_counter()
+        report(Progress("detect"))
         progress("detect", 0.0)
         detections = self.detector(image)
         timings["detect"] = time.perf_counter() - start
@@ -366,10 +424,20 @@ class Renovator:
         done: set[int] = set()
         paths: dict[int, FacePath] = {}
         crops_out: list[np.ndarray] = []
-        for first in range(0, len(chosen), self.batch_size):
+        total = len(chosen)
+        faces_start = time.perf_counter()
+
+        def state(stage: str, first: int = 0, last: int = 0) -> Progress:
+            now = time.perf_counter()
+            finished = first - 1 if stage in ("renovate", "paste") else total  # faces of the earlier batches
+            remaining = (now - faces_start) / finished * (total - finished) if 0 < finished < total else None
+            return Progress(stage, finished, total, first, last, now - start, remaining)
+
+        for first in range(0, total, self.batch_size):
             if cancel():
-                raise Cancelled(f"renovation cancelled after {len(done)} of {len(chosen)} faces")
+                raise Cancelled(f"renovation cancelled after {len(done)} of {total} faces")
             batch = chosen[first : first + self.batch_size]
+            report(state("renovate", first + 1, first + len(batch)))
             t0 = time.perf_counter()
             prepared: list[_Face] = []
             for i in batch:
@@ -384,7 +452,7 @@ class Renovator:
             renovated = self._renovate_faces(prepared, fidelity)
             t2 = time.perf_counter()
             timings["network"] += t2 - t1
-            progress("renovate", (first + len(batch)) / len(chosen))
+            report(state("paste", first + 1, first + len(batch)))
             for face, after in zip(prepared, renovated, strict=True):
                 window, matched = self._blend(photo, face, after, region)
                 if window is None:
@@ -394,10 +462,11 @@ class Renovator:
                 if return_crops:
                     crops_out.append(np.clip(np.rint(matched * 255.0), 0, 255).astype(np.uint8))
             timings["paste"] += time.perf_counter() - t2
-            progress("paste", (first + len(batch)) / len(chosen))
+            progress("renovate", (first + len(batch)) / total)
         if not chosen:
             progress("renovate", 1.0)
-            progress("paste", 1.0)
+        progress("paste", 1.0)
+        report(state("done"))
         timings["total"] = time.perf_counter() - start
         reports = [_report(d, i in done, verdicts[i], paths.get(i)) for i, d in enumerate(detections)]
         if not detections:
