@@ -19,7 +19,7 @@ from typing import Any
 from installers import hostpython, kritarc
 from installers.hosts import HostInstall, detect, select
 from installers.install import client_module, vendor_dir
-from installers.places import GIMP_PLUGIN, KRITA_PLUGIN, LAUNCH_AGENT, SYSTEMD_UNIT, Places
+from installers.places import GIMP_PLUGIN, KRITA_PLUGIN, LAUNCH_AGENT, SYSTEMD_UNIT, Places, same_path
 from installers.sources import CLIENT_FILES
 
 PROCEDURE = "plug-in-renovate-faces"
@@ -48,19 +48,28 @@ class Options:
     config_dir: Path | None = None
 
 
+def doctor_home(home: Path | str | None = None) -> Path:
+    """The home the doctor checks: ``home`` when given, else ``$HOME``, the one the hosts, the plug-ins and the
+    server see (server/paths.py reads it too), so the plug-ins' folders and server.json come from one home."""
+    return Path(home).expanduser() if home else Path(os.path.expanduser("~"))
+
+
 def run_checks(options: Options, progress: Callable[[Check], None] = lambda c: None) -> list[Check]:
-    places = Places.for_home(options.home, options.os_name, options.config_dir)
+    places = Places.for_home(doctor_home(options.home), options.os_name, options.config_dir)
     checks: list[Check] = []
 
     def add(check: Check) -> None:
         checks.append(check)
         progress(check)
 
-    for check in host_checks(places, options):
+    hosts = checked_hosts(places, options)
+    for check in host_checks(places, options, hosts):
         add(check)
     for check in server_config_checks(places):
         add(check)
-    for check in daemon_checks(places, options):
+    failed = {c.name for c in checks if c.status == FAIL}
+    starters = [h for h in hosts if not (h.blocked or h.sandboxed or f"plugin:{h.key}" in failed)]
+    for check in daemon_checks(places, options, starters):
         add(check)
     if options.weights:
         for check in weights_checks():
@@ -81,14 +90,19 @@ def _manifest_hosts(places: Places) -> list[str]:
     return [str(h) for h in data.get("info", {}).get("hosts", [])]
 
 
-def host_checks(places: Places, options: Options) -> list[Check]:
+def checked_hosts(places: Places, options: Options) -> list[HostInstall]:
+    """The hosts to check: those asked for, else those found plus those the install manifest names."""
     found = detect(places, options.root)
     wanted = options.hosts or None
     if wanted is None:
         installed = [k for k in _manifest_hosts(places) if k not in {f.key for f in found}]
         if installed:
             wanted = sorted({f.key for f in found} | set(installed))
-    hosts = select(found, wanted, places, options.root) if wanted else found
+    return select(found, wanted, places, options.root) if wanted else found
+
+
+def host_checks(places: Places, options: Options, hosts: list[HostInstall] | None = None) -> list[Check]:
+    hosts = checked_hosts(places, options) if hosts is None else hosts
     if not hosts:
         return [
             Check(
@@ -271,6 +285,12 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _runnable(command: Any) -> bool:
+    """True when ``command`` (server.json's: a list of words or one string) names a program that exists."""
+    exe = command[0] if isinstance(command, list) and command else command
+    return bool(exe) and (Path(str(exe)).is_file() or shutil.which(str(exe)) is not None)
+
+
 def server_config_checks(places: Places) -> list[Check]:
     path = places.config_dir / "server.json"
     config = _read_json(path)
@@ -288,7 +308,7 @@ def server_config_checks(places: Places) -> list[Check]:
     else:
         command = config.get("command")
         exe = command[0] if isinstance(command, list) and command else command
-        if not exe or not (Path(exe).is_file() or shutil.which(str(exe))):
+        if not _runnable(command):
             checks.append(
                 Check(
                     "server-config",
@@ -331,8 +351,11 @@ def server_config_checks(places: Places) -> list[Check]:
 
 
 def _endpoint(places: Places, options: Options) -> str:
-    if options.endpoint:
-        return options.endpoint
+    return options.endpoint or _plugins_endpoint(places)
+
+
+def _plugins_endpoint(places: Places) -> str:
+    """The endpoint the plug-ins of this home use (server/paths.py's rules, with this home's server.json)."""
     if os.environ.get("RENOVATE_FACES_ENDPOINT"):
         return os.environ["RENOVATE_FACES_ENDPOINT"]
     configured = (_read_json(places.config_dir / "server.json") or {}).get("endpoint")
@@ -340,7 +363,40 @@ def _endpoint(places: Places, options: Options) -> str:
         return configured
     from server import paths
 
-    return paths.default_endpoint()
+    if places.is_real_home or same_path(places.config_dir, paths.config_dir()):
+        return paths.default_endpoint()
+    # another home whose server.json names no endpoint: the built-in default, not this process's server.json
+    if places.os_name == "win32":
+        return f"tcp://127.0.0.1:{paths.DEFAULT_TCP_PORT}"
+    sock = paths.runtime_dir() / paths.SOCKET_FILE
+    too_long = len(str(sock).encode()) > paths.IPC_PATH_LIMIT
+    return f"tcp://127.0.0.1:{paths.DEFAULT_TCP_PORT}" if too_long else f"ipc://{sock}"
+
+
+def _starts_on_demand(
+    places: Places, options: Options, endpoint: str, starters: list[HostInstall] | None
+) -> str | None:
+    """Why a server that does not answer is fine: the plug-ins start it when a host asks for faces (server.json's
+    command, else hifacegan-server on PATH, as server/client.py's ``server_command``), or None when they cannot:
+    the endpoint is not theirs, no host can (Flatpak and Snap hosts cannot start programs) or there is no command.
+    ``starters``: the checked hosts that could start it (None: not known, assume a host can)."""
+    if starters is not None and not starters:
+        return None
+    try:
+        if endpoint != _plugins_endpoint(places):
+            return None
+    except Exception:  # noqa: BLE001 - a broken server.json is reported by the server-config check
+        return None
+    config = _read_json(places.config_dir / "server.json") or {}
+    command = config.get("command")
+    if command:
+        return (
+            f"with {' '.join(command) if isinstance(command, list) else command}"
+            if _runnable(command)
+            else None
+        )
+    found = shutil.which("hifacegan-server")
+    return f"with {found}" if found else None
 
 
 def _start_fix(places: Places) -> str:
@@ -351,7 +407,28 @@ def _start_fix(places: Places) -> str:
     return "start it: hifacegan-server (it detaches and keeps running)"
 
 
-def daemon_checks(places: Places, options: Options) -> list[Check]:
+def _not_running(
+    places: Places,
+    options: Options,
+    endpoint: str,
+    why: str,
+    starters: list[HostInstall] | None,
+    detail: dict,
+) -> Check:
+    """The daemon check for a server that does not answer: fine when the plug-ins start it on demand."""
+    how = _starts_on_demand(places, options, endpoint, starters)
+    if how is None:
+        return Check(
+            "daemon", FAIL, f"the server is not running at {endpoint} ({why})", _start_fix(places), detail
+        )
+    detail = {**detail, "running": False, "on_demand": True}
+    summary = f"the server is not running (starts on demand): the plug-ins start it at {endpoint} {how}"
+    return Check("daemon", OK, summary, detail=detail)
+
+
+def daemon_checks(places: Places, options: Options, starters: list[HostInstall] | None = None) -> list[Check]:
+    """Whether the server answers; one that does not is "not running (starts on demand)" when the plug-ins of
+    ``starters`` (hosts that can start programs; None: not known) would start it, else a failure with its fix."""
     from server.client import Client, ServerError, ServerUnavailable
 
     try:
@@ -365,27 +442,14 @@ def daemon_checks(places: Places, options: Options) -> list[Check]:
     except OSError:
         token = None
     if not token:
-        checks = [
-            Check(
-                "daemon",
-                FAIL,
-                f"the server is not running at {endpoint} (it has never run: no {token_file})",
-                _start_fix(places),
-                detail,
-            )
-        ]
-        return checks + [local_device_check()]
+        why = f"it has never run: no {token_file}"
+        return [_not_running(places, options, endpoint, why, starters, detail), local_device_check()]
     try:
         with Client(endpoint=endpoint, token=token, timeout=options.timeout) as client:
             hello = client.hello(timeout=options.timeout)
             status = client.status(timeout=options.timeout)
     except ServerUnavailable as exc:
-        return [
-            Check(
-                "daemon", FAIL, f"the server is not running at {endpoint} ({exc})", _start_fix(places), detail
-            ),
-            local_device_check(),
-        ]
+        return [_not_running(places, options, endpoint, str(exc), starters, detail), local_device_check()]
     except ServerError as exc:
         fix = "restart the server (it rewrites its token) and rerun hifacegan-install if versions differ"
         return [

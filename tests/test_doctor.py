@@ -1,6 +1,7 @@
 """``renovate-faces-doctor --json`` against a scratch home set up by the installer, with faults injected one by one:
-a missing plug-in, a server that is down, a corrupted weights file; then the same home with the real server
-running. Each fault must show up as a failed check with a fix; the healthy parts must pass.
+a missing plug-in, a corrupted weights file, a server that is down and that nothing can start; then the same home
+with the real server running. Each fault must show up as a failed check with a fix; the healthy parts must pass,
+and a stopped server the plug-ins start on demand is not a fault.
 """
 
 from __future__ import annotations
@@ -108,9 +109,11 @@ def test_doctor_reports_each_injected_fault_with_its_fix(scratch: Home) -> None:
     assert plugin["status"] == "fail" and "renovate-faces.py" in plugin["summary"]
     assert "hifacegan-install --host gimp" in plugin["fix"]
 
+    # the server is down, but the Krita plug-in starts it with server.json's command when asked: not a failure
     daemon = checks["daemon"]
-    assert daemon["status"] == "fail" and scratch.endpoint in daemon["summary"]
-    assert "start it" in daemon["fix"] and "hifacegan-server" in daemon["fix"]
+    assert daemon["status"] == "ok" and scratch.endpoint in daemon["summary"], daemon
+    assert "not running (starts on demand)" in daemon["summary"]
+    assert daemon["detail"]["on_demand"] is True and daemon["detail"]["running"] is False
 
     weights = checks["weights:broken-download"]
     assert weights["status"] == "fail" and "corrupt" in weights["summary"]
@@ -128,6 +131,41 @@ def test_doctor_reports_each_injected_fault_with_its_fix(scratch: Home) -> None:
         assert python["status"] in ("ok", "fail")
         if python["status"] == "fail":  # a machine without python3-zmq: the fix names the packages
             assert "python3-zmq" in python["fix"]
+
+
+def test_a_server_nothing_can_start_is_a_failure(scratch: Home) -> None:
+    """Down, and the plug-ins cannot start it (server.json names a missing program): a failure with the fix."""
+    config = scratch.config / "server.json"
+    saved = config.read_text(encoding="utf-8")
+    data = json.loads(saved)
+    config.write_text(json.dumps({**data, "command": [str(scratch.home / "gone" / "hifacegan-server")]}))
+    try:
+        status, report = scratch.doctor("--skip-weights")
+    finally:
+        config.write_text(saved)
+    daemon = by_name(report)["daemon"]
+    assert status == 1 and daemon["status"] == "fail" and scratch.endpoint in daemon["summary"]
+    assert "start it" in daemon["fix"] and "hifacegan-server" in daemon["fix"]
+
+
+def test_home_from_the_environment_is_one_home(scratch: Home) -> None:
+    """HOME=X without --home: the plug-ins' folders and server.json both come from X, as with --home X."""
+    argv = [sys.executable, "-m", "installers.doctor", "--json", "--skip-weights", "--timeout", "2"]
+    argv += ["--host", "gimp", "--host", "krita"]
+    env = {**scratch.env, "HOME": str(scratch.home)}
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        env.pop(name, None)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
+    assert proc.stdout.strip(), proc.stderr
+    checks = by_name(json.loads(proc.stdout))
+    home = str(scratch.home)
+    assert checks["plugin:krita:system"]["detail"]["folder"].startswith(home)
+    assert checks["registered:krita:system"]["detail"]["kritarc"].startswith(home)
+    assert checks["server-config"]["status"] == "ok"
+    assert checks["server-config"]["detail"]["path"] == str(scratch.config / "server.json")
+    assert scratch.endpoint in checks["daemon"]["summary"]  # the endpoint from X's server.json
+    _, explicit = scratch.doctor("--skip-weights")
+    assert {n: c["status"] for n, c in checks.items()} == {c["name"]: c["status"] for c in explicit["checks"]}
 
 
 def test_doctor_with_the_server_running(scratch: Home) -> None:

@@ -270,3 +270,38 @@ def test_device_selection_is_explicit_about_what_is_missing():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             select_device("cuda")
+
+
+def test_progress_follows_the_work_in_order(renovator, solvay_photo):
+    """Stages are reported in the order they happen, with "faces n of N" counts that only rise and reach N."""
+    from hifacegan.pipeline import Progress
+
+    photo = read_photo(solvay_photo)
+    legacy: list[tuple[str, float]] = []
+    states: list[Progress] = []
+    result = renovator(
+        photo.pixels, fidelity=0.5, progress=lambda s, f: legacy.append((s, f)), report=states.append
+    )
+    total = sum(1 for f in result.faces if f.renovated)
+    assert total >= 25
+    stages = [s.stage for s in states]
+    batches = -(-total // renovator.batch_size)
+    assert stages == ["detect"] + ["renovate", "paste"] * batches + ["done"]
+    faces = [s for s in states if s.stage in ("renovate", "paste")]
+    assert all(s.total == total for s in faces)
+    assert [s.done for s in states] == sorted(s.done for s in states)  # never backwards
+    assert [(s.first, s.last) for s in faces[::2]] == [
+        (k + 1, min(k + renovator.batch_size, total)) for k in range(0, total, renovator.batch_size)
+    ]
+    assert states[-1].done == total and states[-1].fraction == 1.0
+    assert faces[0].text == f"Renovating faces 1-{renovator.batch_size} of {total}"
+    assert faces[1].text.startswith(f"Blending faces 1-{renovator.batch_size} of {total} back")
+    assert faces[2].remaining is not None and faces[0].remaining is None
+    # the older callback: the stages end in order, each fraction within a stage rising to 1
+    order = [s for k, (s, _) in enumerate(legacy) if k == 0 or legacy[k - 1][0] != s]
+    assert order == ["detect", "renovate", "paste"]
+    for stage in ("detect", "renovate", "paste"):
+        fractions = [f for s, f in legacy if s == stage]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert Progress("renovate", 0, 29, 3, 3, 1.0, 40.0).text == "Renovating face 3 of 29 (about 40 s left)"
+    assert Progress("done").text == "Done: no face to renovate"

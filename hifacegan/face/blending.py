@@ -71,6 +71,7 @@ def paste_face(
     *,
     opacity: float = 1.0,
     base: Callable[[np.ndarray], np.ndarray] | None = None,
+    canvas: tuple[np.ndarray, int, int] | None = None,
 ) -> tuple[int, int, int, int] | None:
     """Blend ``face_rgb`` (size x size x 3 float in [0, 1], aligned by ``matrix`` photo->crop) into ``photo`` in place.
 
@@ -81,6 +82,10 @@ def paste_face(
     Large faces (hifacegan.face.detail) blend ``opacity`` of the face over ``base`` of the photo's own window
     (float RGB in [0, 1] in, the same out; e.g. its noise removed), computed in photo pixels: only the smooth,
     enlarged face is resampled, never the photo's detail.
+
+    ``canvas``: ``(pixels, x, y)``, a copy of the photo's pixels whose top-left is photo pixel (x, y) (a preview's
+    window): the face is blended exactly as into ``photo`` (same window, same arithmetic, read from ``photo``), but
+    only the part of it inside ``pixels`` is written, there; ``photo`` is left unchanged.
     """
     size = face_rgb.shape[0]
     if mask is None:
@@ -117,7 +122,16 @@ def paste_face(
         result = blended.astype(photo.dtype)
     else:
         result = np.clip(np.rint(blended * peak), 0, peak).astype(photo.dtype)
-    colour[...] = np.where(inside[..., None], result, colour)
+    if canvas is None:
+        colour[...] = np.where(inside[..., None], result, colour)
+        return x0, y0, x1, y1
+    pixels, cx, cy = canvas
+    ch, cw = pixels.shape[:2]
+    ox0, oy0, ox1, oy1 = max(x0, cx), max(y0, cy), min(x1, cx + cw), min(y1, cy + ch)
+    if ox1 > ox0 and oy1 > oy0:
+        face_part = (slice(oy0 - y0, oy1 - y0), slice(ox0 - x0, ox1 - x0))
+        target = colour_view(pixels[oy0 - cy : oy1 - cy, ox0 - cx : ox1 - cx])
+        target[...] = np.where(inside[face_part][..., None], result[face_part], target)
     return x0, y0, x1, y1
 
 

@@ -1,10 +1,13 @@
-"""Whole photo in, whole photo out: ``Renovator`` (the API the server and the CLI use)."""
+"""Whole photo in, whole photo out: ``Renovator`` (the API the server and the CLI use); one face's preview:
+``FacePreviewer``."""
 
 from hifacegan.pipeline.networks import WeightsUnavailable
+from hifacegan.pipeline.preview import FacePreview, FacePreviewer, NoFaceFound, side_by_side
 from hifacegan.pipeline.renovator import (
     IDENTITY,
     Cancelled,
     FaceReport,
+    Progress,
     RenovationResult,
     Renovator,
 )
@@ -14,9 +17,14 @@ __all__ = [
     "FACE_CHOICES",
     "IDENTITY",
     "Cancelled",
+    "FacePreview",
+    "FacePreviewer",
     "FaceReport",
+    "NoFaceFound",
+    "Progress",
     "RenovationResult",
     "Renovator",
     "WeightsUnavailable",
     "select_faces",
+    "side_by_side",
 ]

@@ -51,10 +51,54 @@ log = logging.getLogger(__name__)
 IDENTITY = "identity"
 IDENTITY_SIZE = 512
 STAGES = ("detect", "renovate", "paste")
+#: Progress.text names the time left once at least this many seconds are estimated to remain.
+LEFT_FROM_S = 5.0
 
 
 class Cancelled(Exception):
     """The caller's cancel check returned True; the photo was left as it was."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a renovation is, sent to ``Renovator.__call__``'s ``report`` callback as each stage starts.
+
+    ``stage``: ``detect``, then per batch of faces ``renovate`` (align and run the network) and ``paste`` (colour
+    match and blend back), then ``done``. ``done`` faces of ``total`` (the faces chosen) are finished: blended back,
+    or left out when they could not be aligned or pasted (``RenovationResult.faces`` says which);
+    ``first``..``last`` (1-based) are the faces the stage works on now (0 for detect and done). ``remaining`` is an
+    estimate in seconds from the faces finished so far (None before the first batch ends).
+    """
+
+    stage: str
+    done: int = 0
+    total: int = 0
+    first: int = 0
+    last: int = 0
+    elapsed: float = 0.0
+    remaining: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        """The share of the faces finished (0 while detecting, 1 when done)."""
+        if self.stage == "done":
+            return 1.0
+        return self.done / self.total if self.total else 0.0
+
+    @property
+    def text(self) -> str:
+        """A sentence for a status bar: "Renovating faces 5-8 of 29 (about 12 s left)"."""
+        if self.stage == "detect":
+            return "Detecting faces"
+        if self.stage == "done":
+            return f"Done: {self.done} of {self.total} faces" if self.total else "Done: no face to renovate"
+        faces = f"face {self.first}" if self.first == self.last else f"faces {self.first}-{self.last}"
+        text = f"{'Renovating' if self.stage == 'renovate' else 'Blending'} {faces} of {self.total}"
+        if self.stage == "paste":
+            text += " back"
+        if self.remaining is not None and self.remaining >= LEFT_FROM_S:
+            text += f" (about {self.remaining:.0f} s left)"
+        return text
 
 
 @dataclass
@@ -105,6 +149,20 @@ class FacePath:
             "merge": self.merge,
             "degradation": round(self.degradation, 3),
         }
+
+
+@dataclass
+class _Face:
+    """One face ready for its network: the detection's ``index``, the ``network`` that suits it (None for
+    ``identity``), the photo->crop ``matrix``, the network's input ``aligned`` (float RGB), and for faces merged
+    through the bands (``large``) the whole crop at the face's own size and its denoised copy."""
+
+    index: int
+    network: FaceNetwork | None
+    matrix: np.ndarray
+    aligned: np.ndarray
+    large: tuple[np.ndarray, np.ndarray] | None
+    path: FacePath
 
 
 @dataclass
@@ -255,6 +313,57 @@ class Renovator:
                 out[k] = image
         return out
 
+    def _prepare(self, photo: np.ndarray, face: Detection, index: int) -> _Face:
+        """Align one face of ``photo`` ((H, W, C)) for its network; raises ValueError when it cannot be aligned."""
+        network, face_size = self._network_for(face)
+        size, template = (network.size, network.template) if network else (self.size, self.template)
+        merge_size = face_size if network is not None else 0.0  # identity: never merged
+        crop, matrix = self._align(photo, face, size, template, merge_size)
+        name = network.name if network is not None else self.weights_name
+        path = FacePath(name, size, face_size, crop.shape[0])
+        whole = to_rgb_float(crop)
+        if crop.shape[0] == size:
+            return _Face(index, network, matrix, whole, None, path)
+        # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated
+        clean = denoise(whole)
+        return _Face(index, network, matrix, shrink(clean, size), (whole, clean), path)
+
+    def _renovate_faces(self, faces: list[_Face], fidelity: float) -> list[np.ndarray]:
+        """The network's output for each prepared face (float RGB in [0, 1]), in their order."""
+        if not faces:
+            return []
+        return self._renovate_batch([f.aligned for f in faces], [f.network for f in faces], fidelity)
+
+    def _blend(
+        self,
+        photo: np.ndarray,
+        face: _Face,
+        after: np.ndarray,
+        region: np.ndarray | None,
+        canvas: tuple[np.ndarray, int, int] | None = None,
+    ) -> tuple[tuple[int, int, int, int] | None, np.ndarray]:
+        """Colour-match ``after`` (the network's output for ``face``) and paste it into ``photo`` (or ``canvas``,
+        hifacegan.face.blending.paste_face); returns the window written (None: nothing) and the matched face."""
+        matched = match_colour(after, face.aligned) if self.network is not None else after
+        face_mask = self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
+        if face.large is None:
+            return paste_face(photo, matched, face.matrix, face_mask, region, canvas=canvas), matched
+        original, clean = face.large
+        side = clean.shape[0]
+        face.path.degradation = degradation(original, clean)
+        big_mask = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_LINEAR)
+        window = paste_face(
+            photo,
+            enlarge(matched, side),
+            face.matrix,
+            big_mask,
+            region,
+            opacity=face.path.degradation,
+            base=denoise,
+            canvas=canvas,
+        )
+        return window, matched
+
     def __call__(
         self,
         image: np.ndarray,
@@ -266,8 +375,20 @@ class Renovator:
         progress: Callable[[str, float], None] | None = None,
         cancel: Callable[[], bool] | None = None,
         return_crops: bool = False,
+        report: Callable[[Progress], None] | None = None,
     ) -> RenovationResult:
-        """Renovate ``image`` ((H, W) or (H, W, C), uint8/uint16/float32); the result has its shape and dtype."""
+        """Renovate ``image`` ((H, W) or (H, W, C), uint8/uint16/float32); the result has its shape and dtype.
+
+        Progress, in the order the work happens. ``report(Progress)`` is called as each stage starts: ``detect``;
+        then for each batch of faces ``renovate`` (faces first..last of total: aligned and run through the
+        network) and ``paste`` (the same faces colour-matched and blended back); then ``done``. Its ``done`` count
+        rises after each batch and reaches ``total`` (the faces chosen); ``remaining`` estimates the seconds left.
+
+        ``progress(stage, fraction)``, the older callback, sees the stages end in that same order: ``detect`` 0.0
+        at its start and 1.0 at its end, ``renovate`` k/N after each batch of faces has been renovated and blended
+        back (N faces chosen), and ``paste`` 1.0 once every face is back (also with no face). Both callbacks may
+        raise to stop the run; ``cancel`` is checked before each batch.
+        """
         image = _check_image(image)
         if not 0.0 <= float(fidelity) <= 1.0:
             raise ValueError(f"fidelity must be within 0..1, got {fidelity}")
@@ -275,6 +396,7 @@ class Renovator:
             raise ValueError(f"faces={faces!r}: choose one of {', '.join(FACE_CHOICES)}")
         region = check_region(region, image.shape[:2])
         progress = progress or (lambda stage, fraction: None)
+        report = report or (lambda state: None)
         cancel = cancel or (lambda: False)
         timings = dict.fromkeys(("detect", "align", "network", "paste"), 0.0)
         notes: list[str] = []
@@ -289,6 +411,7 @@ class Renovator:
             raise Cancelled("renovation cancelled before it started")
 
         start = time.perf_counter()
+        report(Progress("detect"))
         progress("detect", 0.0)
         detections = self.detector(image)
         timings["detect"] = time.perf_counter() - start
@@ -301,76 +424,49 @@ class Renovator:
         done: set[int] = set()
         paths: dict[int, FacePath] = {}
         crops_out: list[np.ndarray] = []
-        for first in range(0, len(chosen), self.batch_size):
+        total = len(chosen)
+        faces_start = time.perf_counter()
+
+        def state(stage: str, first: int = 0, last: int = 0) -> Progress:
+            now = time.perf_counter()
+            finished = first - 1 if stage in ("renovate", "paste") else total  # faces of the earlier batches
+            remaining = (now - faces_start) / finished * (total - finished) if 0 < finished < total else None
+            return Progress(stage, finished, total, first, last, now - start, remaining)
+
+        for first in range(0, total, self.batch_size):
             if cancel():
-                raise Cancelled(f"renovation cancelled after {len(done)} of {len(chosen)} faces")
+                raise Cancelled(f"renovation cancelled after {len(done)} of {total} faces")
             batch = chosen[first : first + self.batch_size]
+            report(state("renovate", first + 1, first + len(batch)))
             t0 = time.perf_counter()
-            aligned, matrices, kept, large, used = [], [], [], [], []
+            prepared: list[_Face] = []
             for i in batch:
                 try:
-                    network, face_size = self._network_for(detections[i])
-                    size, template = (
-                        (network.size, network.template) if network else (self.size, self.template)
-                    )
-                    merge_size = face_size if network is not None else 0.0  # identity: never merged
-                    crop, matrix = self._align(photo, detections[i], size, template, merge_size)
+                    prepared.append(self._prepare(photo, detections[i], i))
                 except ValueError as exc:  # degenerate landmarks, face outside the photo
                     verdicts[i] = f"cannot align: {exc}"
                     continue
-                name = network.name if network is not None else self.weights_name
-                paths[i] = FacePath(name, size, face_size, crop.shape[0])
-                used.append(network)
-                whole = to_rgb_float(crop)
-                if crop.shape[0] == size:
-                    aligned.append(whole)
-                    large.append(None)
-                else:  # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated
-                    clean = denoise(whole)
-                    aligned.append(shrink(clean, size))
-                    large.append((whole, clean))
-                matrices.append(matrix)
-                kept.append(i)
+                paths[i] = prepared[-1].path
             t1 = time.perf_counter()
             timings["align"] += t1 - t0
-            renovated = self._renovate_batch(aligned, used, fidelity) if aligned else []
+            renovated = self._renovate_faces(prepared, fidelity)
             t2 = time.perf_counter()
             timings["network"] += t2 - t1
-            progress("renovate", (first + len(batch)) / len(chosen))
-            for i, before, after, matrix, whole in zip(
-                kept, aligned, renovated, matrices, large, strict=True
-            ):
-                matched = match_colour(after, before) if self.network is not None else after
-                face_mask = (
-                    self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
-                )
-                if whole is None:
-                    window = paste_face(photo, matched, matrix, face_mask, region)
-                else:
-                    original, clean = whole
-                    side = clean.shape[0]
-                    paths[i].degradation = degradation(original, clean)
-                    big_mask = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_LINEAR)
-                    window = paste_face(
-                        photo,
-                        enlarge(matched, side),
-                        matrix,
-                        big_mask,
-                        region,
-                        opacity=paths[i].degradation,
-                        base=denoise,
-                    )
+            report(state("paste", first + 1, first + len(batch)))
+            for face, after in zip(prepared, renovated, strict=True):
+                window, matched = self._blend(photo, face, after, region)
                 if window is None:
-                    verdicts[i] = "nothing to paste (face outside the photo or the region)"
+                    verdicts[face.index] = "nothing to paste (face outside the photo or the region)"
                     continue
-                done.add(i)
+                done.add(face.index)
                 if return_crops:
                     crops_out.append(np.clip(np.rint(matched * 255.0), 0, 255).astype(np.uint8))
             timings["paste"] += time.perf_counter() - t2
-            progress("paste", (first + len(batch)) / len(chosen))
+            progress("renovate", (first + len(batch)) / total)
         if not chosen:
             progress("renovate", 1.0)
-            progress("paste", 1.0)
+        progress("paste", 1.0)
+        report(state("done"))
         timings["total"] = time.perf_counter() - start
         reports = [_report(d, i in done, verdicts[i], paths.get(i)) for i, d in enumerate(detections)]
         if not detections:
