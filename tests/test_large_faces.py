@@ -144,11 +144,10 @@ def test_each_face_gets_the_weights_that_suit_its_size(family, portraits):
         result = renovator(fit_long_side(image, side), fidelity=1.0)
         path = next(f.path for f in result.faces if f.renovated)
         assert path["weights"] == expected and path["network_size"] == int(expected[-3:]), (side, path)
-        # The chosen network never sees an enlarged face: its size is within the merge threshold of the face's.
-        assert (
-            path["network_size"] <= path["face_size"] * detail.DETAIL_MERGE_FROM
-            or path["network_size"] == 128
-        )
+        # The chosen network never sees an enlarged face: its size is within the merge threshold of the face's
+        # crop with its context (face / CONTEXT_ZOOM).
+        span = path["face_size"] / detail.CONTEXT_ZOOM
+        assert path["network_size"] <= span * detail.DETAIL_MERGE_FROM or path["network_size"] == 128
     one = Renovator(family / "fam-128.safetensors", threads=1, sizes="one")
     assert [n.name for n in one.networks] == ["fam-128"]
 
