@@ -663,6 +663,8 @@ def _face_dict(face: Any) -> dict[str, Any]:
             return plain(tolist())
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
+        if isinstance(value, dict):  # a face's path: a map, as docs/protocol.md says (was its str())
+            return {str(k): plain(v) for k, v in value.items()}
         return str(value)
 
     if hasattr(face, "to_dict"):

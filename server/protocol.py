@@ -372,3 +372,31 @@ def preview_target(request: dict[str, Any]) -> tuple[tuple[float, float] | None,
             E_BAD_REQUEST, f"A preview's 'key' must be a string of 1-128 chars or nil, got {short(key)}."
         )
     return at, key
+
+
+def image_frames(
+    header: dict[str, Any], frames: list[Any], count: int, what: str
+) -> tuple[ImageSpec, list[Any]]:
+    """The ``count`` pixel buffers of an answer (a result, a preview's before and after) that ``header`` describes,
+    each checked against its geometry; ProtocolError (``bad_frame``) when they do not match."""
+    spec = parse_image_spec(header, 1 << 62)
+    if len(frames) != count:
+        raise ProtocolError(E_BAD_FRAME, f"a {what} carries {count} pixel frame(s), not {len(frames)}")
+    buffers = [getattr(f, "buffer", f) for f in frames]
+    for buffer in buffers:
+        check_frame(spec, memoryview(buffer).nbytes, f"{what} frame")
+    return spec, buffers
+
+
+def dropped_message(biggest_frame: int, limit: Any) -> str:
+    """What a client says when the server answered a heartbeat but never its request: it closed the connection
+    mid-request, most likely over a frame beyond ``limit`` (``limits.max_frame_bytes``)."""
+    if isinstance(limit, int) and biggest_frame > limit:
+        return (
+            f"The image data is {biggest_frame} bytes, more than the server accepts in one piece "
+            f"({limit} bytes); scale the image down or select a smaller region."
+        )
+    return (
+        f"The server dropped this request unread (its largest part is {biggest_frame} bytes, which may be "
+        "over the server's size limit); select a smaller region, or restart the server and retry."
+    )
