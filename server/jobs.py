@@ -51,14 +51,15 @@ REASON_TEXT = {
 # Where each stage sits in the overall progress bar, and what the user reads when the pipeline says no more. The
 # stages come in the order they happen: load, detect, then for each batch of faces renovate (align and network)
 # and paste (blend back), the pipeline's Progress saying which faces ("Renovating faces 5-8 of 29 (about 12 s
-# left)"). Over the faces the bar moves by the share of faces finished, from the start of the renovate range.
+# left)"), then done. Over the faces the bar moves by the share of faces finished, from the start of their range.
 STAGES = {
     "load": (0.0, 0.02, "Loading weights"),
     "detect": (0.02, 0.2, "Detecting faces"),
     "renovate": (0.2, 1.0, "Renovating faces"),
     "paste": (0.2, 1.0, "Blending faces back"),
+    "done": (1.0, 1.0, "Done"),  # every face back; the result follows
 }
-PROGRESS_INTERVAL = 0.1  # seconds between progress events of one job's faces
+PROGRESS_INTERVAL = 0.1  # seconds between progress events of one job's stage
 NUMPY_DTYPES = {"u8": "u1", "u16": "<u2", "f32": "<f4"}  # the protocol's sample types as numpy's
 MAX_PREVIEWS = 16  # previews waiting in all
 MAX_PREVIEWS_PER_SESSION = 2  # a slider sends one at a time; two lets the next wait while one runs
@@ -560,24 +561,41 @@ class Worker(threading.Thread):
             "faces": opts.get("faces", "all"),
             "max_faces": opts.get("max_faces"),
             "region": region,
-            "progress": lambda stage, fraction: self._on_progress(job, stage, fraction),
+            "progress": lambda stage, fraction: self._checkpoint(job),
+            "report": lambda state: self._on_report(job, state),
             "cancel": job.cancel_event.is_set,
         }
         if "min_face_size" in opts:
             kwargs["min_face_size"] = opts["min_face_size"]
         return renovator(image, **kwargs)
 
-    def _on_progress(self, job: Job, stage: str, fraction: float) -> None:
+    def _checkpoint(self, job: Job) -> None:
+        """Between the pipeline's stages and batches of faces: stop a cancelled job, run waiting previews."""
         if job.cancel_event.is_set():
             raise JobStopped(job.cancel_reason or "cancelled")
         self._serve_previews()
-        self._emit_progress(job, stage, fraction)
+
+    def _on_report(self, job: Job, state: Any) -> None:
+        """The pipeline's Progress as each stage starts: detect, then renovate and paste per batch of faces; its
+        ``text`` ("Renovating faces 5-8 of 29 (about 12 s left)") is what the user reads."""
+        self._checkpoint(job)
+        fraction = state.done / state.total if state.total else 0.0
+        faces = {"done": state.done, "total": state.total, "remaining": state.remaining}
+        self._emit_progress(job, state.stage, fraction, text=state.text, faces=faces)
 
     def _emit_progress(
-        self, job: Job, stage: str, fraction: float, force: bool = False, text: str | None = None
+        self,
+        job: Job,
+        stage: str,
+        fraction: float,
+        force: bool = False,
+        text: str | None = None,
+        faces: dict[str, Any] | None = None,
     ) -> None:
         now = time.monotonic()
         last_stage, last_time = job.last_progress
+        # Per stage: renovate and paste alternate per batch, and each start is sent, so that the text shown is the
+        # stage that runs (the network's batch may take far longer than the paste before it).
         if not force and stage == last_stage and now - last_time < PROGRESS_INTERVAL:
             return
         job.last_progress = (stage, now)
@@ -596,6 +614,9 @@ class Worker(threading.Thread):
             "fraction": round(overall, 4),
             "text": text or label,
         }
+        if faces is not None:  # faces finished of those chosen, and the seconds left (None until known)
+            remaining = faces["remaining"]
+            header.update(faces, remaining=None if remaining is None else round(float(remaining), 1))
         self._emit(Event(job, header))
 
     def _emit_result(self, job: Job, result: Any, warnings: list[str]) -> None:
