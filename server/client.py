@@ -8,6 +8,7 @@ it was copied alone.
     c.ensure_running()                      # starts the daemon detached when nothing answers
     res = c.renovate(pixels, width, height, channels, dtype="u8", progress=print, cancel=event)
     res.pixels                              # memoryview over the received frame (no copy); bytes(res.pixels) copies
+    shown = c.preview(pixels, width, height, channels, fidelity=0.3, at=(412, 120))  # one face, before and after
 
 While a job runs the client sends a heartbeat every ``heartbeat_interval`` seconds (0.2 s): if the process dies
 (GIMP kills a plug-in whose progress bar is cancelled) the server cancels its job within a second. Progress
@@ -19,11 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-import os
-import shutil
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -42,7 +39,10 @@ except ImportError:  # copied alone into a plug-in folder that is on sys.path
     import paths  # type: ignore[no-redef]
     import protocol as P  # type: ignore[no-redef]
 
-__all__ = ["Cancelled", "Client", "Result", "ServerError", "ServerUnavailable", "server_command"]
+# How the daemon is found and started (detached) lives beside server.json and the log files, in paths.py.
+server_command, start_detached = paths.server_command, paths.start_detached
+
+__all__ = ["Cancelled", "Client", "Preview", "Result", "ServerError", "ServerUnavailable", "server_command"]
 
 DEFAULT_HEARTBEAT = 0.2
 SERVER_SILENCE = 5.0  # seconds without any message from the server while a job runs: it is gone
@@ -90,26 +90,27 @@ class Result:
     job: str = ""
 
 
-def server_command() -> list[str] | None:
-    """How to start the daemon: ``command`` in ``<config>/server.json`` (written by the installer), else
-    ``hifacegan-server`` on PATH, else ``python -m server`` when this interpreter can import it."""
-    try:
-        command = paths.server_config().get("command")
-    except paths.PathsError as exc:
-        raise ServerUnavailable(str(exc)) from None
-    if isinstance(command, list) and command and all(isinstance(c, str) for c in command):
-        return list(command)
-    if isinstance(command, str) and command:
-        return [command]
-    found = shutil.which("hifacegan-server")
-    if found:
-        return [found]
-    import importlib.util
+@dataclass
+class Preview:
+    """One face's neighbourhood, ``window`` (x0, y0, x1, y1 in photo pixels), before and after renovation:
+    ``before`` and ``after`` each hold ``height`` rows of ``stride`` bytes (packed), the request's channels and
+    dtype. ``face``: box, landmarks, score, path; ``index``: its place among the photo's ``face_count`` faces."""
 
-    with contextlib.suppress(ImportError, ValueError):
-        if importlib.util.find_spec("server.daemon") is not None:
-            return [sys.executable, "-m", "server"]
-    return None
+    before: memoryview
+    after: memoryview
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    stride: int
+    window: list[int]
+    face: dict[str, Any]
+    index: int = 0
+    face_count: int = 0
+    cached: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    job: str = ""
 
 
 def _token_keypair(label: bytes, token: str) -> tuple[bytes, bytes]:
@@ -129,24 +130,6 @@ def server_curve_keys(token: str) -> tuple[bytes, bytes]:
     thing a client needs (with the endpoint), wherever its config folder is (a sandboxed or chrooted host, a
     ``--home`` the doctor checks, another machine), and only a holder of the token can pose as the server."""
     return _token_keypair(b"renovate-faces curve server key", token)
-
-
-def start_detached(command: list[str]) -> tuple[subprocess.Popen, Path]:
-    """Start ``command`` (the daemon) to outlive its starter and terminal: own session, no stdin or stdout, stderr
-    appended to the server's stderr log; returns the process and that log's path (OSError if it cannot start).
-    The one spawner: ``Client.ensure_running`` and ``hifacegan-server`` without ``--foreground`` use it."""
-    detach: dict[str, Any] = {"start_new_session": True}
-    if os.name == "nt":
-        flags = (
-            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
-        )
-        detach = {"creationflags": flags}
-    err, errfile = paths.open_stderr_log()
-    with err:
-        proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, close_fds=True, **detach
-        )
-    return proc, errfile
 
 
 class Client:
@@ -196,7 +179,11 @@ class Client:
 
     def _sock(self) -> zmq.Socket:
         if self._socket is None:
-            self._check_listening()
+            # Fail at once, not after the request's timeout, when nothing listens at the endpoint (ZeroMQ would
+            # queue the request for a server that is not there: a socket file left by a killed server, say).
+            absent = paths.nothing_listens(self.endpoint)
+            if absent:
+                raise ServerUnavailable(absent)
             s = self._context.socket(zmq.DEALER)
             try:
                 s.setsockopt(zmq.LINGER, 0)
@@ -210,31 +197,6 @@ class Client:
                 raise
             self._socket = s
         return self._socket
-
-    def _check_listening(self) -> None:
-        """Fail at once, not after the request's timeout, when nothing listens at the endpoint: ZeroMQ would
-        queue the request and wait for a server that is not there (a socket file left by a killed server, say)."""
-        sock = paths.ipc_path(self.endpoint)
-        try:
-            if sock is not None:
-                if not hasattr(socket, "AF_UNIX"):
-                    return
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                    probe.settimeout(1.0)
-                    probe.connect(str(sock))
-            elif self.endpoint.startswith("tcp://"):
-                host, _, port = self.endpoint[len("tcp://") :].rpartition(":")
-                socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
-        except (FileNotFoundError, ConnectionRefusedError):
-            stale = (
-                " (its socket file is left over from a server that stopped)" if sock and sock.exists() else ""
-            )
-            raise ServerUnavailable(
-                f"The renovate-faces server is not running: nothing listens at {self.endpoint}{stale}; start it "
-                f"with 'hifacegan-server' (its log is {paths.log_dir() / paths.LOG_FILE})."
-            ) from None
-        except (OSError, ValueError):
-            return  # a slow or unusual endpoint: let ZeroMQ try and time out as before
 
     def _needs_curve(self) -> bool:
         """Every tcp endpoint: the server authenticates clients in the CURVE handshake (see ``token_curve_keys``)."""
@@ -369,7 +331,10 @@ class Client:
                     raise
         elif not start:
             raise self._unavailable(f"No server socket at {sock}.")
-        command = server_command()
+        try:
+            command = paths.server_command()
+        except paths.PathsError as exc:
+            raise ServerUnavailable(str(exc)) from None
         if command is None:
             raise ServerUnavailable(
                 "Cannot start the renovate-faces server: 'hifacegan-server' is not on PATH and "
@@ -430,6 +395,48 @@ class Client:
         takes longer than ``timeout`` seconds; None: the server's own job limit), ServerUnavailable when the
         server cannot be reached or stops answering.
         """
+        request = (pixels, width, height, channels, dtype, stride, mask)
+        return self._job(P.OP_RENOVATE, request, dict(options or {}), progress, cancel, timeout)
+
+    def preview(
+        self,
+        pixels: Any,
+        width: int,
+        height: int,
+        channels: int,
+        dtype: str = "u8",
+        stride: int | None = None,
+        fidelity: float = 0.5,
+        at: tuple[float, float] | None = None,
+        key: str | None = None,
+        options: dict[str, Any] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+    ) -> Preview:
+        """One face of an image (framed as for :meth:`renovate`) renovated at ``fidelity``: the largest, or the one
+        at or nearest ``at`` = (x, y) in image pixels; its neighbourhood before and after. ``key`` names the
+        pixels so the server reuses its detection of them (change it whenever they change; None: the server
+        hashes them); ``options``: ``weights``, ``min_face_size``, ``timeout``.
+
+        Raises ServerError with code ``no_face`` when the image has no face to preview, and as ``renovate``.
+        """
+        fields = {"at": None if at is None else [float(at[0]), float(at[1])], "key": key}
+        options = {**(options or {}), "fidelity": float(fidelity)}
+        request = (pixels, width, height, channels, dtype, stride, None)
+        return self._job(P.OP_PREVIEW, request, options, None, cancel, timeout, fields)
+
+    def _job(
+        self,
+        op: str,
+        request: tuple[Any, int, int, int, str, int | None, Any],
+        opts: dict[str, Any],
+        progress: Callable[[float, str], Any] | None,
+        cancel: threading.Event | None,
+        timeout: float | None,
+        fields: dict[str, Any] | None = None,
+    ) -> Any:
+        """Send a renovate or preview request (pixels, width, height, channels, dtype, stride, mask) and wait."""
+        pixels, width, height, channels, dtype, stride, mask = request
         if dtype not in P.DTYPES:
             raise ServerError(
                 f"dtype must be one of {', '.join(P.DTYPES)}, got {dtype!r}.", P.E_BAD_REQUEST
@@ -462,13 +469,12 @@ class Client:
                 )
             frames.extend(P.split_chunks(mask_view, size))
         job = uuid.uuid4().hex
-        opts = dict(options or {})
         if timeout is not None:
             opts.setdefault("timeout", float(timeout))
-        extra = {"chunks": chunks} if chunks > 1 else {}  # absent when whole: what servers before chunks read
-        header = self._header(
-            P.OP_RENOVATE, job=job, mask=mask is not None, options=opts, **spec.to_header(), **extra
-        )
+        extra = {k: v for k, v in (fields or {}).items() if v is not None}
+        if chunks > 1:  # absent when whole: what servers before chunks read
+            extra["chunks"] = chunks
+        header = self._header(op, job=job, mask=mask is not None, options=opts, **spec.to_header(), **extra)
         frames[0] = P.pack(header)
         self._send(frames, self.timeout)
         return self._wait(
@@ -483,7 +489,7 @@ class Client:
         cancel: threading.Event | None,
         timeout: float | None,
         biggest_frame: int = 0,
-    ) -> Result:
+    ) -> Any:
         start = time.monotonic()
         last_heard = start
         next_beat = start + self.heartbeat_interval
@@ -535,7 +541,7 @@ class Client:
             elif op == P.EV_PROGRESS and header.get("job") == job:
                 if progress is not None and cancel_sent is None:
                     progress(float(header.get("fraction", 0.0)), str(header.get("text", "")))
-            elif op == P.EV_RESULT and header.get("job") == job:
+            elif op in (P.EV_RESULT, P.EV_PREVIEW) and header.get("job") == job:
                 if cancel_sent is not None:
                     raise Cancelled()
                 return self._result(header, data, job)
@@ -543,25 +549,11 @@ class Client:
                 self._drop_socket()
                 if not accepted:
                     # One connection keeps order: the request's answer would have come before this heartbeat's.
-                    raise self._dropped(biggest_frame)
+                    limit = self.limits.get("max_frame_bytes")
+                    raise ServerError(P.dropped_message(biggest_frame, limit), P.E_TOO_LARGE)
                 raise ServerUnavailable(
                     "The renovate-faces server lost this job (it was restarted); run the command again."
                 )
-
-    def _dropped(self, biggest_frame: int) -> ServerError:
-        """The server answered a heartbeat but never the request: it closed the connection mid-request."""
-        limit = self.limits.get("max_frame_bytes")
-        if isinstance(limit, int) and biggest_frame > limit:
-            return ServerError(
-                f"The image data is {biggest_frame} bytes, more than the server accepts in one piece "
-                f"({limit} bytes); scale the image down or select a smaller region.",
-                P.E_TOO_LARGE,
-            )
-        return ServerError(
-            f"The server dropped this request unread (its largest part is {biggest_frame} bytes, which may be "
-            "over the server's size limit); select a smaller region, or restart the server and retry.",
-            P.E_TOO_LARGE,
-        )
 
     def _send_quiet(self, header: dict[str, Any]) -> None:
         """Best effort: heartbeats and cancels must never block the wait loop."""
@@ -569,17 +561,27 @@ class Client:
             self._sock().send(P.pack(header), zmq.NOBLOCK)
 
     @staticmethod
-    def _result(header: dict[str, Any], data: list[zmq.Frame], job: str) -> Result:
+    def _result(header: dict[str, Any], data: list[zmq.Frame], job: str) -> Result | Preview:
+        preview = header.get("op") == P.EV_PREVIEW
         try:
-            spec = P.parse_image_spec(header, 1 << 62)
-            if len(data) != 1:
-                raise P.ProtocolError(P.E_BAD_FRAME, f"a result carries 1 pixel frame, not {len(data)}")
-            pixels = data[0].buffer
-            P.check_frame(spec, pixels.nbytes, "result frame")
+            spec, buffers = P.image_frames(header, data, 2 if preview else 1, str(header.get("op")))
         except P.ProtocolError as exc:
             raise ServerError(f"The server sent a malformed result ({exc.message}).", P.E_BAD_FRAME) from None
+        if preview:
+            return Preview(
+                *buffers,
+                **spec.to_header(),
+                window=list(header.get("window") or []),
+                face=dict(header.get("face") or {}),
+                index=int(header.get("index") or 0),
+                face_count=int(header.get("face_count") or 0),
+                cached=bool(header.get("cached")),
+                timings=dict(header.get("timings") or {}),
+                seconds=float(header.get("seconds") or 0.0),
+                job=job,
+            )
         return Result(
-            pixels=pixels,
+            pixels=buffers[0],
             width=spec.width,
             height=spec.height,
             channels=spec.channels,

@@ -3,6 +3,7 @@
 hifacegan-client ping                      # is it up? which version, weights, device?
 hifacegan-client status                    # device, memory, weights, queue (JSON)
 hifacegan-client renovate IN -o OUT        # renovate a photo file (starts the server if needed)
+hifacegan-client preview IN -o OUT.png     # one face before | after, at --fidelity F, the face at --at X,Y
 hifacegan-client shutdown                  # stop the server
 """
 
@@ -65,6 +66,65 @@ def renovate_file(
     }
 
 
+def preview_file(
+    client: Client,
+    source: Path,
+    target: Path,
+    fidelity: float,
+    at: tuple[float, float] | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Preview one face of ``source`` on the server (the largest, or the one at ``at``) at ``fidelity`` and write
+    ``target`` (PNG): the face's neighbourhood before | after, 8 bits; returns a summary."""
+    import numpy as np
+    from PIL import Image
+
+    from hifacegan.imageio import read_photo
+
+    pixels = np.ascontiguousarray(read_photo(source).pixels)
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    start = time.perf_counter()
+    shown = client.preview(
+        pixels, width, height, channels, DTYPE_NAMES[pixels.dtype.name], None, fidelity, at, options=options
+    )
+    seconds = time.perf_counter() - start
+    halves = []
+    for crop in (shown.before, shown.after):
+        half = np.frombuffer(crop, dtype=pixels.dtype).reshape(shown.height, shown.width, shown.channels)
+        if half.dtype != np.uint8:  # 16 bits or float in [0, 1]: shown in 8 bits
+            top = 65535.0 if half.dtype == np.uint16 else 1.0
+            half = np.clip(np.rint(half.astype(np.float32) * (255.0 / top)), 0, 255).astype(np.uint8)
+        halves.append(Image.fromarray(half[..., 0] if shown.channels == 1 else half))
+    gap = 8
+    picture = Image.new(halves[0].mode, (2 * shown.width + gap, shown.height), "white")
+    picture.paste(halves[0], (0, 0))
+    picture.paste(halves[1], (shown.width + gap, 0))
+    picture.save(target, format="PNG")
+    return {
+        "input": str(source),
+        "output": str(target),
+        "window": shown.window,
+        "face": shown.index + 1,
+        "faces": shown.face_count,
+        "box": shown.face.get("box"),
+        "path": shown.face.get("path"),
+        "fidelity": fidelity,
+        "cached": shown.cached,
+        "seconds": round(seconds, 3),
+        "server_seconds": round(shown.seconds, 3),
+    }
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    """``"X,Y"`` -> (x, y) in photo pixels."""
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y in photo pixels, got {text!r}") from None
+    return x, y
+
+
 class ProgressBar:
     """tqdm fed by the client's (fraction, text) callback; silent when not wanted or not a terminal."""
 
@@ -122,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-start", action="store_true", help="fail instead of starting the server when it is down"
     )
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    v = sub.add_parser("preview", help="renovate one face and write its neighbourhood before | after (PNG)")
+    v.add_argument("input", type=Path, help="photo (PNG, JPEG, TIFF, WebP; 8 or 16 bit)")
+    v.add_argument("-o", "--output", type=Path, required=True, help="the before | after picture (PNG)")
+    v.add_argument("--fidelity", type=float, default=0.5, help="0 perceptual .. 1 faithful (default 0.5)")
+    v.add_argument(
+        "--at", type=parse_point, help="X,Y: the face at or nearest this point (default: the largest face)"
+    )
+    v.add_argument("--weights", help="weights name or file (default: the server's)")
+    v.add_argument(
+        "--no-start", action="store_true", help="fail instead of starting the server when it is down"
+    )
+    v.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p
 
 
@@ -163,21 +235,30 @@ def _run(client: Client, args: argparse.Namespace) -> int:
         print(f"server (pid {client.shutdown()['pid']}) is stopping")
         return 0
     client.ensure_running(start=not args.no_start)
-    options: dict[str, Any] = {"fidelity": args.fidelity, "faces": args.faces}
-    for key in ("max_faces", "weights"):
-        if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
-    if args.job_timeout:
-        options["timeout"] = args.job_timeout
-    summary = renovate_file(client, args.input, args.output, options)
-    if args.json:
-        print(json.dumps(summary, indent=2))
+    if args.command == "preview":
+        extra = {"weights": args.weights} if args.weights else None
+        summary = preview_file(client, args.input, args.output, args.fidelity, args.at, extra)
+        line = (
+            f"{summary['output']}: face {summary['face']} of {summary['faces']} at fidelity {args.fidelity:g}, "
+            f"before | after, in {summary['seconds']} s"
+        )
     else:
-        print(
+        options: dict[str, Any] = {"fidelity": args.fidelity, "faces": args.faces}
+        for key in ("max_faces", "weights"):
+            if getattr(args, key) is not None:
+                options[key] = getattr(args, key)
+        if args.job_timeout:
+            options["timeout"] = args.job_timeout
+        summary = renovate_file(client, args.input, args.output, options)
+        line = (
             f"{summary['output']}: {summary['faces_renovated']} of {summary['faces_found']} faces renovated "
             f"in {summary['seconds']} s ({summary['size']} {summary['mode']})"
         )
-        for warning in summary["warnings"]:
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(line)
+        for warning in summary.get("warnings", []):
             print(f"  note: {warning}")
     return 0
 

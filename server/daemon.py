@@ -120,6 +120,7 @@ class Server:
             P.OP_HELLO: self.on_hello,
             P.OP_STATUS: self.on_status,
             P.OP_RENOVATE: self.on_renovate,
+            P.OP_PREVIEW: self.on_preview,
             P.OP_CANCEL: self.on_cancel,
             P.OP_HEARTBEAT: self.on_heartbeat,
             P.OP_SHUTDOWN: self.on_shutdown,
@@ -257,11 +258,12 @@ class Server:
             if event.final:
                 job.state = DONE
                 self.jobs.pop(job.key, None)
-                ok = event.header.get("op") == P.EV_RESULT
+                ok = event.header.get("op") in (P.EV_RESULT, P.EV_PREVIEW)
                 self.remember_finished(job.key, "done" if ok else f"ended: {event.header.get('code')}")
                 self.stats["jobs_done" if ok else "jobs_failed"] += 1
                 log.info(
-                    "job %s/%s %s (%dx%d %s)",
+                    "%s %s/%s %s (%dx%d %s)",
+                    "job" if job.kind == P.OP_RENOVATE else job.kind,
                     job.session,
                     job.job_id,
                     "done" if ok else f"ended: {event.header.get('code')}",
@@ -353,7 +355,7 @@ class Server:
                 P.E_UNKNOWN_OP,
                 f"Unknown operation {P.short(op)}; this server knows {', '.join(P.REQUEST_OPS)}.",
             )
-        if op != P.OP_RENOVATE and len(frames) > 2:
+        if op not in P.DATA_OPS and len(frames) > 2:
             raise P.ProtocolError(P.E_BAD_FRAME, f"A {op} request carries no data frames.")
         handler(self.session_for(header, route), header, frames[2:])
 
@@ -420,6 +422,7 @@ class Server:
                 "jobs": [
                     {
                         "job": j.job_id,
+                        "kind": j.kind,
                         "client": j.session,
                         "state": j.state,
                         "cancelling": j.cancel_event.is_set(),
@@ -433,13 +436,14 @@ class Server:
             pid=os.getpid(),
         )
 
-    def on_renovate(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame]) -> None:
+    def new_job_id(self, session: Session, request: dict[str, Any]) -> str:
+        """The request's ``job`` id, checked: new for this session (neither running nor recently finished)."""
         if self.stopping:
             raise P.ProtocolError(P.E_SHUTTING_DOWN, "The server is shutting down; start it again and retry.")
         job_id = request.get("job")
         if not isinstance(job_id, str) or not 0 < len(job_id) <= 128:
             raise P.ProtocolError(
-                P.E_BAD_REQUEST, "A renovate request needs a 'job' id: a string of 1-128 chars."
+                P.E_BAD_REQUEST, f"A {request['op']} request needs a 'job' id: a string of 1-128 chars."
             )
         if (session.name, job_id) in self.jobs:
             raise P.ProtocolError(P.E_DUPLICATE_JOB, f"Job {job_id!r} is already running; use a new job id.")
@@ -449,14 +453,36 @@ class Server:
                 f"Job {job_id!r} already finished ({self.finished[(session.name, job_id)]}); a job id runs once, "
                 "so send the image again with a new job id.",
             )
+        return job_id
+
+    def new_job(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame], **kind: Any) -> Job:
+        """A renovate or preview request as a Job: id, geometry, frames and options checked, nothing queued yet."""
+        job_id = self.new_job_id(session, request)
         spec = P.parse_image_spec(request, self.limits.max_pixels)
         pixels, mask = P.renovate_buffers(request, spec, [f.buffer for f in frames])
-        options = P.validate_options(request.get("options"))
+        known = P.PREVIEW_OPTIONS if request["op"] == P.OP_PREVIEW else P.OPTIONS
+        options = P.validate_options(request.get("options"), known)
         timeout = min(options.pop("timeout", self.limits.job_timeout), self.limits.job_timeout)
-        job = Job(session.name, job_id, session.route, spec, pixels, mask, options, timeout)
-        position = self.queue.submit(job)
+        return Job(session.name, job_id, session.route, spec, pixels, mask, options, timeout, **kind)
+
+    def accept(self, session: Session, request: dict[str, Any], job: Job, position: int) -> None:
         self.jobs[job.key] = job
-        self._reply(session, request, op=P.EV_ACCEPTED, job=job_id, position=position)
+        self._reply(session, request, op=P.EV_ACCEPTED, job=job.job_id, position=position)
+
+    def on_renovate(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame]) -> None:
+        job = self.new_job(session, request, frames)
+        self.accept(session, request, job, self.queue.submit(job))
+
+    def on_preview(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame]) -> None:
+        """One face before and after (docs/protocol.md): a job in the previews' lane, which workers serve first
+        and also between the batches of faces of a running job."""
+        if request.get("mask"):
+            raise P.ProtocolError(
+                P.E_BAD_REQUEST, "A preview carries no selection mask ('mask' must be false)."
+            )
+        at, key = P.preview_target(request)
+        job = self.new_job(session, request, frames, kind=P.OP_PREVIEW, at=at, pixels_key=key)
+        self.accept(session, request, job, self.queue.submit_preview(job))
 
     def on_cancel(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame]) -> None:
         job_id = request.get("job")

@@ -3,6 +3,11 @@
 The daemon's main thread owns the ZeroMQ socket; workers never touch it. A worker reports progress and results
 as events on a plain queue and wakes the main thread through an ``inproc://`` socket, so pixel arrays travel
 from the pipeline to the network without a copy.
+
+Previews (one face, to follow a fidelity slider) wait in a lane of their own that the worker serves first: when it
+is idle, and also inside a running job, between its batches of faces (from the pipeline's ``report`` callback).
+So a preview waits at most for one batch of faces (or one detection) of another client's long job, and the
+networks are still only ever run by the worker's own thread.
 """
 
 from __future__ import annotations
@@ -43,14 +48,21 @@ REASON_TEXT = {
     "or raise the limit with the 'timeout' option.",
     "shutting_down": "The server is shutting down; start it again and retry.",
 }
-# Where each pipeline stage sits in the overall progress bar, and what the user reads meanwhile.
+# Where each stage sits in the overall progress bar, and what the user reads when the pipeline says no more. The
+# stages come in the order they happen: load, detect, then for each batch of faces renovate (align and network)
+# and paste (blend back), the pipeline's Progress saying which faces ("Renovating faces 5-8 of 29 (about 12 s
+# left)"), then done. Over the faces the bar moves by the share of faces finished, from the start of their range.
 STAGES = {
     "load": (0.0, 0.02, "Loading weights"),
     "detect": (0.02, 0.2, "Detecting faces"),
-    "renovate": (0.2, 0.95, "Renovating faces"),  # renovate and paste alternate per batch of faces
+    "renovate": (0.2, 1.0, "Renovating faces"),
     "paste": (0.2, 1.0, "Blending faces back"),
+    "done": (1.0, 1.0, "Done"),  # every face back; the result follows
 }
-PROGRESS_INTERVAL = 0.1  # seconds between progress events of one job
+PROGRESS_INTERVAL = 0.1  # seconds between progress events of one job's stage
+NUMPY_DTYPES = {"u8": "u1", "u16": "<u2", "f32": "<f4"}  # the protocol's sample types as numpy's
+MAX_PREVIEWS = 16  # previews waiting in all
+MAX_PREVIEWS_PER_SESSION = 2  # a slider sends one at a time; two lets the next wait while one runs
 
 
 class JobStopped(Exception):
@@ -72,10 +84,11 @@ def error_table() -> tuple[tuple[tuple[type[BaseException], ...], str], ...]:
     cancelled: tuple[type[BaseException], ...] = (JobStopped,)
     out_of_memory: tuple[type[BaseException], ...] = (MemoryError,)
     weights: tuple[type[BaseException], ...] = (PipelineUnavailable,)
+    no_face: tuple[type[BaseException], ...] = ()
     try:
         import torch
 
-        from hifacegan.pipeline import Cancelled, WeightsUnavailable
+        from hifacegan.pipeline import Cancelled, NoFaceFound, WeightsUnavailable
         from hifacegan.weights import WeightsError
     except ImportError:
         pass
@@ -83,10 +96,12 @@ def error_table() -> tuple[tuple[tuple[type[BaseException], ...], str], ...]:
         cancelled += (Cancelled,)
         out_of_memory += (torch.cuda.OutOfMemoryError,)
         weights += (WeightsUnavailable, WeightsError)
+        no_face += (NoFaceFound,)  # a preview of a photo without a (big enough) face
     return (
         (cancelled, P.E_CANCELLED),
         (out_of_memory, P.E_OUT_OF_MEMORY),
         (weights, P.E_WEIGHTS),
+        (no_face, P.E_NO_FACE),
     )
 
 
@@ -112,6 +127,9 @@ class Job:
     mask: Any  # None or a buffer of width*height bytes
     options: dict[str, Any]
     timeout: float
+    kind: str = P.OP_RENOVATE  # or P.OP_PREVIEW: one face before and after
+    at: tuple[float, float] | None = None  # previews: the face at or nearest this point (None: the largest)
+    pixels_key: str | None = None  # previews: the client's name for the pixels (None: the server hashes them)
     accepted: float = field(default_factory=time.monotonic)
     state: str = QUEUED
     started: float | None = None
@@ -148,11 +166,38 @@ class FairQueue:
         self._by_session: dict[str, collections.deque[Job]] = {}
         self._turns: collections.deque[str] = collections.deque()
         self._count = 0
+        self._previews: collections.deque[Job] = collections.deque()  # served before any job
         self._closed = False
         self._cond = threading.Condition()
 
     def __len__(self) -> int:
-        return self._count
+        return self._count + len(self._previews)
+
+    def submit_preview(self, job: Job) -> int:
+        """Queue a preview in the previews' lane; returns how many previews are ahead of it."""
+        with self._cond:
+            if self._closed:
+                raise P.ProtocolError(P.E_SHUTTING_DOWN, REASON_TEXT["shutting_down"])
+            mine = sum(1 for j in self._previews if j.session == job.session)
+            if len(self._previews) >= MAX_PREVIEWS or mine >= MAX_PREVIEWS_PER_SESSION:
+                raise P.ProtocolError(
+                    P.E_BUSY,
+                    f"{'This client already has' if mine >= MAX_PREVIEWS_PER_SESSION else 'The server has'} "
+                    f"{mine if mine >= MAX_PREVIEWS_PER_SESSION else len(self._previews)} previews waiting; "
+                    "wait for one to finish.",
+                )
+            self._previews.append(job)
+            self._cond.notify()
+            return len(self._previews) - 1
+
+    def take_preview(self, ready: Callable[[Job], bool] = lambda job: True) -> Job | None:
+        """The first waiting preview that ``ready`` accepts, without waiting; None when there is none."""
+        with self._cond:
+            for job in self._previews:
+                if ready(job):
+                    self._previews.remove(job)
+                    return job
+            return None
 
     def submit(self, job: Job) -> int:
         """Queue ``job``; returns how many jobs are ahead of it in its own session's line."""
@@ -183,11 +228,13 @@ class FairQueue:
         """The next job, taking sessions in turn; None when closed (or after ``timeout``)."""
         with self._cond:
             end = None if timeout is None else time.monotonic() + timeout
-            while not self._count and not self._closed:
+            while not self._count and not self._previews and not self._closed:
                 remaining = None if end is None else end - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining)
+            if self._previews:
+                return self._previews.popleft()
             if self._closed and not self._count:
                 return None
             session = self._turns.popleft()
@@ -203,6 +250,11 @@ class FairQueue:
     def remove(self, job: Job) -> bool:
         """Take a queued job out of line; False when a worker already has it."""
         with self._cond:
+            if job.kind == P.OP_PREVIEW:
+                if job not in self._previews:
+                    return False
+                self._previews.remove(job)
+                return True
             line = self._by_session.get(job.session)
             if line is None or job not in line:
                 return False
@@ -217,7 +269,8 @@ class FairQueue:
         """Stop accepting jobs, wake idle workers and hand back everything still waiting."""
         with self._cond:
             self._closed = True
-            left = [job for session in self._turns for job in self._by_session[session]]
+            left = [*self._previews, *(job for session in self._turns for job in self._by_session[session])]
+            self._previews.clear()
             self._by_session.clear()
             self._turns.clear()
             self._count = 0
@@ -277,6 +330,9 @@ class Worker(threading.Thread):
         self.jobs_done = 0
         self.preloaded = threading.Event()  # set once the first weights load has finished, well or not
         self._renovators: collections.OrderedDict[tuple[str, str], Any] = collections.OrderedDict()
+        self._previewers: dict[
+            tuple[str, str], Any
+        ] = {}  # a FacePreviewer (its detection cache) per renovator
         self._wake: zmq.Socket | None = None
 
     # -- events -----------------------------------------------------------------------------------------------
@@ -300,6 +356,7 @@ class Worker(threading.Thread):
         self._renovators[key] = renovator
         while len(self._renovators) > self.max_resident:
             evicted, _ = self._renovators.popitem(last=False)
+            self._previewers.pop(evicted, None)
             log.info("unloaded weights %s on %s to make room", *evicted)
         return renovator
 
@@ -342,21 +399,68 @@ class Worker(threading.Thread):
                     break
                 self.current = job
                 try:
-                    self._run_job(job)
+                    if job.kind == P.OP_PREVIEW:
+                        self._run_preview(job)
+                    else:
+                        self._run_job(job)
                 finally:
                     self.current = None
                     self.jobs_done += 1
         finally:
             self._wake.close(0)
 
-    def _run_job(self, job: Job) -> None:
+    def _start(self, job: Job) -> str | None:
+        """Mark ``job`` running; the weights it asks for, or None when it was stopped while it waited."""
         job.state = RUNNING
         job.started = time.monotonic()
         job.worker = self.name
         if job.cancel_event.is_set():
             self._error(job, *job.stop_error())
+            return None
+        return job.options.get("weights") or self.default_weights
+
+    def _run_preview(self, job: Job) -> None:
+        weights = self._start(job)
+        if weights is None:
             return
-        weights = job.options.get("weights") or self.default_weights
+        try:
+            renovator = self.renovator(weights)
+            key = (weights, self.device)
+            if key not in self._previewers:
+                from hifacegan.pipeline import FacePreviewer
+
+                self._previewers[key] = FacePreviewer(renovator)
+            spec = job.spec
+            shown = self._previewers[key](
+                self._image(job),
+                fidelity=job.options.get("fidelity", 0.5),
+                at=job.at,
+                # the client's name for the pixels, within their geometry; None: the previewer hashes them
+                key=None
+                if job.pixels_key is None
+                else (spec.width, spec.height, spec.channels, spec.dtype, job.pixels_key),
+                min_face_size=job.options.get("min_face_size", 16),
+            )
+        except Exception as exc:
+            self._fail(job, weights, exc)
+            return
+        self._emit_preview(job, shown)
+
+    def _serve_previews(self) -> None:
+        """Run the previews that wait for weights already loaded here: called between a job's batches of faces,
+        on this thread, so a preview never waits for a whole long job and the networks never run twice at once."""
+        while True:
+            preview = self.jobs.take_preview(
+                lambda j: (j.options.get("weights") or self.default_weights, self.device) in self._renovators
+            )
+            if preview is None:
+                return
+            self._run_preview(preview)
+
+    def _run_job(self, job: Job) -> None:
+        weights = self._start(job)
+        if weights is None:
+            return
         try:
             self._emit_progress(job, "load", 0.0, force=True)
             result, warnings = self._renovate_with_fallback(job, weights)
@@ -378,6 +482,11 @@ class Worker(threading.Thread):
             log.warning("%s ran out of memory: %s", where, exc)
             message = (
                 "Not enough memory to renovate this image; select a smaller region or close other programs."
+            )
+        elif code == P.E_NO_FACE:
+            message = (
+                f"{_sentence(exc)[0].upper()}{_sentence(exc)[1:]} Preview a photo or a selection with a face "
+                "in it."
             )
         elif code == P.E_WEIGHTS:
             log.error("%s: weights %r unavailable: %s", where, weights, exc)
@@ -422,11 +531,12 @@ class Worker(threading.Thread):
                 warnings.append(text)
                 self._emit_progress(job, "load", 0.0, force=True, text=text)
 
-    def _call(self, job: Job, renovator: Any) -> Any:
+    def _image(self, job: Job) -> Any:
+        """The job's pixels as an (H, W, C) array over the received frame (no copy), or (H, W) for one channel."""
         import numpy as np
 
         spec = job.spec
-        dtype = np.dtype({"u8": "u1", "u16": "<u2", "f32": "<f4"}[spec.dtype])
+        dtype = np.dtype(NUMPY_DTYPES[spec.dtype])
         image = np.ndarray(
             (spec.height, spec.width, spec.channels),
             dtype=dtype,
@@ -435,8 +545,13 @@ class Worker(threading.Thread):
         )
         if dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big"):
             image = image.astype(dtype.newbyteorder("="))
-        if spec.channels == 1:
-            image = image[:, :, 0]
+        return image[:, :, 0] if spec.channels == 1 else image
+
+    def _call(self, job: Job, renovator: Any) -> Any:
+        import numpy as np
+
+        spec = job.spec
+        image = self._image(job)
         region = None
         if job.mask is not None:
             region = np.frombuffer(job.mask, dtype=np.uint8).reshape(spec.height, spec.width)
@@ -446,23 +561,41 @@ class Worker(threading.Thread):
             "faces": opts.get("faces", "all"),
             "max_faces": opts.get("max_faces"),
             "region": region,
-            "progress": lambda stage, fraction: self._on_progress(job, stage, fraction),
+            "progress": lambda stage, fraction: self._checkpoint(job),
+            "report": lambda state: self._on_report(job, state),
             "cancel": job.cancel_event.is_set,
         }
         if "min_face_size" in opts:
             kwargs["min_face_size"] = opts["min_face_size"]
         return renovator(image, **kwargs)
 
-    def _on_progress(self, job: Job, stage: str, fraction: float) -> None:
+    def _checkpoint(self, job: Job) -> None:
+        """Between the pipeline's stages and batches of faces: stop a cancelled job, run waiting previews."""
         if job.cancel_event.is_set():
             raise JobStopped(job.cancel_reason or "cancelled")
-        self._emit_progress(job, stage, fraction)
+        self._serve_previews()
+
+    def _on_report(self, job: Job, state: Any) -> None:
+        """The pipeline's Progress as each stage starts: detect, then renovate and paste per batch of faces; its
+        ``text`` ("Renovating faces 5-8 of 29 (about 12 s left)") is what the user reads."""
+        self._checkpoint(job)
+        fraction = state.done / state.total if state.total else 0.0
+        faces = {"done": state.done, "total": state.total, "remaining": state.remaining}
+        self._emit_progress(job, state.stage, fraction, text=state.text, faces=faces)
 
     def _emit_progress(
-        self, job: Job, stage: str, fraction: float, force: bool = False, text: str | None = None
+        self,
+        job: Job,
+        stage: str,
+        fraction: float,
+        force: bool = False,
+        text: str | None = None,
+        faces: dict[str, Any] | None = None,
     ) -> None:
         now = time.monotonic()
         last_stage, last_time = job.last_progress
+        # Per stage: renovate and paste alternate per batch, and each start is sent, so that the text shown is the
+        # stage that runs (the network's batch may take far longer than the paste before it).
         if not force and stage == last_stage and now - last_time < PROGRESS_INTERVAL:
             return
         job.last_progress = (stage, now)
@@ -481,6 +614,9 @@ class Worker(threading.Thread):
             "fraction": round(overall, 4),
             "text": text or label,
         }
+        if faces is not None:  # faces finished of those chosen, and the seconds left (None until known)
+            remaining = faces["remaining"]
+            header.update(faces, remaining=None if remaining is None else round(float(remaining), 1))
         self._emit(Event(job, header))
 
     def _emit_result(self, job: Job, result: Any, warnings: list[str]) -> None:
@@ -488,7 +624,7 @@ class Worker(threading.Thread):
 
         spec = job.spec
         out = np.asarray(result.image)
-        want = {"u8": "u1", "u16": "<u2", "f32": "<f4"}[spec.dtype]
+        want = NUMPY_DTYPES[spec.dtype]
         if out.ndim == 2:
             out = out[:, :, None]
         if out.shape != (spec.height, spec.width, spec.channels):
@@ -514,6 +650,28 @@ class Worker(threading.Thread):
         }
         self._emit(Event(job, header, [out], final=True))
 
+    def _emit_preview(self, job: Job, shown: Any) -> None:
+        import numpy as np
+
+        want = NUMPY_DTYPES[job.spec.dtype]
+        crops = [np.ascontiguousarray(c, dtype=want) for c in (shown.before, shown.after)]
+        crops = [c[:, :, None] if c.ndim == 2 else c for c in crops]
+        height, width, channels = crops[0].shape
+        header = {
+            "v": P.VERSION,
+            "op": P.EV_PREVIEW,
+            "job": job.job_id,
+            **P.ImageSpec(width, height, channels, job.spec.dtype, crops[0].strides[0]).to_header(),
+            "window": [int(v) for v in shown.window],
+            "face": _face_dict(shown.face),
+            "index": int(shown.index),
+            "face_count": int(shown.faces),
+            "cached": bool(shown.cached),
+            "timings": {str(k): round(float(v), 4) for k, v in shown.timings.items()},
+            "seconds": round(time.monotonic() - (job.started or job.accepted), 4),
+        }
+        self._emit(Event(job, header, crops, final=True))
+
 
 def _face_dict(face: Any) -> dict[str, Any]:
     """A FaceReport as plain msgpack types."""
@@ -526,6 +684,8 @@ def _face_dict(face: Any) -> dict[str, Any]:
             return plain(tolist())
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
+        if isinstance(value, dict):  # a face's path: a map, as docs/protocol.md says (was its str())
+            return {str(k): plain(v) for k, v in value.items()}
         return str(value)
 
     if hasattr(face, "to_dict"):

@@ -1,4 +1,5 @@
-"""Where the daemon and its clients meet: runtime, config and log folders, the endpoint and the token.
+"""Where the daemon and its clients meet: runtime, config and log folders, the endpoint and the token; how a
+client finds, probes and starts the daemon (``server_command``, ``nothing_listens``, ``start_detached``).
 
 Standard library only (the plug-ins copy this file). The folders follow platformdirs' conventions for the app
 name ``renovate-faces`` without depending on it:
@@ -22,9 +23,13 @@ log           ``$XDG_STATE_HOME/renovate-faces/log``  ``~/Library/Logs/renovate-
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
+import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -258,3 +263,64 @@ def read_token(create: bool = False) -> str:
     if len(token) < 16:
         raise PathsError(f"The token in {path} is too short; delete the file and restart the server.")
     return token
+
+
+def start_detached(command: list[str]) -> tuple[subprocess.Popen, Path]:
+    """Start ``command`` (the daemon) to outlive its starter and terminal: own session, no stdin or stdout, stderr
+    appended to the server's stderr log; returns the process and that log's path (OSError if it cannot start).
+    The one spawner: ``Client.ensure_running`` and ``hifacegan-server`` without ``--foreground`` use it."""
+    detach: dict[str, Any] = {"start_new_session": True}
+    if os.name == "nt":
+        flags = (
+            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW
+        )
+        detach = {"creationflags": flags}
+    err, errfile = open_stderr_log()
+    with err:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, close_fds=True, **detach
+        )
+    return proc, errfile
+
+
+def server_command() -> list[str] | None:
+    """How to start the daemon: ``command`` in ``<config>/server.json`` (written by the installer), else
+    ``hifacegan-server`` on PATH, else ``python -m server`` when this interpreter can import it
+    (None: none of them)."""
+    command = server_config().get("command")  # PathsError when server.json cannot be read
+    if isinstance(command, list) and command and all(isinstance(c, str) for c in command):
+        return list(command)
+    if isinstance(command, str) and command:
+        return [command]
+    found = shutil.which("hifacegan-server")
+    if found:
+        return [found]
+    with contextlib.suppress(ImportError, ValueError):
+        if importlib.util.find_spec("server.daemon") is not None:
+            return [sys.executable, "-m", "server"]
+    return None
+
+
+def nothing_listens(endpoint: str) -> str | None:
+    """A sentence when nothing listens at ``endpoint`` (a connect on the ipc socket file or the tcp port is
+    refused), else None (something listens, or the probe cannot tell: ZeroMQ then tries and times out)."""
+    sock = ipc_path(endpoint)
+    try:
+        if sock is not None:
+            if not hasattr(socket, "AF_UNIX"):
+                return None
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(1.0)
+                probe.connect(str(sock))
+        elif endpoint.startswith("tcp://"):
+            host, _, port = endpoint[len("tcp://") :].rpartition(":")
+            socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
+    except (FileNotFoundError, ConnectionRefusedError):
+        stale = " (its socket file is left over from a server that stopped)" if sock and sock.exists() else ""
+        return (
+            f"The renovate-faces server is not running: nothing listens at {endpoint}{stale}; start it "
+            f"with 'hifacegan-server' (its log is {log_dir() / LOG_FILE})."
+        )
+    except (OSError, ValueError):
+        pass  # a slow or unusual endpoint
+    return None

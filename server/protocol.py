@@ -34,6 +34,9 @@ FACE_CHOICES = ("all", "largest", "center")
 OPTIONS = ("weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout")
 """The renovate options a server knows; any other key is refused (``bad_option``)."""
 
+PREVIEW_OPTIONS = ("weights", "fidelity", "min_face_size", "timeout")
+"""The options a preview takes (one face: no face choice, no face count)."""
+
 # Requests (client -> server).
 OP_HELLO = "hello"
 OP_STATUS = "status"
@@ -41,13 +44,17 @@ OP_RENOVATE = "renovate"
 OP_CANCEL = "cancel"
 OP_HEARTBEAT = "heartbeat"
 OP_SHUTDOWN = "shutdown"
-REQUEST_OPS = (OP_HELLO, OP_STATUS, OP_RENOVATE, OP_CANCEL, OP_HEARTBEAT, OP_SHUTDOWN)
+OP_PREVIEW = "preview"
+REQUEST_OPS = (OP_HELLO, OP_STATUS, OP_RENOVATE, OP_PREVIEW, OP_CANCEL, OP_HEARTBEAT, OP_SHUTDOWN)
+DATA_OPS = (OP_RENOVATE, OP_PREVIEW)
+"""The requests that carry pixel frames after their header."""
 
 # Events (server -> client) besides the replies that reuse the request's op name.
 EV_ACCEPTED = "accepted"
 EV_PROGRESS = "progress"
 EV_RESULT = "result"
 EV_ERROR = "error"
+EV_PREVIEW = OP_PREVIEW  # a preview's answer: the window before and after
 
 # Stable error codes. Clients switch on these; the accompanying message is for people.
 E_BAD_REQUEST = "bad_request"
@@ -66,6 +73,7 @@ E_TIMEOUT = "timeout"
 E_OUT_OF_MEMORY = "out_of_memory"
 E_WEIGHTS = "weights_unavailable"
 E_SHUTTING_DOWN = "shutting_down"
+E_NO_FACE = "no_face"
 E_INTERNAL = "internal"
 ERROR_CODES = (
     E_BAD_REQUEST,
@@ -84,6 +92,7 @@ ERROR_CODES = (
     E_OUT_OF_MEMORY,
     E_WEIGHTS,
     E_SHUTTING_DOWN,
+    E_NO_FACE,
     E_INTERNAL,
 )
 
@@ -275,16 +284,17 @@ def renovate_buffers(
     frames, then the mask's frames when ``mask`` is true; each checked against ``spec``."""
     has_mask = bool(request.get("mask", False))
     chunks = request.get("chunks", 1)
+    op = request.get("op") if request.get("op") in DATA_OPS else OP_RENOVATE
     if not isinstance(chunks, int) or isinstance(chunks, bool) or not 1 <= chunks <= len(buffers) - has_mask:
         raise ProtocolError(
             E_BAD_FRAME,
-            f"A renovate request carries 'chunks' (default 1) pixel frames, then the mask's if 'mask' is true; "
+            f"A {op} request carries 'chunks' (default 1) pixel frames, then the mask's if 'mask' is true; "
             f"this one has {len(buffers)} data frame(s) for chunks={short(chunks)}.",
         )
     if not has_mask and len(buffers) != chunks:
         raise ProtocolError(
             E_BAD_FRAME,
-            f"A renovate request without a mask carries {chunks} data frame(s), this one has {len(buffers)}.",
+            f"A {op} request without a mask carries {chunks} data frame(s), this one has {len(buffers)}.",
         )
     pixels = join_chunks(buffers[:chunks])
     check_frame(spec, pixels.nbytes)
@@ -300,16 +310,17 @@ def renovate_buffers(
     return pixels, mask
 
 
-def validate_options(options: Any) -> dict[str, Any]:
-    """Check renovate options; unknown keys are refused so that typos are not silently ignored."""
+def validate_options(options: Any, known: tuple[str, ...] = OPTIONS) -> dict[str, Any]:
+    """Check renovate options (``known``: :data:`PREVIEW_OPTIONS` for a preview); unknown keys are refused so that
+    typos are not silently ignored."""
     if options is None:
         return {}
     if not isinstance(options, dict):
         raise BadOption("The renovate options must be a map.")
-    unknown = sorted(str(k) for k in options if k not in OPTIONS)
+    unknown = sorted(str(k) for k in options if k not in known)
     if unknown:
         raise BadOption(
-            f"Unknown option(s) {', '.join(unknown)}; known options are {', '.join(sorted(OPTIONS))}.",
+            f"Unknown option(s) {', '.join(unknown)}; known options are {', '.join(sorted(known))}.",
         )
     out: dict[str, Any] = {}
     if "weights" in options and options["weights"] is not None:
@@ -338,3 +349,54 @@ def validate_options(options: Any) -> dict[str, Any]:
             raise BadOption(f"'timeout' must be a positive number of seconds, got {timeout!r}.")
         out["timeout"] = float(timeout)
     return out
+
+
+def preview_target(request: dict[str, Any]) -> tuple[tuple[float, float] | None, str | None]:
+    """A preview request's ``at`` ([x, y] in photo pixels, or nil: the largest face) and ``key`` (a name for the
+    pixels, 1-128 chars, or nil: the server hashes them), checked."""
+    at = request.get("at")
+    if at is not None:
+        if (
+            not isinstance(at, (list, tuple))
+            or len(at) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in at)
+            or not all(abs(v) <= 1 << 20 for v in at)  # also refuses NaN
+        ):
+            raise ProtocolError(
+                E_BAD_REQUEST, f"A preview's 'at' must be [x, y] in photo pixels or nil, got {short(at)}."
+            )
+        at = (float(at[0]), float(at[1]))
+    key = request.get("key")
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 128):
+        raise ProtocolError(
+            E_BAD_REQUEST, f"A preview's 'key' must be a string of 1-128 chars or nil, got {short(key)}."
+        )
+    return at, key
+
+
+def image_frames(
+    header: dict[str, Any], frames: list[Any], count: int, what: str
+) -> tuple[ImageSpec, list[Any]]:
+    """The ``count`` pixel buffers of an answer (a result, a preview's before and after) that ``header`` describes,
+    each checked against its geometry; ProtocolError (``bad_frame``) when they do not match."""
+    spec = parse_image_spec(header, 1 << 62)
+    if len(frames) != count:
+        raise ProtocolError(E_BAD_FRAME, f"a {what} carries {count} pixel frame(s), not {len(frames)}")
+    buffers = [getattr(f, "buffer", f) for f in frames]
+    for buffer in buffers:
+        check_frame(spec, memoryview(buffer).nbytes, f"{what} frame")
+    return spec, buffers
+
+
+def dropped_message(biggest_frame: int, limit: Any) -> str:
+    """What a client says when the server answered a heartbeat but never its request: it closed the connection
+    mid-request, most likely over a frame beyond ``limit`` (``limits.max_frame_bytes``)."""
+    if isinstance(limit, int) and biggest_frame > limit:
+        return (
+            f"The image data is {biggest_frame} bytes, more than the server accepts in one piece "
+            f"({limit} bytes); scale the image down or select a smaller region."
+        )
+    return (
+        f"The server dropped this request unread (its largest part is {biggest_frame} bytes, which may be "
+        "over the server's size limit); select a smaller region, or restart the server and retry."
+    )
