@@ -37,7 +37,12 @@ PROCEDURE = "plug-in-renovate-faces"
 MENU_PATH = "<Image>/Filters/Enhance"
 PLUG_IN_DIR = os.path.dirname(os.path.realpath(__file__))
 
-FACE_CHOICES = (("all", "All faces"), ("largest", "Largest face only"))
+# The protocol's face choices (server/protocol.py FACE_CHOICES; tests/test_option_choices.py ties them).
+FACE_CHOICES = (
+    ("all", "All faces"),
+    ("largest", "Largest face only"),
+    ("center", "Face nearest the centre"),
+)
 OUTPUT_CHOICES = (("new-layer", "New layer above the source"), ("in-place", "In place (on the layer itself)"))
 # Around a selection, this share of its size is sent too, so that a face the selection cuts is still found.
 CONTEXT_MARGIN = 0.25
@@ -174,7 +179,7 @@ def work_region(drawable: Gimp.Drawable) -> Region | None:
 
 def layer_name(fidelity: float, faces: str) -> str:
     """The result layer's name, e.g. "Renovated faces (all faces, fidelity 0.50)": the same in GIMP and Krita."""
-    which = "largest face" if faces == "largest" else "all faces"
+    which = {"largest": "largest face", "center": "face nearest the centre"}.get(faces, "all faces")
     return f"{LAYER_PREFIX} ({which}, fidelity {fidelity:.2f})"
 
 
