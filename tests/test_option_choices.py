@@ -128,3 +128,32 @@ def test_the_library_accepts_exactly_the_protocols_choices():
             select_faces([], (64, 64), wrong)
         with pytest.raises(P.BadOption):
             P.validate_options({"faces": wrong})
+
+
+def _plugin_function(path: Path, name: str):
+    """A pure function of a plug-in's source, exec'd on its own (the plug-in's module needs its host)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    body = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name]
+    assert len(body) == 1, f"{path.relative_to(REPO)} has no single {name}()"
+    namespace: dict = {}
+    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)
+    return namespace[name]
+
+
+def test_both_plugins_send_the_same_context_around_a_selection():
+    gimp = _plugin_function(REPO / "plugin_gimp" / "renovate-faces" / "renovate-faces.py", "context_margin")
+    krita = _plugin_function(REPO / "plugin_krita" / "renovate_faces" / "core.py", "context_margin")
+    for width, height in (
+        (1, 1),
+        (40, 30),
+        (100, 190),
+        (128, 128),
+        (129, 7),
+        (450, 420),
+        (1328, 568),
+        (4000, 3),
+    ):
+        margin = gimp(width, height)
+        assert margin == krita(width, height), (width, height)
+        # A face the selection's edge cuts through its middle, as large as the selection, arrives whole.
+        assert margin >= max(width, height) // 2 and margin >= 64, (width, height, margin)

@@ -75,11 +75,16 @@ class Result:
         return sum(1 for f in self.faces if f.get("renovated"))
 
 
+def context_margin(width: int, height: int) -> int:
+    """How far beyond a selection's box the pixels sent reach: a face the selection's edge cuts must reach the
+    detector whole, with context around it. The GIMP plug-in's rule, where the reasoning is written out
+    (plugin_gimp/renovate-faces/renovate-faces.py, ``context_margin``); tests/test_option_choices.py ties them."""
+    return max(64, max(width, height) // 2)
+
+
 def selection_context(selection: Rect, bounds: Rect) -> Rect:
-    """The area sent when a selection exists: its box plus a margin, so a face cut by the selection edge
-    is still detected (the server merges the result through the mask, so nothing outside changes)."""
-    margin = max(64, max(selection.width, selection.height) // 2)
-    return selection.grown(margin).intersected(bounds)
+    """The area sent when a selection exists: its box plus the context margin, inside the image."""
+    return selection.grown(context_margin(selection.width, selection.height)).intersected(bounds)
 
 
 def prepare(document: KritaDocument, node: Any, options: Options) -> Job:
