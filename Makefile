@@ -8,7 +8,7 @@ DEMO_IN ?= examples/solvay_conference_1927.png
 DEMO_OUT ?= out/solvay_conference_1927_renovated.png
 PYTEST_ARGS ?=
 # Tests that drive a real GIMP or Krita (or install into them): left out of `make test-fast`.
-HOST_TESTS := test_gimp_plugin.py test_krita_core.py test_krita_gui.py test_install_hosts.py
+HOST_TESTS := test_gimp_plugin.py test_gimp_gui.py test_krita_core.py test_krita_gui.py test_install_hosts.py
 
 .PHONY: setup demo test test-fast hosts lint format bench clean
 

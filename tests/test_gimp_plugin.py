@@ -461,18 +461,25 @@ def test_elliptical_selection_leaves_outside_faces_alone(
     assert changed[selection > 0].any(), "no face inside the ellipse was renovated"
 
 
-def test_largest_face_only(gimp: Gimp, server: Server, solvay_photo: Path) -> None:
-    report, folder = gimp.run({"image": gimp.stage(solvay_photo), "args": {"faces": "largest"}})
+@pytest.mark.parametrize(
+    ("faces", "words"), [("largest", "largest face"), ("center", "face nearest the centre")]
+)
+def test_one_face_only(gimp: Gimp, server: Server, solvay_photo: Path, faces: str, words: str) -> None:
+    report, folder = gimp.run({"image": gimp.stage(solvay_photo), "args": {"faces": faces}})
     assert report["status"] == "success", report["error"]
     assert report["renovated_faces"] == 1
-    assert report["new_layer"]["name"] == "Renovated faces (largest face, fidelity 0.50)"
+    assert report["new_layer"]["name"] == f"Renovated faces ({words}, fidelity 0.50)"
     before = _load_dump(folder, report["source_before"], 4)
     new = _load_dump(folder, report["new_layer"], 4)
-    faces = _detected(server, before)
-    largest = max(faces, key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
+    found = _detected(server, before)
+    mid = np.array([before.shape[1], before.shape[0]]) / 2
+    if faces == "largest":
+        chosen = max(found, key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
+    else:
+        chosen = min(found, key=lambda f: np.hypot(*(np.add(f["box"][:2], f["box"][2:]) / 2 - mid)))
     changed = np.any(new != before, axis=2)
     assert changed.any()
-    assert not changed[~_inside_boxes(changed.shape, [largest])].any(), "another face changed"
+    assert not changed[~_inside_boxes(changed.shape, [chosen])].any(), "another face changed"
 
 
 def test_in_place_through_an_elliptical_selection(gimp: Gimp, server: Server, degraded_face: Path) -> None:

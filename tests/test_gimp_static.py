@@ -111,5 +111,5 @@ def test_result_layer_named_like_krita() -> None:
     ]
     namespace: dict = {}
     exec(compile(ast.Module(body=body, type_ignores=[]), str(PLUGIN), "exec"), namespace)
-    for fidelity, faces in ((0.5, "all"), (0.3, "largest"), (1.0, "all")):
+    for fidelity, faces in ((0.5, "all"), (0.3, "largest"), (0.7, "center"), (1.0, "all")):
         assert namespace["layer_name"](fidelity, faces) == core.Options(fidelity, faces).layer_name

@@ -120,6 +120,15 @@ def test_session_ran_on_the_expected_krita(gui_run: dict) -> None:
     assert gui_run["docker_found"], "the Renovate Faces docker was not created"
 
 
+def test_the_docker_offers_every_face_choice(gui_run: dict) -> None:
+    # The protocol's choices, in its order, in words a user understands (tests/test_option_choices.py ties them).
+    assert gui_run["face_choices"] == [
+        ["All faces", "all"],
+        ["Largest face only", "largest"],
+        ["Face nearest the centre", "center"],
+    ]
+
+
 def test_action_adds_one_layer_above_the_active_one(gui_run: dict) -> None:
     info = step(gui_run, "full")
     assert info["action_found"] and info["action_text"] == "Renovate Faces"

@@ -122,8 +122,11 @@ def test_options_check_and_name_the_layer() -> None:
     assert core.Options().layer_name == "Renovated faces (all faces, fidelity 0.50)"
     with pytest.raises(ValueError):
         core.Options(fidelity=1.5)
+    assert (
+        core.Options(0.7, "center").layer_name == "Renovated faces (face nearest the centre, fidelity 0.70)"
+    )
     with pytest.raises(ValueError):
-        core.Options(faces="center")
+        core.Options(faces="middle")
 
 
 def test_selection_context_grows_and_stays_inside_the_image() -> None:

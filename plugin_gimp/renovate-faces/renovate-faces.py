@@ -37,10 +37,13 @@ PROCEDURE = "plug-in-renovate-faces"
 MENU_PATH = "<Image>/Filters/Enhance"
 PLUG_IN_DIR = os.path.dirname(os.path.realpath(__file__))
 
-FACE_CHOICES = (("all", "All faces"), ("largest", "Largest face only"))
+# The protocol's face choices (server/protocol.py FACE_CHOICES; tests/test_option_choices.py ties them).
+FACE_CHOICES = (
+    ("all", "All faces"),
+    ("largest", "Largest face only"),
+    ("center", "Face nearest the centre"),
+)
 OUTPUT_CHOICES = (("new-layer", "New layer above the source"), ("in-place", "In place (on the layer itself)"))
-# Around a selection, this share of its size is sent too, so that a face the selection cuts is still found.
-CONTEXT_MARGIN = 0.25
 # The result layer's name, the same scheme as the Krita plug-in's (plugin_krita/renovate_faces/core.py).
 LAYER_PREFIX = "Renovated faces"
 
@@ -160,13 +163,22 @@ def read_selection(image: Gimp.Image, drawable: Gimp.Drawable, region: Region) -
     return bytes(buffer.get(region.rect(off_x, off_y), 1.0, "Y u8", Gegl.AbyssPolicy.NONE))
 
 
+def context_margin(width: int, height: int) -> int:
+    """How far beyond a selection's box the pixels sent reach (the result is merged through the selection, so
+    nothing outside it changes). A face the selection's edge cuts must reach the detector whole, with some context
+    around it: the detector needs the whole face and its surroundings. Half the longer side covers a face as large
+    as the selection cut through its middle; 64 px at least, since small selections hold small faces whose aligned
+    crop is still wider than the face. The Krita plug-in has the same rule (tests/test_option_choices.py)."""
+    return max(64, max(width, height) // 2)
+
+
 def work_region(drawable: Gimp.Drawable) -> Region | None:
     """The part of the drawable to send: the selection's box plus some context, or the whole drawable."""
     ok, x, y, w, h = drawable.mask_intersect()
     if not ok or w <= 0 or h <= 0:
         return None
     full_w, full_h = drawable.get_width(), drawable.get_height()
-    margin = int(CONTEXT_MARGIN * max(w, h))
+    margin = context_margin(w, h)
     x0, y0 = max(0, x - margin), max(0, y - margin)
     x1, y1 = min(full_w, x + w + margin), min(full_h, y + h + margin)
     return Region(x0, y0, x1 - x0, y1 - y0)
@@ -174,7 +186,7 @@ def work_region(drawable: Gimp.Drawable) -> Region | None:
 
 def layer_name(fidelity: float, faces: str) -> str:
     """The result layer's name, e.g. "Renovated faces (all faces, fidelity 0.50)": the same in GIMP and Krita."""
-    which = "largest face" if faces == "largest" else "all faces"
+    which = {"largest": "largest face", "center": "face nearest the centre"}.get(faces, "all faces")
     return f"{LAYER_PREFIX} ({which}, fidelity {fidelity:.2f})"
 
 

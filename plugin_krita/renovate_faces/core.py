@@ -18,7 +18,15 @@ Progress = Callable[[float, str], None]
 RenovateCall = Callable[..., Any]  # Client.renovate's signature (docs/architecture.md, "Client")
 
 LAYER_PREFIX = "Renovated faces"
-FACE_CHOICES = ("all", "largest")
+# Which faces to renovate: the protocol's choices (server/protocol.py FACE_CHOICES, tied to this copy by
+# tests/test_option_choices.py) with the words the docker shows. The plug-in's only copy: the docker's combo box
+# and the stored setting's check read it from here.
+FACE_CHOICES = (
+    ("all", "All faces"),
+    ("largest", "Largest face only"),
+    ("center", "Face nearest the centre"),
+)
+FACE_NICKS = tuple(nick for nick, _ in FACE_CHOICES)
 
 
 class NothingToDo(Exception):
@@ -33,15 +41,15 @@ class Options:
     def __post_init__(self) -> None:
         if not 0.0 <= self.fidelity <= 1.0:
             raise ValueError(f"fidelity must be between 0 and 1, got {self.fidelity}")
-        if self.faces not in FACE_CHOICES:
-            raise ValueError(f"faces must be one of {FACE_CHOICES}, got {self.faces!r}")
+        if self.faces not in FACE_NICKS:
+            raise ValueError(f"faces must be one of {FACE_NICKS}, got {self.faces!r}")
 
     def to_server(self) -> dict[str, Any]:
         return {"fidelity": float(self.fidelity), "faces": self.faces}
 
     @property
     def layer_name(self) -> str:
-        which = "largest face" if self.faces == "largest" else "all faces"
+        which = {"largest": "largest face", "center": "face nearest the centre"}.get(self.faces, "all faces")
         return f"{LAYER_PREFIX} ({which}, fidelity {self.fidelity:.2f})"
 
 
@@ -67,11 +75,16 @@ class Result:
         return sum(1 for f in self.faces if f.get("renovated"))
 
 
+def context_margin(width: int, height: int) -> int:
+    """How far beyond a selection's box the pixels sent reach: a face the selection's edge cuts must reach the
+    detector whole, with context around it. The GIMP plug-in's rule, where the reasoning is written out
+    (plugin_gimp/renovate-faces/renovate-faces.py, ``context_margin``); tests/test_option_choices.py ties them."""
+    return max(64, max(width, height) // 2)
+
+
 def selection_context(selection: Rect, bounds: Rect) -> Rect:
-    """The area sent when a selection exists: its box plus a margin, so a face cut by the selection edge
-    is still detected (the server merges the result through the mask, so nothing outside changes)."""
-    margin = max(64, max(selection.width, selection.height) // 2)
-    return selection.grown(margin).intersected(bounds)
+    """The area sent when a selection exists: its box plus the context margin, inside the image."""
+    return selection.grown(context_margin(selection.width, selection.height)).intersected(bounds)
 
 
 def prepare(document: KritaDocument, node: Any, options: Options) -> Job:

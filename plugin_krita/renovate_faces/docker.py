@@ -19,6 +19,7 @@ from PyQt5.QtWidgets import (
 
 from . import settings
 from .controller import controller
+from .core import FACE_CHOICES
 
 DOCKER_ID = "renovate_faces_docker"
 
@@ -43,8 +44,8 @@ class RenovateFacesDocker(DockWidget):
         layout.addLayout(row)
 
         self.faces = QComboBox(body)
-        self.faces.addItem("All faces", "all")
-        self.faces.addItem("Largest face only", "largest")
+        for nick, label in FACE_CHOICES:
+            self.faces.addItem(label, nick)
         self.faces.setCurrentIndex(max(0, self.faces.findData(settings.load(settings.FACES))))
         layout.addWidget(self.faces)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .core import FACE_NICKS
+
 SECTION = "renovate_faces"
 
 
@@ -30,7 +32,7 @@ class Setting:
 
 
 FIDELITY = Setting("fidelity", 0.5, "0 = most detail (perceptual), 1 = closest to the photo (fidelity)")
-FACES = Setting("faces", "all", "'all' faces or only the 'largest'")
+FACES = Setting("faces", "all", "'all' faces, only the 'largest', or the one nearest the 'center'")
 START_SERVER = Setting("start_server", True, "Start the Renovate Faces server when it is not running")
 ALL = (FIDELITY, FACES, START_SERVER)
 
@@ -39,7 +41,7 @@ def load(setting: Setting) -> Any:
     from krita import Krita
 
     value = setting.parse(Krita.instance().readSetting(SECTION, setting.name, ""))
-    if setting is FACES and value not in ("all", "largest"):
+    if setting is FACES and value not in FACE_NICKS:
         return setting.default
     return value
 

@@ -22,7 +22,8 @@ BASE_MARKER="$ROOT/.renovate-base-ok"
 
 packages_for() {
     case "$1" in
-        gimp) echo "gimp python3-gi python3-zmq python3-msgpack" ;;
+        # xvfb, xauth and xdotool: the GUI test (tests/test_gimp_gui.py) drives the real dialog under Xvfb.
+        gimp) echo "gimp python3-gi python3-zmq python3-msgpack xvfb xauth xdotool" ;;
         # python3-pyqt5 is only a Recommends of krita, but without it Krita has no Python (no plug-ins).
         krita) echo "krita python3-pyqt5 xvfb xauth python3-zmq python3-msgpack" ;;
         *) echo "unknown host '$1': expected gimp or krita" >&2; return 2 ;;

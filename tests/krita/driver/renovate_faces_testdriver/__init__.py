@@ -276,6 +276,10 @@ class Driver:
             docker = self.docker()
             if docker is not None:
                 self.report["docker_visible"] = docker.isVisible()
+                combo = docker.faces  # what the user can pick: (label, value sent to the server)
+                self.report["face_choices"] = [
+                    [combo.itemText(i), combo.itemData(i)] for i in range(combo.count())
+                ]
                 # For readable grabs: the window fills the screen, the docker floats at a usual docker size.
                 window = self.app.activeWindow()
                 if window is not None:  # no window manager under Xvfb: place it by hand
