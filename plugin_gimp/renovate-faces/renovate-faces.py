@@ -92,7 +92,7 @@ class RenovateFaces(Gimp.PlugIn):
             flags,
         )
         procedure.add_choice_argument(
-            "faces", "Face_s", "Which faces to renovate", _choice(FACE_CHOICES), "all", flags
+            "faces", "F_aces", "Which faces to renovate", _choice(FACE_CHOICES), "all", flags
         )
         procedure.add_choice_argument(
             "output", "Res_ult", "Where the result goes", _choice(OUTPUT_CHOICES), "new-layer", flags
