@@ -72,7 +72,7 @@ def gui_run(request: pytest.FixtureRequest, shared_data: Path, weights: str) -> 
     case = {
         "out_dir": host.inside(out),
         "selection": SELECTION,
-        "steps": ["full", "selection", "cancel", "no_server", "main_loop"],
+        "steps": ["preview", "full", "selection", "cancel", "no_server", "main_loop"],
         "timeout": 240,
         "dead_endpoint": free_tcp_endpoint(),
     }
@@ -259,3 +259,54 @@ def test_the_source_layer_stays_active_after_the_result_appears(gui_run: dict) -
     assert info["outcome"] == "done", info.get("message")
     assert len(info["layers_after"]) == len(info["layers_before"]) + 1
     assert {name for _, name in info["seen"]} == {info["active"]}, info["seen"]
+
+
+def pictures(answers: list[dict]) -> list[dict]:
+    return [a for a in answers if a["outcome"] == "picture"]
+
+
+def test_the_preview_follows_the_fidelity_slider(gui_run: dict) -> None:
+    info = step(gui_run, "preview")
+    # Opening the image showed the largest face already.
+    assert info["opening_shown"], info["opening"]
+    first = pictures(info["opening"]["answers"])[0]
+    assert first["fidelity"] == info["slider_start"] / 100 and first["faces"] >= 2, first
+    # Dragging asks nothing; letting go at 0.10 asks once, and the docker shows that answer.
+    moved = info["moved"]
+    assert info["requests_while_dragging"] == 1, moved["answers"]
+    last = moved["answers"][-1]
+    assert last["outcome"] == "picture" and last["fidelity"] == 0.10 and not last["stale"], last
+    assert info["moved_shown"] and info["preview_caption"].startswith(
+        "Before | after at fidelity 0.10: face "
+    )
+    # The test weights have no fidelity partner, so the after image may not change: a fresh answer at the new
+    # fidelity is what the docker shows (tests/test_server_preview.py checks that fidelity changes the face).
+    assert last["serial"] > first["serial"]
+    assert last["window"] == first["window"] and last["cached"], "the same face, from the cached detection"
+    assert info["preview_text"] == "" and info["pixmap_size"][0] > 100, info
+    # Krita kept running its event loop while the server worked (a 20 Hz timer).
+    assert moved["ticks"] >= max(1, 0.25 * moved["seconds"] / 0.05), moved
+
+
+def test_a_stale_preview_answer_is_dropped(gui_run: dict) -> None:
+    info = step(gui_run, "preview")
+    answers = info["stale"]["answers"][-2:]
+    assert [(a["fidelity"], a["stale"]) for a in answers] == [(0.9, True), (0.3, False)], answers
+    assert info["stale_shown_fidelity"] == 0.3
+
+
+def test_the_preview_at_the_selection_and_without_a_server(gui_run: dict) -> None:
+    info = step(gui_run, "preview")
+    at = info["selection"]["answers"][-1]
+    x, y, w, h = SELECTION
+    x0, y0, x1, y1 = at["window"]
+    assert x0 < x + w and x < x1 and y0 < y + h and y < y1, (at, SELECTION)  # a face of the selection
+    assert "(nearest the selection's centre)" in info["selection_caption"]
+    assert info["no_server_text"] == (
+        "No preview: the Renovate Faces server is not running (it starts when you press Renovate)."
+    )
+    assert info["back"]["answers"][-1]["outcome"] == "picture"
+    shown = texts(gui_run, step="preview", label="preview") + texts(
+        gui_run, step="preview", label="preview_caption"
+    )
+    assert shown and not [t for t in shown if any(m in t for m in RAW_MARKERS)], shown

@@ -22,6 +22,7 @@ from renovate_faces.pixels import (  # noqa: E402
     host_to_wire,
     mask_is_empty,
     wire_to_host,
+    wire_to_rgba8,
 )
 
 rng = np.random.default_rng(0)
@@ -217,3 +218,24 @@ def test_status_sentences_for_the_states_without_a_server() -> None:
         "Starting the Renovate Faces server"
     )
     assert _plain(status.busy("the CPU").text).startswith("Busy: renovating faces on the CPU.")
+
+
+@pytest.mark.parametrize("dtype", ["u8", "u16", "f32"])
+@pytest.mark.parametrize("channels", [4, 2])
+def test_preview_pixels_become_8_bit_rgba(dtype: str, channels: int) -> None:
+    """The docker's preview: any wire format -> 8-bit R,G,B,A for a QImage, without numpy in Krita."""
+    rgba8 = rng.integers(0, 256, (3, 5, channels), dtype=np.uint8)
+    if dtype == "u8":
+        wire = rgba8.tobytes()
+    elif dtype == "u16":
+        wire = (rgba8.astype(np.uint16) * 257).tobytes()
+    else:
+        wire = (rgba8.astype(np.float32) / 255).tobytes()
+    out = np.frombuffer(wire_to_rgba8(wire, channels, dtype, 5, 3), np.uint8).reshape(3, 5, 4)
+    expected = rgba8 if channels == 4 else rgba8[..., [0, 0, 0, 1]]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_preview_floats_are_clamped() -> None:
+    wire = np.array([-1.0, 0.5, 2.0, float("nan")], np.float32).tobytes()
+    assert list(wire_to_rgba8(wire, 4, "f32", 1, 1)) == [0, 128, 255, 0]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Krita
-from PyQt5.QtCore import Qt
+from PyQt5.QtCore import Qt, QTimer
+from PyQt5.QtGui import QImage, QPainter, QPixmap
 from PyQt5.QtWidgets import (
     QComboBox,
     QFrame,
@@ -12,6 +13,7 @@ from PyQt5.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -20,6 +22,8 @@ from PyQt5.QtWidgets import (
 from . import settings
 from .controller import controller
 from .core import FACE_CHOICES
+from .document import KritaDocument
+from .preview import Picture, previewer
 
 DOCKER_ID = "renovate_faces_docker"
 
@@ -66,6 +70,7 @@ class RenovateFacesDocker(DockWidget):
         layout.addWidget(self.message)
         self.status = wrapping_label(body, "renovate_faces_status")
         layout.addWidget(self.status)
+        self._add_preview(body, layout)
         layout.addStretch(1)
         # In a crowded dock column the texts scroll instead of being cut off.
         scroll = QScrollArea(self)
@@ -86,7 +91,88 @@ class RenovateFacesDocker(DockWidget):
         controller().refresh_status()
 
     def canvasChanged(self, canvas: object) -> None:  # required by DockWidget
-        pass
+        if canvas is not None:  # an image was opened or another view became active: show its face
+            self._preview_timer.start(self.OPEN_PREVIEW_MS)
+
+    # -- the face preview (see preview.py) -------------------------------------------------------------------
+    SLIDER_PREVIEW_MS = 150  # coalesces keyboard steps and clicks on the slider's track
+    OPEN_PREVIEW_MS = 600  # lets Krita finish opening the image
+
+    def _add_preview(self, body: QWidget, layout: QVBoxLayout) -> None:
+        self.preview_button = QPushButton("Preview", body)
+        self.preview_button.setObjectName("renovate_faces_preview_button")
+        self.preview_button.setToolTip(
+            "Show one face before | after at the chosen fidelity: the largest, or the one at the selection's centre"
+        )
+        layout.addWidget(self.preview_button)
+        self.preview = QLabel(body)
+        self.preview.setObjectName("renovate_faces_preview")
+        self.preview.setAlignment(Qt.AlignCenter)
+        self.preview.setWordWrap(True)
+        self.preview.setTextFormat(Qt.PlainText)
+        self.preview.setMinimumHeight(80)
+        self.preview.setSizePolicy(
+            QSizePolicy.Ignored, QSizePolicy.Preferred
+        )  # the pixmap follows the docker
+        self.preview.setText("Press Preview to see a face before and after.")
+        layout.addWidget(self.preview)
+        self.preview_caption = wrapping_label(body, "renovate_faces_preview_caption")
+        layout.addWidget(self.preview_caption)
+        self._preview_image: QImage | None = None
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.timeout.connect(self.request_preview)
+        self.preview_button.clicked.connect(self.request_preview)
+        self.fidelity.sliderReleased.connect(self.request_preview)
+        self.fidelity.valueChanged.connect(self._fidelity_for_preview)
+        previewer().shown.connect(self._show_preview)
+        previewer().busy_changed.connect(self._preview_busy)
+        controller().server_status.connect(self._preview_when_server_answers)
+
+    def request_preview(self) -> None:
+        self._preview_timer.stop()
+        previewer().request(KritaDocument.active(), self.fidelity.value() / 100)
+
+    def _fidelity_for_preview(self, value: int) -> None:
+        if not self.fidelity.isSliderDown():  # while dragging, the release asks
+            self._preview_timer.start(self.SLIDER_PREVIEW_MS)
+
+    def _preview_when_server_answers(self, text: str) -> None:
+        if previewer().waiting_for_server and controller().server.kind == "ready":
+            self._preview_timer.start(0)
+
+    def _preview_busy(self, busy: bool) -> None:
+        if busy:
+            self.preview_caption.setText(
+                f"Updating the preview at fidelity {self.fidelity.value() / 100:.2f}..."
+            )
+
+    def _show_preview(self, what: object) -> None:
+        if isinstance(what, Picture):
+            self._preview_image = side_by_side(what)
+            self._render_preview()
+            self.preview_caption.setText(what.caption)
+        else:
+            self._preview_image = None
+            self.preview.clear()
+            self.preview.setMinimumHeight(80)
+            self.preview.setText(wrappable(str(what)))
+            self.preview_caption.setText("")
+
+    def _render_preview(self) -> None:
+        if self._preview_image is None:
+            return
+        image = self._preview_image
+        # As wide as the docker allows: a small face is enlarged (up to 3x), a big one shrunk.
+        width = min(max(60, self.preview.width()), 3 * image.width())
+        if image.width() != width:
+            image = image.scaledToWidth(width, Qt.SmoothTransformation)
+        self.preview.setMinimumHeight(max(80, image.height()))  # a word-wrapping label sizes by its text
+        self.preview.setPixmap(QPixmap.fromImage(image))
+
+    def resizeEvent(self, event: object) -> None:
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._render_preview)  # once the layout gave the label its new width
 
     def _on_fidelity(self, value: int) -> None:
         self.fidelity_value.setText(f"{value / 100:.2f}")
@@ -112,6 +198,21 @@ class RenovateFacesDocker(DockWidget):
         self.status.setText(wrappable(c.server.text))
         # A failed start is explained (with the fix) by the status line, which stays; no need to say it twice.
         self.message.setText(wrappable("" if c.message == c.server.text else c.message))
+
+
+PREVIEW_GAP = 4  # pixels between before and after
+
+
+def side_by_side(picture: Picture) -> QImage:
+    """Before and after next to each other, as one image (QImage copies the bytes: no numpy)."""
+    w, h = picture.width, picture.height
+    combined = QImage(2 * w + PREVIEW_GAP, h, QImage.Format_ARGB32_Premultiplied)
+    combined.fill(Qt.transparent)
+    painter = QPainter(combined)
+    for x, data in ((0, picture.before), (w + PREVIEW_GAP, picture.after)):
+        painter.drawImage(x, 0, QImage(data, w, h, 4 * w, QImage.Format_RGBA8888))
+    painter.end()
+    return combined
 
 
 def wrapping_label(parent: QWidget, name: str) -> QLabel:

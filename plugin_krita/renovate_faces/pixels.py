@@ -207,3 +207,28 @@ def changed_region(
 def mask_is_empty(mask: bytes) -> bool:
     """True when a selection mask (one byte per pixel) selects nothing."""
     return mask.count(0) == len(mask)
+
+
+def wire_to_rgba8(
+    data: bytes | bytearray | memoryview, channels: int, dtype: str, width: int, height: int
+) -> bytes:
+    """The server's packed pixels (R,G,B,A or gray,alpha; ``u8``, ``u16`` or ``f32``) -> 8-bit R,G,B,A for display.
+
+    For the preview only: 16 bits keep their high byte, floats are clamped to 0..1 (no colour management).
+    """
+    if channels not in (2, 4):
+        raise ValueError(f"cannot display {channels}-channel pixels")
+    data = bytes(data)
+    _check_length(data, width, height, channels * _WIRE_BYTES[dtype], "The preview")
+    if dtype == "u16":
+        data = data[1::2]  # little-endian: the high byte of each sample
+    elif dtype == "f32":
+        values = array("f")
+        values.frombytes(data)
+        data = bytes(0 if v != v or v <= 0.0 else 255 if v >= 1.0 else int(v * 255.0 + 0.5) for v in values)
+    if channels == 4:
+        return data
+    out = bytearray(width * height * 4)
+    gray = data[0::2]
+    out[0::4], out[1::4], out[2::4], out[3::4] = gray, gray, gray, data[1::2]
+    return bytes(out)

@@ -3,7 +3,7 @@
 Krita exits 0 whatever a script does, so everything this driver sees goes into ``report.json`` (written
 atomically) and the pytest side asserts on it. The case file named by ``$RF_KRITA_CASE`` holds:
 ``out_dir`` (report and raw pixel dumps), ``selection`` ([x, y, w, h] for the selection-limited run),
-``timeout`` (seconds per run), ``steps`` (any of "full", "selection", "cancel", "no_server", in order) and
+``timeout`` (seconds per run), ``steps`` (any of "preview", "full", "selection", "cancel", "no_server", "main_loop", in order) and
 ``dead_endpoint`` (where nothing listens, for "no_server").
 Raw dumps are the document's composite (``Document.pixelData``) in its own byte layout; the test reads them
 with numpy, which Krita's Python does not have.
@@ -94,7 +94,7 @@ class Driver:
         docker = self.docker()
         if docker is None:
             return
-        for label in ("status", "message"):
+        for label in ("status", "message", "preview", "preview_caption"):
             text = getattr(docker, label).text().replace("\u200b", "")
             key = (self.where, label, text)
             if text and key not in self._seen:
@@ -252,6 +252,89 @@ class Driver:
         info["recovered_text"] = c.server.text
         return info
 
+    def wait_preview(self, count, timeout):
+        """Pump events until the previewer has ``count`` answers; counts event-loop turns meanwhile."""
+        from renovate_faces.preview import previewer
+
+        p = previewer()
+        ticks = []
+        timer = QTimer()
+        timer.timeout.connect(lambda: ticks.append(1))
+        timer.timeout.connect(self.sample_texts)
+        timer.start(50)
+        started = time.monotonic()
+        while len(p.history) < count and time.monotonic() - started < timeout:
+            _pump(0.05)
+        _pump(0.1)  # the docker shows it
+        timer.stop()
+        self.sample_texts()
+        seconds = time.monotonic() - started
+        return {"seconds": seconds, "ticks": len(ticks), "answers": p.history[:]}
+
+    def preview(self, doc):
+        """The docker's face preview: on opening, after the slider moves (press, drag, release), stale answers
+        dropped, at the selection's centre, and without a server."""
+        from renovate_faces.document import KritaDocument
+        from renovate_faces.preview import Picture, previewer
+
+        p = previewer()
+        docker = self.docker()
+        info = {"slider_start": docker.fidelity.value()}
+        # Opening the image asked for a preview already (canvasChanged).
+        info["opening"] = self.wait_preview(1, 60)
+        info["opening_shown"] = isinstance(p.current, Picture)
+        # The user drags the slider and lets go: one preview at the new value.
+        count = len(p.history)
+        slider = docker.fidelity
+        slider.setSliderDown(True)
+        for value in (40, 25, 10):
+            slider.setValue(value)
+            _pump(0.05)
+        slider.setSliderDown(False)  # emits sliderReleased, as the mouse's release does
+        info["moved"] = self.wait_preview(count + 1, 60)
+        info["requests_while_dragging"] = len(p.history) - count
+        info["moved_shown"] = isinstance(p.current, Picture) and p.current.fidelity == 0.10
+        info["preview_text"] = docker.preview.text()
+        info["preview_caption"] = docker.preview_caption.text()
+        pixmap = docker.preview.pixmap()
+        info["pixmap_size"] = [pixmap.width(), pixmap.height()] if pixmap is not None else None
+        self.screenshot("preview")
+        # Two requests back to back: the first answer arrives after the second request and is dropped.
+        count = len(p.history)
+        p.request(KritaDocument.active(), 0.9)
+        p.request(KritaDocument.active(), 0.3)
+        info["stale"] = self.wait_preview(count + 2, 60)
+        info["stale_shown_fidelity"] = p.current.fidelity if isinstance(p.current, Picture) else None
+        # A selection: the face nearest its centre.
+        x, y, w, h = self.case["selection"]
+        sel = Selection()
+        sel.select(x, y, w, h, 255)
+        doc.setSelection(sel)
+        doc.waitForDone()
+        count = len(p.history)
+        docker.preview_button.click()
+        info["selection"] = self.wait_preview(count + 1, 60)
+        info["selection_caption"] = docker.preview_caption.text()
+        self.app.action("deselect").trigger()
+        doc.waitForDone()
+        # No server: a sentence in the preview area.
+        env_endpoint = os.environ.get("RENOVATE_FACES_ENDPOINT", "")
+        os.environ["RENOVATE_FACES_ENDPOINT"] = self.case["dead_endpoint"]
+        try:
+            count = len(p.history)
+            docker.preview_button.click()
+            info["no_server"] = self.wait_preview(count + 1, 30)
+            info["no_server_text"] = docker.preview.text().replace("\u200b", "")
+            self.screenshot("preview_no_server")
+        finally:
+            os.environ["RENOVATE_FACES_ENDPOINT"] = env_endpoint
+        count = len(p.history)
+        slider.setValue(
+            info["slider_start"]
+        )  # a keyboard-like change: previewed too; later steps use the setting
+        info["back"] = self.wait_preview(count + 1, 60)
+        return info
+
     def undo(self, doc, info):
         self.app.action("edit_undo").trigger()
         _pump(0.5)
@@ -285,8 +368,8 @@ class Driver:
                 if window is not None:  # no window manager under Xvfb: place it by hand
                     window.qwindow().setGeometry(0, 0, 1600, 1000)
                 docker.setFloating(True)
-                docker.resize(330, 420)
-                docker.move(1250, 560)
+                docker.resize(340, 640)
+                docker.move(1250, 340)
                 docker.show()
                 docker.raise_()
             self.controller().server_status.connect(self.sample_texts)
@@ -295,6 +378,10 @@ class Driver:
             for step in self.case["steps"]:
                 self.where = step
                 try:
+                    if step == "preview":
+                        self.report["steps"][step] = self.preview(doc)
+                        self.write()
+                        continue
                     if step == "no_server":
                         self.report["steps"][step] = self.no_server()
                         self.write()
