@@ -1,8 +1,9 @@
 """``renovate-faces-doctor`` (also ``python -m installers.doctor``): check the plug-ins, their hosts' Python, the
 server, the device and the weights, and say how to fix each problem.
 
-It lives with the installer whose work it verifies (the checks are in :mod:`installers.diagnose`), so the
-``hifacegan`` library never imports the installers.
+It lives with the installer whose work it verifies (the checks are run by :mod:`installers.diagnose`, those of
+the hosts are in :mod:`installers.diagnose_hosts`, those of the server in :mod:`installers.diagnose_server`), so
+the ``hifacegan`` library never imports the installers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from installers.diagnose import Options, print_check, run_checks, to_json
+from installers.checks import Options
+from installers.diagnose import print_check, run_checks, to_json
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,8 @@ import zmq
 
 from server import paths
 from server import protocol as P
-from server.jobs import DONE, QUEUED, Event, FairQueue, Job, Worker
+from server.fairqueue import DONE, QUEUED, FairQueue, Job
+from server.jobs import Event, Worker
 from server.logs import RejectionLog
 from server.security import bind_private, secure_socket
 from server.telemetry import device_summary, memory_summary, package_version

@@ -1,4 +1,4 @@
-"""How a job's failure reaches its client: one table maps exception types to protocol codes (``server/jobs.py``),
+"""How a job's failure reaches its client: one table maps exception types to protocol codes (``server/errors.py``),
 so a bug reads ``internal`` (traceback in the log) and never as the user's mistake."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import zmq
 
 from server import protocol as P
 from server.client import ServerError
-from server.jobs import Event, FairQueue, Job, JobStopped, PipelineUnavailable, Worker, error_code
+from server.errors import JobStopped, PipelineUnavailable, error_code
+from server.fairqueue import FairQueue, Job
+from server.jobs import Event, Worker
 from server.testing import DaemonProcess, sample_photo
 
 

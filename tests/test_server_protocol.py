@@ -14,7 +14,7 @@ import pytest
 
 from server import paths
 from server import protocol as P
-from server.jobs import FairQueue, Job
+from server.fairqueue import FairQueue, Job
 
 REPO = Path(__file__).resolve().parents[1]
 
