@@ -2,9 +2,12 @@
 
 Batch mode (tests/test_gimp_plugin.py) calls the procedure non-interactively and never builds the dialog. Here
 GIMP opens a photo, ``tests/hosts/gimp_gui.sh`` opens Filters > Enhance > Renovate Faces... by its menu keys,
-drags the fidelity slider with the mouse (xdotool), grabs the dialog and presses OK; the real server renovates
-the face; ``tests/hosts/gimp_gui_watch.py``, a batch command inside the same GIMP, reports the image's layers and
-quits GIMP. ``RENOVATE_SCREENSHOTS=DIR`` keeps the grabs (docs/results/gimp-dialog.png is one).
+waits for the dialog's face preview, drags the fidelity slider with the mouse (xdotool), waits for the preview
+to follow it, grabs the dialog and presses OK; the real server renovates the face;
+``tests/hosts/gimp_gui_watch.py``, a batch command inside the same GIMP, reports the image's layers and quits
+GIMP. The plug-in logs each preview answer (fidelity, caption, where the picture sits) to the file named by
+``RENOVATE_FACES_TEST_LOG``. ``RENOVATE_SCREENSHOTS=DIR`` keeps the grabs, and the dialog cut out of the last
+one before OK (``gimp-dialog-window.png``: docs/results/gimp-dialog.png).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO
 from test_gimp_plugin import (  # noqa: F401 - the session fixtures: the trixie root, the real server
@@ -37,6 +41,12 @@ GIMPRC = "(show-welcome-dialog no)\n(color-profile-policy keep)\n(show-tips no)\
 LAYER = re.compile(r"Renovated faces \(all faces, fidelity (\d\.\d\d)\)")
 
 
+def _geometry(out: Path) -> dict[str, int]:
+    """The dialog's X, Y, WIDTH and HEIGHT on the screen (xdotool getwindowgeometry --shell)."""
+    text = (out / "dialog_geometry.txt").read_text()
+    return {key: int(value) for key, value in (line.split("=", 1) for line in text.split())}
+
+
 @pytest.fixture(scope="module")
 def gui_session(trixie_root: Path, server: Server, degraded_face: Path) -> dict:  # noqa: F811 (imported fixtures)
     host = Gimp(trixie_root)  # a HOME of its own: the GUI writes its profile there
@@ -52,6 +62,7 @@ def gui_session(trixie_root: Path, server: Server, degraded_face: Path) -> dict:
         "LANG": "C.UTF-8",
         "RF_IMAGE": host.stage(degraded_face),
         "RF_OUT": host.inside(out),
+        "RENOVATE_FACES_TEST_LOG": host.inside(out / "preview.jsonl"),
     }
     command = ["chroot", str(trixie_root), "env", "-i", *(f"{k}={v}" for k, v in env.items())]
     command += ["xvfb-run", "-a", "-n", str(random.randint(100, 30000))]
@@ -62,19 +73,33 @@ def gui_session(trixie_root: Path, server: Server, degraded_face: Path) -> dict:
     steps = (out / "steps.txt").read_text() if (out / "steps.txt").is_file() else ""
     log = (out / "gimp.log").read_text(errors="replace")[-3000:] if (out / "gimp.log").is_file() else ""
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
+    previews = out / "preview.jsonl"
+    previews = [json.loads(line) for line in previews.read_text().splitlines()] if previews.is_file() else []
     keep = os.environ.get("RENOVATE_SCREENSHOTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         for png in out.glob("*.png"):
             shutil.copy2(png, Path(keep) / f"gimp-{png.name}")
+        if (out / "dialog.png").is_file() and (out / "dialog_geometry.txt").is_file():
+            from PIL import Image  # the dialog alone (docs/results/gimp-dialog.png is one)
+
+            box = _geometry(out)
+            with Image.open(out / "dialog.png") as grab:
+                left, top = box["X"], box["Y"]
+                grab.crop((left, top, left + box["WIDTH"], top + box["HEIGHT"])).save(
+                    Path(keep) / "gimp-dialog-window.png"
+                )
     print(f"GIMP GUI session {seconds:.1f} s (exit {proc.returncode}); steps:\n{steps}")
+    print("previews:\n" + "\n".join(json.dumps(entry) for entry in previews))
     yield {
         "proc": proc,
         "steps": steps,
         "log": log,
         "report": report,
+        "previews": previews,
         "out": out,
-        "why": f"exit {proc.returncode}\nsteps:\n{steps}\nstderr:\n{proc.stderr[-2000:]}\nGIMP:\n{log}",
+        "why": f"exit {proc.returncode}\nsteps:\n{steps}\nstderr:\n{proc.stderr[-2000:]}\nGIMP:\n{log}\n"
+        f"previews: {previews}",
     }
     host.close()
 
@@ -95,8 +120,37 @@ def test_the_dialog_runs_and_adds_the_result_layer(gui_session: dict) -> None:
 def test_the_session_ends_cleanly_with_a_dialog_grab(gui_session: dict) -> None:
     assert gui_session["proc"].returncode == 0, gui_session["why"]
     assert "GIMP quit" in gui_session["steps"], gui_session["why"]
-    geometry = dict(
-        line.split("=", 1) for line in (gui_session["out"] / "dialog_geometry.txt").read_text().split()
-    )
-    assert int(geometry["WIDTH"]) > 300 and int(geometry["HEIGHT"]) > 150, geometry
+    geometry = _geometry(gui_session["out"])
+    assert geometry["WIDTH"] > 300 and geometry["HEIGHT"] > 150, geometry
     assert (gui_session["out"] / "dialog.png").stat().st_size > 10_000
+
+
+def test_the_preview_follows_the_slider(gui_session: dict) -> None:
+    shown = [entry for entry in gui_session["previews"] if not entry["stale"]]
+    assert len(shown) >= 2, gui_session["why"]
+    first, last = shown[0], shown[-1]
+    # Shown when the dialog opens, at the default fidelity; the photo holds one face.
+    assert first["caption"] == "Before | after at fidelity 0.50: face 1 of 1 (the largest).", first
+    # The last one shown is at the fidelity the run used (the result layer's name) and differs from the first.
+    layer = LAYER.fullmatch(gui_session["report"]["layers"][0]["name"])
+    assert layer, gui_session["why"]
+    assert last["caption"] == f"Before | after at fidelity {layer.group(1)}: face 1 of 1 (the largest).", last
+    assert last["settled"] and last["outcome"] == "picture", last
+    assert last["digest"] != first["digest"], "the after picture did not change with the fidelity"
+
+
+def test_the_grab_shows_the_preview(gui_session: dict) -> None:
+    from PIL import Image
+
+    shown = [entry for entry in gui_session["previews"] if not entry["stale"]]
+    assert shown, gui_session["why"]
+    last = shown[-1]
+    x, y, width, height = last["rect"]
+    assert width >= 300 and height >= 150, last
+    geometry = _geometry(gui_session["out"])
+    left, top = geometry["X"] + x, geometry["Y"] + y
+    with Image.open(gui_session["out"] / "dialog.png") as grab:
+        area = np.asarray(grab.convert("RGB").crop((left, top, left + width, top + height)), dtype=np.float32)
+    # A face, not the dialog's plain background: many distinct colours, and a spread of brightness.
+    assert len(np.unique(area.reshape(-1, 3), axis=0)) > 500, (left, top, width, height)
+    assert area.std() > 15, area.std()

@@ -9,7 +9,8 @@ Reading order of this file:
   1. Registration    what GIMP sees at start-up (kept fast and offline: no network, no heavy imports)
   2. Pixels          GIMP layer <-> bytes in the layer's own precision (babl does every conversion)
   3. Server          finding, starting and talking to the server (its client is imported inside run)
-  4. Run             the procedure itself: check, read, renovate, write, all or nothing
+  4. Preview         the dialog's before | after of one face, following the fidelity slider
+  5. Run             the procedure itself: check, read, renovate, write, all or nothing
 
 Scripts call it like any procedure (arguments: fidelity, faces, output, convert-indexed), for example from
 the Python console:
@@ -269,11 +270,194 @@ class UserError(Exception):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 4. Run
+# 4. Preview
+# ----------------------------------------------------------------------------------------------------------
+
+PREVIEW_SIDE = 180  # before and after each fit a square this wide
+PREVIEW_GAP = 8
+PREVIEW_DEBOUNCE_MS = 150  # a drag asks once it pauses
+PREVIEW_TIMEOUT = 60.0  # a preview waits at most one batch of another job's faces
+PREVIEW_FORMAT = "R'G'B'A u8"  # whatever the layer stores: what a GdkPixbuf shows
+
+
+def preview_text(error: BaseException) -> str:
+    """One sentence for the preview's caption."""
+    if isinstance(error, UserError):
+        return str(error)
+    if getattr(error, "code", "") == "no_face":
+        return "No face big enough to preview in this layer."
+    if type(error).__name__ == "ServerUnavailable":
+        return "No preview: the Renovate Faces server is not running (OK starts it)."
+    if hasattr(error, "code"):  # the server's own sentence (busy, cancelled, too large…)
+        return f"No preview: {error}"
+    return f"No preview ({type(error).__name__}: {error})."
+
+
+def preview_picture(before: bytes, after: bytes, width: int, height: int, stride: int):
+    """One GdkPixbuf: before and after side by side, each scaled to fit PREVIEW_SIDE."""
+    from gi.repository import GdkPixbuf  # noqa: PLC0415
+
+    rgb = GdkPixbuf.Colorspace.RGB
+    scale = min(PREVIEW_SIDE / width, PREVIEW_SIDE / height)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    canvas = GdkPixbuf.Pixbuf.new(rgb, True, 8, 2 * w + PREVIEW_GAP, h)
+    canvas.fill(0)
+    for column, data in enumerate((before, after)):
+        side = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), rgb, True, 8, width, height, stride)
+        x = column * (w + PREVIEW_GAP)
+        side.scale(canvas, x, 0, w, h, x, 0, w / width, h / height, GdkPixbuf.InterpType.BILINEAR)
+    return canvas
+
+
+class Preview:
+    """Before | after of one face at the dialog's fidelity, under the dialog's fields.
+
+    The layer is read once, on GIMP's thread, when the dialog opens: the whole layer as 8-bit RGBA (a selection
+    only picks the face, by the point at its centre), named by a key so that the server detects its faces once.
+    A plain thread asks the server; GLib.idle_add brings the answer back to the dialog. One request at a time: a
+    newer one waits, replacing any older waiting one, and an answer to a request that is no longer the newest is
+    dropped, so a drag ends on the slider's last value. A preview never starts the server (OK does).
+    """
+
+    def __init__(self, image: Gimp.Image, drawable: Gimp.Drawable, config) -> None:
+        from gi.repository import Gtk  # noqa: PLC0415
+
+        self.config = config
+        self.serial = 0
+        self.running = False
+        self.waiting: tuple[int, float] | None = None
+        self.timer = 0
+        self.closed = False
+        self.picture = Gtk.Image()
+        self.picture.set_size_request(2 * PREVIEW_SIDE + PREVIEW_GAP, PREVIEW_SIDE)  # no resize on arrival
+        self.caption = Gtk.Label(label="Preview: asking the Renovate Faces server…", xalign=0.0, wrap=True)
+        self.caption.set_max_width_chars(50)
+        self.widget = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=6, margin=6)
+        self.widget.pack_start(self.picture, False, False, 0)
+        self.widget.pack_start(self.caption, False, False, 0)
+        self.source = None
+        try:
+            self.source = self.read(image, drawable)
+        except UserError as error:
+            self.caption.set_text(str(error))
+        self.handler = config.connect("notify::fidelity", self.on_fidelity)
+        self.request()
+
+    @staticmethod
+    def read(image: Gimp.Image, drawable: Gimp.Drawable) -> tuple:
+        """(pixels, width, height, at, key) of the whole layer; UserError when it cannot be previewed."""
+        if not isinstance(drawable, Gimp.Layer) or drawable.is_group():
+            raise UserError("No preview: select a layer with pixels (not a mask, channel or group).")
+        width, height = drawable.get_width(), drawable.get_height()
+        at = None
+        if not Gimp.Selection.is_empty(image):
+            ok, x, y, w, h = drawable.mask_intersect()
+            if not ok or w <= 0 or h <= 0:
+                raise UserError("No preview: the selection does not overlap this layer.")
+            at = (x + w / 2, y + h / 2)
+        pixels = read_pixels(drawable, Region(0, 0, width, height), PREVIEW_FORMAT)
+        return pixels, width, height, at, f"gimp-{os.getpid()}-{os.urandom(6).hex()}"
+
+    def on_fidelity(self, *_args) -> None:
+        if self.timer:
+            GLib.source_remove(self.timer)
+        self.timer = GLib.timeout_add(PREVIEW_DEBOUNCE_MS, self.request)
+
+    def request(self) -> bool:
+        """A preview at the slider's fidelity (also the debounce timer's callback: False = once)."""
+        self.timer = 0
+        if self.source is None or self.closed:
+            return False
+        self.serial += 1
+        wanted = (self.serial, float(self.config.get_property("fidelity")))
+        if self.running:
+            self.waiting = wanted
+        else:
+            self.start(*wanted)
+        return False
+
+    def start(self, serial: int, fidelity: float) -> None:
+        import threading  # noqa: PLC0415
+
+        self.running = True
+        threading.Thread(target=self.work, args=(serial, fidelity), daemon=True).start()
+
+    def work(self, serial: int, fidelity: float) -> None:
+        """On the preview thread: no GIMP or Gtk calls here."""
+        pixels, width, height, at, key = self.source
+        try:
+            client_module = import_client()
+            with client_module.Client(timeout=PREVIEW_TIMEOUT) as client:
+                client.hello(timeout=2.0)
+                answer = client.preview(
+                    pixels, width, height, 4, fidelity=fidelity, at=at, key=key, timeout=PREVIEW_TIMEOUT
+                )
+                result = (bytes(answer.before), bytes(answer.after), answer)
+        except Exception as error:
+            result = error
+        GLib.idle_add(self.on_answer, serial, fidelity, result)
+
+    def on_answer(self, serial: int, fidelity: float, result) -> bool:
+        self.running = False
+        stale = serial != self.serial
+        if self.waiting is not None and not self.closed:
+            waiting, self.waiting = self.waiting, None
+            self.start(*waiting)
+        if not (self.closed or stale):  # else a newer request's answer is what counts
+            self.show(fidelity, result)
+        self.log(serial, fidelity, result, stale)
+        return False
+
+    def show(self, fidelity: float, result) -> None:
+        if isinstance(result, Exception):
+            self.picture.clear()
+            self.caption.set_text(preview_text(result))
+        else:
+            before, after, answer = result
+            self.picture.set_from_pixbuf(
+                preview_picture(before, after, answer.width, answer.height, answer.stride)
+            )
+            which = "the largest" if self.source[3] is None else "nearest the selection's centre"
+            self.caption.set_text(
+                f"Before | after at fidelity {fidelity:.2f}: face {answer.index + 1} of {answer.face_count} ({which})."
+            )
+
+    def log(self, serial: int, fidelity: float, result, stale: bool) -> None:
+        """With RENOVATE_FACES_TEST_LOG set (the GUI test), one JSON line per answer."""
+        path = os.environ.get("RENOVATE_FACES_TEST_LOG")
+        if not path:
+            return
+        import hashlib  # noqa: PLC0415
+        import json  # noqa: PLC0415
+
+        x, y = (self.picture.translate_coordinates(self.picture.get_toplevel(), 0, 0) or (0, 0))[-2:]
+        entry = {
+            "serial": serial,
+            "fidelity": round(fidelity, 4),
+            "stale": stale,
+            "settled": not (self.running or self.waiting or self.timer),
+            "outcome": "error" if isinstance(result, Exception) else "picture",
+            "caption": self.caption.get_text(),
+            "rect": [x, y, self.picture.get_allocated_width(), self.picture.get_allocated_height()],
+        }
+        if not isinstance(result, Exception):
+            entry["digest"] = hashlib.md5(result[1]).hexdigest()
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+    def close(self) -> None:
+        self.closed = True
+        self.config.disconnect(self.handler)
+        if self.timer:
+            GLib.source_remove(self.timer)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 5. Run
 # ----------------------------------------------------------------------------------------------------------
 
 
-def show_dialog(procedure, config, image) -> bool:
+def show_dialog(procedure, config, image, drawable) -> bool:
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi  # noqa: PLC0415
 
@@ -285,7 +469,11 @@ def show_dialog(procedure, config, image) -> bool:
     if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
         names.append("convert-indexed")
     dialog.fill(names)
+    preview = Preview(image, drawable, config)
+    dialog.get_content_area().pack_start(preview.widget, False, False, 0)
+    preview.widget.show_all()
     accepted = dialog.run()
+    preview.close()
     dialog.destroy()
     return accepted
 
@@ -307,7 +495,7 @@ def run(procedure, run_mode, image, drawables, config, data):
             procedure, "Select exactly one layer for Renovate Faces (it works on one layer at a time)."
         )
     drawable = drawables[0]
-    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, image):
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, image, drawable):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
     try:
         renovated = renovate(image, drawable, config)

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Drives GIMP 3.0's real GUI inside the trixie root, under xvfb-run (tests/test_gimp_gui.py starts it):
-# opens $RF_IMAGE, opens Filters > Enhance > Renovate Faces... by its menu mnemonics, drags the fidelity slider,
-# grabs the dialog, presses OK and waits. tests/hosts/gimp_gui_watch.py runs inside the same GIMP (a batch
-# command): it waits for the result layer, writes $RF_OUT/report.json and quits GIMP.
+# opens $RF_IMAGE, opens Filters > Enhance > Renovate Faces... by its menu mnemonics, waits for the face preview,
+# drags the fidelity slider, waits for the preview at the new fidelity, grabs the dialog, presses OK and waits.
+# The plug-in logs each preview answer to $RENOVATE_FACES_TEST_LOG (JSON lines). tests/hosts/gimp_gui_watch.py
+# runs inside the same GIMP (a batch command): it waits for the result layer, writes $RF_OUT/report.json and quits GIMP.
 # Each step appends a line to $RF_OUT/steps.txt, so a failure says how far the run got.
 set -u
 HERE=$(dirname "$0")
@@ -16,6 +17,21 @@ root = Gdk.get_default_root_window()
 Gdk.pixbuf_get_from_window(root, 0, 0, root.get_width(), root.get_height()).savev(sys.argv[1], "png", [], [])
 ' "$RF_OUT/$1.png"; }
 find_window() { timeout "$2" xdotool search --sync --onlyvisible --name "$1" | head -n 1; }
+# Wait until the plug-in has shown $1 settled previews (the newest answer, nothing else asked or waiting) and
+# the last answer logged, settled too, is 1.5 s old (a drag's pause may settle a preview before the drag ends).
+wait_previews() { timeout "$2" python3 -c '
+import json, os, sys, time
+log = os.environ["RENOVATE_FACES_TEST_LOG"]
+while True:
+    try:
+        lines = [json.loads(line) for line in open(log) if line.strip()]
+        quiet = time.time() - os.path.getmtime(log) > 1.5
+    except OSError:
+        lines, quiet = [], False
+    if quiet and lines and lines[-1]["settled"] and sum(e["settled"] and not e["stale"] for e in lines) >= int(sys.argv[1]):
+        break
+    time.sleep(0.3)
+' "$1"; }
 fail() { step "FAILED: $*"; shot failed; kill "$GIMP_PID" 2>/dev/null; exit 1; }
 
 gimp-3.0 --no-splash --batch-interpreter=python-fu-eval \
@@ -37,14 +53,19 @@ DIALOG=$(find_window '^Renovate Faces$' 60)
 [ -n "$DIALOG" ] || fail "the Renovate Faces dialog did not open"
 step "dialog $DIALOG"
 sleep 1
+wait_previews 1 90 || fail "no preview in the dialog in 90 s"
+step "preview shown"
 xdotool getwindowgeometry --shell "$DIALOG" > "$RF_OUT/dialog_geometry.txt"
 # The fidelity slider is the dialog's first row: press in its upper half (GimpSpinScale: absolute) and drag right.
 xdotool mousemove --window "$DIALOG" 200 16 mousedown 1 mousemove --window "$DIALOG" 240 16 \
     sleep 0.2 mousemove --window "$DIALOG" 290 16 sleep 0.2 mouseup 1
 xdotool mousemove 1300 850  # out of the way: no tooltip over the grab
-sleep 1.5
-shot dialog
 step "slider dragged"
+wait_previews 2 90 || fail "no preview at the new fidelity in 90 s"
+step "preview followed the slider"
+sleep 0.5
+shot dialog
+xdotool getwindowgeometry --shell "$DIALOG" > "$RF_OUT/dialog_geometry.txt"
 # OK: the bottom-right button (the dialog's last row: Help, Reset, Cancel, OK).
 eval "$(cat "$RF_OUT/dialog_geometry.txt")"
 xdotool mousemove --window "$DIALOG" $((WIDTH - 75)) $((HEIGHT - 45)) click 1
