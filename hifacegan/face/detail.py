@@ -59,6 +59,14 @@ DEGRADED_NIQE = 10.0
 NIQE_MIN_SIDE = 96
 
 
+def context_span(face_size: float) -> float:
+    """The photo pixels a face's crop spans with its context: its tight crop (``face_size``) over CONTEXT_ZOOM.
+
+    The one definition both the working size and the choice of network (hifacegan.pipeline.networks.suited) use.
+    """
+    return face_size / CONTEXT_ZOOM
+
+
 def working_size(face_size: float, network_size: int) -> int:
     """The side at which a face of ``face_size`` photo pixels is cut: the network's size, or its own (capped).
 
@@ -67,7 +75,7 @@ def working_size(face_size: float, network_size: int) -> int:
     that span exceeds the network's size the face is cut at the span (band merge) rather than shrunk to the
     network: shrinking a 130 px face's 186 px context crop to 128 would lose detail the photo has.
     """
-    span = face_size / CONTEXT_ZOOM
+    span = context_span(face_size)
     if span <= network_size * DETAIL_MERGE_FROM:
         return network_size
     return int(min(round(span), MAX_WORKING_SIZE))

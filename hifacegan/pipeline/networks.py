@@ -127,13 +127,13 @@ def suited(networks: list[FaceNetwork], face_size: float) -> FaceNetwork:
     """The network for a face of ``face_size`` photo pixels (its tight crop): the largest that does not enlarge it.
 
     ``networks`` is sorted by size; a network fits while its size is within the detail merge's threshold
-    (hifacegan.face.detail.DETAIL_MERGE_FROM) of the face's crop with its context (``face_size / CONTEXT_ZOOM``),
-    and faces smaller than every network go to the smallest. A
-    network larger than the face would only see an enlarged face, with nothing more to work from than a smaller
-    one sees, while a larger face keeps its own detail through the merge whichever network renovates it.
+    (hifacegan.face.detail.DETAIL_MERGE_FROM) of the face's crop with its context
+    (hifacegan.face.detail.context_span), and faces smaller than every network go to the smallest. A network
+    larger than the face would only see an enlarged face, with nothing more to work from than a smaller one sees,
+    while a larger face keeps its own detail through the merge whichever network renovates it.
     """
     from hifacegan.face import detail
 
-    span = face_size / detail.CONTEXT_ZOOM
+    span = detail.context_span(face_size)
     fitting = [n for n in networks if n.size <= span * detail.DETAIL_MERGE_FROM]
     return fitting[-1] if fitting else networks[0]

@@ -5,9 +5,10 @@ to the weights' template, at the network's size), 4 renovate (batched, half prec
 5 match colour and paste back (feathered mask, per-face window). Memory follows the faces: no float copy of the
 photo is ever made, and pixels outside the face masks (and alpha everywhere) keep their exact values.
 
-A face larger than the network (by :data:`~hifacegan.face.detail.DETAIL_MERGE_FROM`) is cut at its own size
-instead, the network renovates its low band, and only the change (the network's correction plus the cleaning of
-the fine band's noise) is added to the photo (:mod:`hifacegan.face.detail`): the face keeps the detail it has.
+Every face is cut with context around it (:data:`~hifacegan.face.detail.CONTEXT_ZOOM`). A face whose crop with
+context exceeds the network (by :data:`~hifacegan.face.detail.DETAIL_MERGE_FROM`) is cut at that size instead,
+the network renovates its low band, and only the change (the network's correction plus the cleaning of the fine
+band's noise) is added to the photo (:mod:`hifacegan.face.detail`): the face keeps the detail it has.
 """
 
 from __future__ import annotations
