@@ -227,6 +227,13 @@ def test_the_docker_speaks_plainly_in_every_state(gui_run: dict) -> None:
     assert "Cancelled; the image is unchanged." in texts(gui_run, step="cancel", label="message")
 
 
+def test_the_progress_bar_shows_a_percentage_only_while_a_job_runs(gui_run: dict) -> None:
+    bar = [t for t in gui_run["docker_texts"] if t["label"] == "progress"]
+    assert any(t["busy"] and t["text"].endswith("%") for t in bar if t["step"] == "full"), bar
+    idle = [t["text"] for t in bar if not t["busy"]]
+    assert idle and set(idle) == {""}, f"the idle docker's progress bar shows {idle}"
+
+
 def test_the_docker_explains_a_missing_or_failing_server(gui_run: dict) -> None:
     info = step(gui_run, "no_server")
     assert info["start_off"] == "not_running" and "hifacegan-server" in info["start_off_text"]

@@ -186,6 +186,9 @@ class RenovateFacesDocker(DockWidget):
         self.run_button.setEnabled(not c.busy)
         self.cancel_button.setEnabled(c.busy)
         self.progress.setValue(round(1000 * c.progress))
+        self.progress.setTextVisible(
+            c.busy
+        )  # no "0%" while idle: the message below says how the last job ended
         self._show_texts()
         if not c.busy:
             c.refresh_status()

@@ -100,6 +100,15 @@ class Driver:
             if text and key not in self._seen:
                 self._seen.add(key)
                 self.report["docker_texts"].append({"step": self.where, "label": label, "text": text})
+        # The progress bar's own text ("42%"), only where the bar shows it, with whether a job was running.
+        busy = self.controller().busy
+        text = docker.progress.text() if docker.progress.isTextVisible() else ""
+        key = (self.where, "progress", text, busy)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.report["docker_texts"].append(
+                {"step": self.where, "label": "progress", "text": text, "busy": busy}
+            )
 
     def screenshot(self, name):
         """The docker alone, and the whole screen (Xvfb), as PNGs in the out folder."""
