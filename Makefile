@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 # The main job: renovate a real photo end to end through the real model server.
 demo: setup
-	$(PY) -m server.demo $(DEMO_IN) -o $(DEMO_OUT)
+	$(PY) -m hifacegan_server.demo $(DEMO_IN) -o $(DEMO_OUT)
 
 # The whole test suite. Host tests (GIMP 3, Krita) run when `make hosts` has prepared them and skip otherwise;
 # RENOVATE_REQUIRE_ALL=1 (as .ci/run sets) turns every such skip into a failure.

@@ -2,7 +2,7 @@
 
 A preview follows the fidelity slider, so the warm preview (the photo's detection cached) is what a user feels;
 target: well under a second on the 2-core CPU with the embedded default weights. ``--server`` also measures it
-through a real daemon (``server.testing.DaemonProcess``, the same weights): ``Client.preview`` warm (the server's
+through a real daemon (``hifacegan_server.testing.DaemonProcess``, the same weights): ``Client.preview`` warm (the server's
 own seconds and the client's round trip, pixels sent each time) and the whole ``hifacegan-client preview`` process
 (start, read the photo, send, write the PNG), target under 1.5 s warm.
 
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # server.testing, when run as a script
+sys.path.insert(0, str(REPO))  # hifacegan from this checkout, when run as a script
 SOLVAY = REPO.parent / "shared" / "data" / "photos" / "solvay_conference_1927.png"
 WARM_TARGET_S = 1.0
 CLI_TARGET_S = 1.5
@@ -31,7 +31,7 @@ def through_server(args: argparse.Namespace, pixels, at) -> dict:
     """Warm previews through a real daemon: Client.preview (server and round-trip seconds) and the CLI process."""
     import subprocess
 
-    from server.testing import DaemonProcess
+    from hifacegan_server.testing import DaemonProcess, client_argv
 
     height, width = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
@@ -48,7 +48,7 @@ def through_server(args: argparse.Namespace, pixels, at) -> dict:
                 server.append(shown.seconds)
         cli = []
         out = Path(daemon.root) / "preview.png"
-        command = [sys.executable, "-m", "server.client_cli", "--endpoint", daemon.endpoint, "preview"]
+        command = client_argv("--endpoint", daemon.endpoint, "preview")
         command += [str(args.photo), "-o", str(out)] + (["--at", args.at] if args.at else [])
         for k in range(args.repeat):
             t0 = time.perf_counter()

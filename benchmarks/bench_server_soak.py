@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server import paths, soak  # noqa: E402
-from server.testing import DaemonProcess, _free_port  # noqa: E402
+from hifacegan_server import paths, soak  # noqa: E402
+from hifacegan_server.testing import DaemonProcess, free_port  # noqa: E402
 
 MB = 1 << 20
 
@@ -66,7 +66,7 @@ def phase_ipc(args: argparse.Namespace) -> dict:
 
 def phase_tcp(args: argparse.Namespace) -> dict:
     d = DaemonProcess(weights="identity", device="cpu", threads=1)
-    d.endpoint = paths.loopback_endpoint(_free_port())
+    d.endpoint = paths.loopback_endpoint(free_port())
     with d:
         soak.warm_up(d)
         before = measured(d)

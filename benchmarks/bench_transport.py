@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.testing import DaemonProcess  # noqa: E402
+from hifacegan_server.testing import DaemonProcess  # noqa: E402
 
 
 def copy_seconds(buffer: bytes, repeats: int) -> float:

@@ -1,4 +1,4 @@
-"""``hifacegan-install`` (also ``python -m installers``): put the plug-ins where GIMP 3 and Krita look."""
+"""``hifacegan-install`` (also ``python -m hifacegan_installers``): put the plug-ins where GIMP 3 and Krita look."""
 
 from __future__ import annotations
 
@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from installers.install import install, uninstall
-    from installers.journal import InstallError
+    from hifacegan_installers.install import install, uninstall
+    from hifacegan_installers.journal import InstallError
 
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
     try:

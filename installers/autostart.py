@@ -16,37 +16,39 @@ from pathlib import Path
 from string import Template
 from xml.sax.saxutils import escape
 
-from installers.journal import InstallError, Journal
-from installers.places import LAUNCH_AGENT, SYSTEMD_UNIT, WINDOWS_TASK, Places, current_os
+from hifacegan_installers.journal import InstallError, Journal
+from hifacegan_installers.places import LAUNCH_AGENT, SYSTEMD_UNIT, WINDOWS_TASK, Places, current_os
 
 TASK_XML = "windows-task.xml"
 STARTUP_CMD = f"{WINDOWS_TASK}.cmd"
 
 
 def template(name: str) -> Template:
-    return Template(resources.files("installers").joinpath("templates", name).read_text(encoding="utf-8"))
+    return Template(
+        resources.files("hifacegan_installers").joinpath("templates", name).read_text(encoding="utf-8")
+    )
 
 
 def server_command(os_name: str | None = None, windowless: bool = False) -> list[str]:
-    """This install's ``hifacegan-server``: this interpreter running ``-m server`` (absolute, so a login item
+    """This install's ``hifacegan-server``: this interpreter running ``-m hifacegan_server`` (absolute, so a login item
     or a host's plug-in starts the same install whatever its PATH)."""
     python = Path(sys.executable)
     if windowless and (os_name or current_os()) == "win32":
         pythonw = python.with_name("pythonw.exe")
         if pythonw.is_file():
             python = pythonw
-    return [str(python), "-m", "server"]
+    return [str(python), "-m", "hifacegan_server"]
 
 
 def check_server_importable() -> None:
-    """Fail early when ``python -m server`` would not start from a login item (cwd ``/``, no PYTHONPATH)."""
-    code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('server.daemon') is None)"
+    """Fail early when ``python -m hifacegan_server`` would not start from a login item (cwd ``/``, no PYTHONPATH)."""
+    code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('hifacegan_server.daemon') is None)"
     proc = subprocess.run(
         [sys.executable, "-I", "-c", code], cwd=os.path.abspath(os.sep), capture_output=True
     )
     if proc.returncode != 0:
         raise InstallError(
-            f"{sys.executable} cannot import the 'server' package from outside the source folder, so the "
+            f"{sys.executable} cannot import the 'hifacegan_server' package from outside the source folder, so the "
             "plug-ins could not start it. Install the project first: pip install -e . (or pip install hifacegan)."
         )
 

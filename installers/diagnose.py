@@ -5,8 +5,8 @@ change anything; they read files, run the host's Python with the plug-in folder 
 the plug-in imports its client), ask the daemon ``hello`` and ``status``, and verify every weights file's sha256.
 
 This module runs them all in order (:func:`run_checks`), checks the weights itself and writes the results (text or
-JSON); the hosts' and plug-ins' checks are in :mod:`installers.diagnose_hosts`, the server's, the daemon's and the
-device's in :mod:`installers.diagnose_server`.
+JSON); the hosts' and plug-ins' checks are in :mod:`hifacegan_installers.diagnose_hosts`, the server's, the daemon's and the
+device's in :mod:`hifacegan_installers.diagnose_server`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from installers.checks import FAIL, OK, SKIP, WARN, Check, Options
-from installers.diagnose_hosts import checked_hosts, host_checks
-from installers.diagnose_server import daemon_checks, server_config_checks
-from installers.places import Places
+from hifacegan_installers.checks import FAIL, OK, SKIP, WARN, Check, Options
+from hifacegan_installers.diagnose_hosts import checked_hosts, host_checks
+from hifacegan_installers.diagnose_server import daemon_checks, server_config_checks
+from hifacegan_installers.places import Places
 
 __all__ = ["Check", "Options", "print_check", "run_checks", "to_json"]
 

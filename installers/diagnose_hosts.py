@@ -8,12 +8,12 @@ import json
 import os
 from pathlib import Path
 
-from installers import hostpython, kritarc
-from installers.checks import FAIL, OK, REINSTALL, SKIP, WARN, Check, Options
-from installers.hosts import HostInstall, detect, select
-from installers.install import client_module, vendor_dir
-from installers.places import GIMP_PLUGIN, KRITA_PLUGIN, Places
-from installers.sources import CLIENT_FILES
+from hifacegan_installers import hostpython, kritarc
+from hifacegan_installers.checks import FAIL, OK, REINSTALL, SKIP, WARN, Check, Options
+from hifacegan_installers.hosts import HostInstall, detect, select
+from hifacegan_installers.install import client_module, vendor_dir
+from hifacegan_installers.places import GIMP_PLUGIN, KRITA_PLUGIN, Places
+from hifacegan_installers.sources import CLIENT_FILES
 
 PROCEDURE = "plug-in-renovate-faces"
 

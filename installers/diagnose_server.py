@@ -10,9 +10,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from installers.checks import FAIL, OK, REINSTALL, WARN, Check, Options
-from installers.hosts import HostInstall
-from installers.places import LAUNCH_AGENT, SYSTEMD_UNIT, Places, same_path
+from hifacegan_installers.checks import FAIL, OK, REINSTALL, WARN, Check, Options
+from hifacegan_installers.hosts import HostInstall
+from hifacegan_installers.places import LAUNCH_AGENT, SYSTEMD_UNIT, Places, same_path
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -99,7 +99,7 @@ def _plugins_endpoint(places: Places) -> str:
     configured = (_read_json(places.config_dir / "server.json") or {}).get("endpoint")
     if isinstance(configured, str) and configured:
         return configured
-    from server import paths
+    from hifacegan_server import paths
 
     if places.is_real_home or same_path(places.config_dir, paths.config_dir()):
         return paths.default_endpoint()
@@ -167,7 +167,7 @@ def _not_running(
 def daemon_checks(places: Places, options: Options, starters: list[HostInstall] | None = None) -> list[Check]:
     """Whether the server answers; one that does not is "not running (starts on demand)" when the plug-ins of
     ``starters`` (hosts that can start programs; None: not known) would start it, else a failure with its fix."""
-    from server.client import Client, ServerError, ServerUnavailable
+    from hifacegan_server.client import Client, ServerError, ServerUnavailable
 
     try:
         endpoint = _endpoint(places, options)

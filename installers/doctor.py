@@ -1,8 +1,8 @@
-"""``renovate-faces-doctor`` (also ``python -m installers.doctor``): check the plug-ins, their hosts' Python, the
+"""``renovate-faces-doctor`` (also ``python -m hifacegan_installers.doctor``): check the plug-ins, their hosts' Python, the
 server, the device and the weights, and say how to fix each problem.
 
-It lives with the installer whose work it verifies (the checks are run by :mod:`installers.diagnose`, those of
-the hosts are in :mod:`installers.diagnose_hosts`, those of the server in :mod:`installers.diagnose_server`), so
+It lives with the installer whose work it verifies (the checks are run by :mod:`hifacegan_installers.diagnose`, those of
+the hosts are in :mod:`hifacegan_installers.diagnose_hosts`, those of the server in :mod:`hifacegan_installers.diagnose_server`), so
 the ``hifacegan`` library never imports the installers.
 """
 
@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from installers.checks import Options
-from installers.diagnose import print_check, run_checks, to_json
+from hifacegan_installers.checks import Options
+from hifacegan_installers.diagnose import print_check, run_checks, to_json
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installers.hosts import PythonSpec
-from installers.journal import InstallError, Journal
+from hifacegan_installers.hosts import PythonSpec
+from hifacegan_installers.journal import InstallError, Journal
 
 REQUIREMENTS = ("pyzmq>=25", "msgpack>=1.0")
 MODULES = ("zmq", "msgpack")

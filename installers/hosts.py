@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installers.places import FLATPAK_GIMP, FLATPAK_KRITA, Places
+from hifacegan_installers.places import FLATPAK_GIMP, FLATPAK_KRITA, Places
 
 HOSTS = ("gimp", "krita")
 FLAVORS = ("system", "flatpak", "snap", "appimage", "app", "windows")

@@ -2,7 +2,7 @@
 
 :func:`install` is what ``hifacegan-install`` runs and what the host tests call to set up a scratch HOME:
 
-    from installers import install
+    from hifacegan_installers import install
     report = install(home=scratch_home, hosts=["gimp"], autostart=False, root=trixie_root)
     report.hosts[0].plugin_dir       # where the plug-in went
 
@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from installers import autostart as login
-from installers import hostpython
-from installers.hosts import HostInstall, detect, select
-from installers.journal import InstallError, Journal, undo_all
-from installers.places import GIMP_PLUGIN, KRITA_PLUGIN, Places, current_os
-from installers.sources import Sources, find_sources
-from server.paths import loopback_endpoint
+from hifacegan_installers import autostart as login
+from hifacegan_installers import hostpython
+from hifacegan_installers.hosts import HostInstall, detect, select
+from hifacegan_installers.journal import InstallError, Journal, undo_all
+from hifacegan_installers.places import GIMP_PLUGIN, KRITA_PLUGIN, Places, current_os
+from hifacegan_installers.sources import Sources, find_sources
+from hifacegan_server.paths import loopback_endpoint
 
 SANDBOX_ENDPOINT = loopback_endpoint()
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hifacegan._files import sha256_file
-from installers import kritarc
+from hifacegan_installers import kritarc
 
 MANIFEST_VERSION = 1
 BACKUP_DIR = "install-backup"

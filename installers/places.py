@@ -104,7 +104,7 @@ class Places:
         if self.config_override is not None:
             return self.config_override
         if self.is_real_home:
-            from server import paths
+            from hifacegan_server import paths
 
             return paths.config_dir()
         if self.os_name == "win32":
@@ -116,7 +116,7 @@ class Places:
     @property
     def log_dir(self) -> Path:
         if self.is_real_home:
-            from server import paths
+            from hifacegan_server import paths
 
             return paths.log_dir()
         if self.os_name == "win32":

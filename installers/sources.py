@@ -1,6 +1,6 @@
 """Find the files to install: the two plug-ins and the three client files they carry.
 
-The client files come from the ``server`` package (importable wherever ``hifacegan`` is installed). The plug-ins
+The client files come from the ``hifacegan_server`` package (the ``server/`` folder) (importable wherever ``hifacegan`` is installed). The plug-ins
 live outside any package (``plugin_gimp/``, ``plugin_krita/`` at the repository root), so they are looked up:
 
 1. ``RENOVATE_FACES_PLUGIN_SOURCE`` (a folder holding ``plugin_gimp/`` and ``plugin_krita/``);
@@ -16,8 +16,8 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from installers.journal import InstallError
-from installers.places import GIMP_PLUGIN, KRITA_PLUGIN
+from hifacegan_installers.journal import InstallError
+from hifacegan_installers.places import GIMP_PLUGIN, KRITA_PLUGIN
 
 CLIENT_FILES = ("client.py", "paths.py", "protocol.py")
 
@@ -28,7 +28,7 @@ class Sources:
     krita_desktop: Path  # plugin_krita/renovate_faces.desktop
     krita_package: Path  # plugin_krita/renovate_faces/
     krita_action: Path  # plugin_krita/renovate_faces.action
-    client_files: tuple[Path, ...]  # server/client.py, paths.py, protocol.py
+    client_files: tuple[Path, ...]  # hifacegan_server's client.py, paths.py, protocol.py
 
     def krita_package_files(self) -> list[Path]:
         """The package's files, relative to it, without caches."""
@@ -53,10 +53,10 @@ def _candidates() -> list[Path]:
 def server_dir() -> Path:
     import importlib.util
 
-    spec = importlib.util.find_spec("server")
+    spec = importlib.util.find_spec("hifacegan_server")
     if spec is None or not spec.submodule_search_locations:
         raise InstallError(
-            "The 'server' package is not importable: reinstall hifacegan (pip install hifacegan)."
+            "The 'hifacegan_server' package is not importable: reinstall hifacegan (pip install hifacegan)."
         )
     return Path(next(iter(spec.submodule_search_locations)))
 

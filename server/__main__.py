@@ -1,5 +1,5 @@
-"""``python -m server`` is ``hifacegan-server``."""
+"""``python -m hifacegan_server`` is ``hifacegan-server``."""
 
-from server.cli import main
+from hifacegan_server.cli import main
 
 raise SystemExit(main())

@@ -10,11 +10,16 @@ import sys
 import time
 from typing import Any
 
-from server import paths
-from server.daemon import Server
-from server.instance import EXIT_ALREADY_RUNNING, SingleInstance, already_running_message, spawn_detached
-from server.logs import setup_logging
-from server.security import check_endpoint
+from hifacegan_server import paths
+from hifacegan_server.daemon import Server
+from hifacegan_server.instance import (
+    EXIT_ALREADY_RUNNING,
+    SingleInstance,
+    already_running_message,
+    spawn_detached,
+)
+from hifacegan_server.logs import setup_logging
+from hifacegan_server.security import check_endpoint
 
 log = logging.getLogger("renovate-faces.server")
 

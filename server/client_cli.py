@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server.client import Cancelled, Client, ServerError
+from hifacegan_server.client import Cancelled, Client, ServerError
 
 DTYPE_NAMES = {"uint8": "u8", "uint16": "u16", "float32": "f32"}
 

@@ -23,13 +23,13 @@ from typing import Any
 
 import zmq
 
-from server import paths
-from server import protocol as P
-from server.fairqueue import DONE, QUEUED, FairQueue, Job
-from server.jobs import Event, Worker
-from server.logs import RejectionLog
-from server.security import bind_private, secure_socket
-from server.telemetry import device_summary, memory_summary, package_version
+from hifacegan_server import paths
+from hifacegan_server import protocol as P
+from hifacegan_server.fairqueue import DONE, QUEUED, FairQueue, Job
+from hifacegan_server.jobs import Event, Worker
+from hifacegan_server.logs import RejectionLog
+from hifacegan_server.security import bind_private, secure_socket
+from hifacegan_server.telemetry import device_summary, memory_summary, package_version
 
 log = logging.getLogger("renovate-faces.server")
 
@@ -544,7 +544,7 @@ class Server:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``server.daemon:main``, kept for launchers written before the command line moved to ``server.cli``."""
-    from server.cli import main as cli_main
+    """``hifacegan_server.daemon:main``, kept for launchers written before the command line moved to ``hifacegan_server.cli``."""
+    from hifacegan_server.cli import main as cli_main
 
     return cli_main(argv)

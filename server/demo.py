@@ -1,4 +1,4 @@
-"""``python -m server.demo IN -o OUT``: the README's main job, end to end through the real server.
+"""``python -m hifacegan_server.demo IN -o OUT``: the README's main job, end to end through the real server.
 
 Starts the model server the way the plug-ins do (or uses one already running), renovates the photo through the
 real client, writes the result, and stops the server again if it started it. ``make demo`` runs it on
@@ -12,13 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from server.client import Client, ServerError, ServerUnavailable
-from server.client_cli import renovate_file
+from hifacegan_server.client import Client, ServerError, ServerUnavailable
+from hifacegan_server.client_cli import renovate_file
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m server.demo",
+        prog="python -m hifacegan_server.demo",
         description="Renovate the faces of a photo through the Renovate Faces model server (started for the demo "
         "unless one is running, and stopped afterwards).",
     )

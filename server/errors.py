@@ -12,11 +12,11 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
-from server import paths
-from server import protocol as P
+from hifacegan_server import paths
+from hifacegan_server import protocol as P
 
 if TYPE_CHECKING:
-    from server.fairqueue import Job
+    from hifacegan_server.fairqueue import Job
 
 log = logging.getLogger("renovate-faces.jobs")  # the failures are the jobs' own: the jobs' logger
 

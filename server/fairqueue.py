@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server import protocol as P
-from server.errors import REASON_CODES, REASON_TEXT
-from server.previews import PreviewLane
+from hifacegan_server import protocol as P
+from hifacegan_server.errors import REASON_CODES, REASON_TEXT
+from hifacegan_server.previews import PreviewLane
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 

@@ -7,10 +7,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from server import protocol as P
+from hifacegan_server import protocol as P
 
 if TYPE_CHECKING:
-    from server.fairqueue import Job
+    from hifacegan_server.fairqueue import Job
 
 NUMPY_DTYPES = {"u8": "u1", "u16": "<u2", "f32": "<f4"}  # the protocol's sample types as numpy's
 

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server import paths
-from server.client import EXIT_ALREADY_RUNNING, start_detached
+from hifacegan_server import paths
+from hifacegan_server.client import EXIT_ALREADY_RUNNING, start_detached
 
 
 class SingleInstance:
@@ -81,7 +81,7 @@ def spawn_detached(argv: list[str]) -> int:
         print(already_running_message(instance.holder(), runtime), file=sys.stderr)
         return EXIT_ALREADY_RUNNING
     instance.release()
-    proc, stderr_path = start_detached([sys.executable, "-m", "server", "--foreground", *argv])
+    proc, stderr_path = start_detached([sys.executable, "-m", "hifacegan_server", "--foreground", *argv])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         info = instance.holder()

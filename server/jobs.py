@@ -26,11 +26,11 @@ from typing import Any
 
 import zmq
 
-from server import protocol as P
-from server.errors import JobStopped, PipelineUnavailable, failure, is_out_of_memory, sentence
-from server.fairqueue import RUNNING, FairQueue, Job
-from server.frames import image_of, preview_message, result_message
-from server.previews import Previewers
+from hifacegan_server import protocol as P
+from hifacegan_server.errors import JobStopped, PipelineUnavailable, failure, is_out_of_memory, sentence
+from hifacegan_server.fairqueue import RUNNING, FairQueue, Job
+from hifacegan_server.frames import image_of, preview_message, result_message
+from hifacegan_server.previews import Previewers
 
 log = logging.getLogger("renovate-faces.jobs")
 
@@ -213,7 +213,7 @@ class Worker(threading.Thread):
         self._emit_result(job, result, warnings)
 
     def _fail(self, job: Job, weights: str, exc: Exception) -> None:
-        """End ``job`` with the error its exception maps to in :func:`server.errors.error_table`."""
+        """End ``job`` with the error its exception maps to in :func:`hifacegan_server.errors.error_table`."""
         self._error(job, *failure(job, weights, exc))
 
     def _renovate_with_fallback(self, job: Job, weights: str) -> tuple[Any, list[str]]:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server import paths
+from hifacegan_server import paths
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):

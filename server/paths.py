@@ -285,7 +285,7 @@ def start_detached(command: list[str]) -> tuple[subprocess.Popen, Path]:
 
 def server_command() -> list[str] | None:
     """How to start the daemon: ``command`` in ``<config>/server.json`` (written by the installer), else
-    ``hifacegan-server`` on PATH, else ``python -m server`` when this interpreter can import it
+    ``hifacegan-server`` on PATH, else ``python -m hifacegan_server`` when this interpreter can import it
     (None: none of them)."""
     command = server_config().get("command")  # PathsError when server.json cannot be read
     if isinstance(command, list) and command and all(isinstance(c, str) for c in command):
@@ -296,8 +296,8 @@ def server_command() -> list[str] | None:
     if found:
         return [found]
     with contextlib.suppress(ImportError, ValueError):
-        if importlib.util.find_spec("server.daemon") is not None:
-            return [sys.executable, "-m", "server"]
+        if importlib.util.find_spec("hifacegan_server.daemon") is not None:
+            return [sys.executable, "-m", "hifacegan_server"]
     return None
 
 

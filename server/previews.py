@@ -13,11 +13,11 @@ import collections
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from server import protocol as P
-from server.frames import image_of
+from hifacegan_server import protocol as P
+from hifacegan_server.frames import image_of
 
 if TYPE_CHECKING:
-    from server.fairqueue import Job
+    from hifacegan_server.fairqueue import Job
 
 MAX_PREVIEWS = 16  # previews waiting in all
 MAX_PREVIEWS_PER_SESSION = 2  # a slider sends one at a time; two lets the next wait while one runs

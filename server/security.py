@@ -11,8 +11,8 @@ from collections.abc import Callable
 import zmq
 from zmq.utils import z85
 
-from server import paths
-from server.client import server_curve_keys, token_curve_keys
+from hifacegan_server import paths
+from hifacegan_server.client import server_curve_keys, token_curve_keys
 
 log = logging.getLogger("renovate-faces.server")
 

@@ -22,10 +22,10 @@ from typing import Any
 import msgpack
 import zmq
 
-from server import paths
-from server import protocol as P
-from server.client import ServerError
-from server.testing import DaemonProcess, raw_dealer
+from hifacegan_server import paths
+from hifacegan_server import protocol as P
+from hifacegan_server.client import ServerError
+from hifacegan_server.testing import DaemonProcess, raw_dealer
 
 FUZZ_OPS: tuple[Any, ...] = (
     "hello",
@@ -166,7 +166,7 @@ class Load:
 
 KILLED_CLIENT = """
 import sys
-from server.client import Client
+from hifacegan_server.client import Client
 c = Client(endpoint=sys.argv[1], token=sys.argv[2])
 side = int(sys.argv[3])
 c.renovate(bytes(side * side * 3), side, side, 3, progress=lambda f, t: print("running", flush=True))

@@ -1,6 +1,6 @@
 """A private daemon in throw-away folders, for tests, benchmarks and the demo.
 
-It starts the real ``python -m server --foreground`` as a subprocess with its own runtime, config and log folders
+It starts the real ``python -m hifacegan_server --foreground`` as a subprocess with its own runtime, config and log folders
 (through the ``RENOVATE_FACES_*`` overrides), waits until it answers ``hello`` and always stops it.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import zmq
 
-from server import paths
-from server.client import Client, ServerUnavailable, server_curve_keys, token_curve_keys
+from hifacegan_server import paths
+from hifacegan_server.client import Client, ServerUnavailable, server_curve_keys, token_curve_keys
 
 
 class DaemonProcess:
@@ -50,7 +50,7 @@ class DaemonProcess:
         self.wait_ready = wait_ready
         self.proc: subprocess.Popen | None = None
         if os.name == "nt":
-            self.endpoint = paths.loopback_endpoint(_free_port())
+            self.endpoint = paths.loopback_endpoint(free_port())
         else:
             self.endpoint = f"ipc://{self.root / 'run' / paths.SOCKET_FILE}"
 
@@ -77,16 +77,7 @@ class DaemonProcess:
         return self.root / "log" / paths.LOG_FILE
 
     def command(self) -> list[str]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "server",
-            "--foreground",
-            "--weights",
-            self.weights,
-            "--device",
-            self.device,
-        ]
+        cmd = server_argv("--foreground", "--weights", self.weights, "--device", self.device)
         if self.threads:
             cmd += ["--threads", str(self.threads)]
         return cmd + self.extra_args
@@ -196,7 +187,18 @@ def ask_raw(sock: zmq.Socket, frames: list[Any], want_id: Any = None, timeout: f
     raise AssertionError(f"no reply within {timeout} s: the server hangs or dropped the message")
 
 
-def _free_port() -> int:
+def server_argv(*options: str) -> list[str]:
+    """``python -m hifacegan_server OPTIONS`` in this interpreter (how the tests and benchmarks start a daemon)."""
+    return [sys.executable, "-m", "hifacegan_server", *options]
+
+
+def client_argv(*options: str) -> list[str]:
+    """``python -m hifacegan_server.client_cli OPTIONS`` (``hifacegan-client``) in this interpreter."""
+    return [sys.executable, "-m", "hifacegan_server.client_cli", *options]
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on now (the OS picks it)."""
     import socket
 
     with socket.socket() as s:

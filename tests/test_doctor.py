@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,15 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from installers import install
+from hifacegan_installers import install
+from hifacegan_server.paths import loopback_endpoint
+from hifacegan_server.testing import free_port, server_argv
 
 pytestmark = pytest.mark.timeout(600)
 
 
 def free_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    return loopback_endpoint(free_port())
 
 
 def make_weights(folder: Path, name: str) -> Path:
@@ -73,7 +72,7 @@ class Home:
         argv = [
             sys.executable,
             "-m",
-            "installers.doctor",
+            "hifacegan_installers.doctor",
             "--json",
             "--home",
             str(self.home),
@@ -150,7 +149,7 @@ def test_a_server_nothing_can_start_is_a_failure(scratch: Home) -> None:
 
 def test_home_from_the_environment_is_one_home(scratch: Home) -> None:
     """HOME=X without --home: the plug-ins' folders and server.json both come from X, as with --home X."""
-    argv = [sys.executable, "-m", "installers.doctor", "--json", "--skip-weights", "--timeout", "2"]
+    argv = [sys.executable, "-m", "hifacegan_installers.doctor", "--json", "--skip-weights", "--timeout", "2"]
     argv += ["--host", "gimp", "--host", "krita"]
     env = {**scratch.env, "HOME": str(scratch.home)}
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
@@ -180,7 +179,7 @@ def test_doctor_with_the_server_running(scratch: Home) -> None:
     log = open(scratch.home.parent / "server.out", "wb")  # noqa: SIM115 - closed below
     weights = str(scratch.weights / "hifacegan-lite-fidelity.safetensors")
     server = subprocess.Popen(
-        [sys.executable, "-m", "server", "--foreground", "--endpoint", scratch.endpoint]
+        server_argv("--foreground", "--endpoint", scratch.endpoint)
         + ["--device", "cpu", "--weights", weights],
         cwd=REPO,
         env=env,
@@ -219,7 +218,7 @@ def test_doctor_human_output_lists_fixes(scratch: Home) -> None:
     argv = [
         sys.executable,
         "-m",
-        "installers.doctor",
+        "hifacegan_installers.doctor",
         "--home",
         str(scratch.home),
         "--skip-weights",

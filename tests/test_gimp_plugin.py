@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, REQUIRE_ALL, require
+
+from hifacegan_server.testing import free_port, server_argv
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -153,19 +154,13 @@ def gimp(trixie_root: Path):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
-    """``python -m server --foreground`` on a loopback TCP port with private folders; the lite weights."""
+    """``python -m hifacegan_server --foreground`` on a loopback TCP port with private folders; the lite weights."""
 
     def __init__(self, folder: Path, weights: str) -> None:
         self.folder = folder
         self.weights = weights
-        self.endpoint = f"tcp://127.0.0.1:{_free_port()}"
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.env = {
             **os.environ,
             "RENOVATE_FACES_CONFIG_DIR": str(folder / "config"),
@@ -175,7 +170,7 @@ class Server:
         }
         self.log = open(folder / "server.out", "wb")  # noqa: SIM115 - kept open for the server's lifetime
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--foreground", "--endpoint", self.endpoint]
+            server_argv("--foreground", "--endpoint", self.endpoint)
             + ["--device", "cpu", "--weights", weights],
             cwd=REPO,
             env=self.env,
@@ -190,7 +185,7 @@ class Server:
         return str(weights.get("state")), str(weights.get("error") or "")
 
     def _wait_until_ready(self):
-        from server.client import Client, ServerUnavailable
+        from hifacegan_server.client import Client, ServerUnavailable
 
         deadline = time.monotonic() + 120
         while True:
@@ -567,7 +562,7 @@ def test_server_down_and_not_startable(gimp: Gimp, degraded_face: Path) -> None:
     # Its own config dir: a dead endpoint, and a start command that cannot run.
     config = gimp.scratch / "dead-config"
     config.mkdir(mode=0o700, exist_ok=True)
-    dead = f"tcp://127.0.0.1:{_free_port()}"
+    dead = f"tcp://127.0.0.1:{free_port()}"
     _write_private(config / "server.json", json.dumps({"endpoint": dead, "command": ["/nonexistent/server"]}))
     _write_private(config / "token", "0" * 64 + "\n")
     env = {"RENOVATE_FACES_CONFIG_DIR": gimp.inside(config), "RENOVATE_FACES_ENDPOINT": dead}

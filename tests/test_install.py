@@ -18,12 +18,17 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from installers import install, kritarc, uninstall
-from installers.autostart import render_systemd_unit, render_windows_task, systemd_quote, windows_quote
-from installers.places import Places
+from hifacegan_installers import install, kritarc, uninstall
+from hifacegan_installers.autostart import (
+    render_systemd_unit,
+    render_windows_task,
+    systemd_quote,
+    windows_quote,
+)
+from hifacegan_installers.places import Places
 
 CLIENT = ("client.py", "paths.py", "protocol.py")
-SERVER_COMMAND = [sys.executable, "-m", "server"]
+SERVER_COMMAND = [sys.executable, "-m", "hifacegan_server"]
 KRITA_FILES = sorted(
     str(p.relative_to(REPO / "plugin_krita" / "renovate_faces"))
     for p in (REPO / "plugin_krita" / "renovate_faces").rglob("*.py")
@@ -230,9 +235,9 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
 
 
 def test_systemd_quoting_survives_spaces_and_specifiers(tmp_path: Path) -> None:
-    text = render_systemd_unit(["/opt/My Apps/python", "-m", "server", "100%", "$HOME"])
+    text = render_systemd_unit(["/opt/My Apps/python", "-m", "hifacegan_server", "100%", "$HOME"])
     line = next(line for line in text.splitlines() if line.startswith("ExecStart="))
-    assert line == 'ExecStart="/opt/My Apps/python" -m server 100%% $$HOME --foreground'
+    assert line == 'ExecStart="/opt/My Apps/python" -m hifacegan_server 100%% $$HOME --foreground'
     assert systemd_quote('a"b') == '"a\\"b"'
 
 
@@ -275,7 +280,7 @@ def test_windows_layout_and_logon_task(tmp_path: Path) -> None:
     ns = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
     assert root.tag == "{http://schemas.microsoft.com/windows/2004/02/mit/task}Task"
     assert root.find("t:Actions/t:Exec/t:Command", ns).text == sys.executable
-    assert root.find("t:Actions/t:Exec/t:Arguments", ns).text == "-m server --foreground"
+    assert root.find("t:Actions/t:Exec/t:Arguments", ns).text == "-m hifacegan_server --foreground"
     assert root.find("t:Triggers/t:LogonTrigger/t:Enabled", ns).text == "true"
     assert root.find("t:Settings/t:ExecutionTimeLimit", ns).text == "PT0S"  # runs as long as the session
     startup = roaming / "Microsoft/Windows/Start Menu/Programs/Startup/Renovate Faces server.cmd"
@@ -285,7 +290,9 @@ def test_windows_layout_and_logon_task(tmp_path: Path) -> None:
 
 
 def test_windows_task_escapes_paths() -> None:
-    xml = render_windows_task([r"C:\Program Files\Py & Co\pythonw.exe", "-m", "server"], user="PC\\Zoë")
+    xml = render_windows_task(
+        [r"C:\Program Files\Py & Co\pythonw.exe", "-m", "hifacegan_server"], user="PC\\Zoë"
+    )
     root = ET.fromstring(xml)
     ns = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
     assert root.find("t:Actions/t:Exec/t:Command", ns).text == r"C:\Program Files\Py & Co\pythonw.exe"
@@ -332,7 +339,7 @@ def test_kritarc_set_then_remove_round_trips(text: str) -> None:
 def test_cli_help_and_json(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     helped = subprocess.run(
-        [sys.executable, "-m", "installers", "--help"], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "hifacegan_installers", "--help"], capture_output=True, text=True, env=env
     )
     assert helped.returncode == 0 and "--uninstall" in helped.stdout and "--no-autostart" in helped.stdout
     home = tmp_path / "home"
@@ -340,7 +347,7 @@ def test_cli_help_and_json(tmp_path: Path) -> None:
     argv = [
         sys.executable,
         "-m",
-        "installers",
+        "hifacegan_installers",
         "--home",
         str(home),
         "--host",
@@ -353,7 +360,9 @@ def test_cli_help_and_json(tmp_path: Path) -> None:
     report = json.loads(proc.stdout)
     assert report["hosts"][0]["installed"] and report["autostart"] == []
     proc = subprocess.run(
-        [sys.executable, "-m", "installers", "--home", str(home), "--uninstall"], capture_output=True, env=env
+        [sys.executable, "-m", "hifacegan_installers", "--home", str(home), "--uninstall"],
+        capture_output=True,
+        env=env,
     )
     assert proc.returncode == 0
     assert snapshot(home) == {}

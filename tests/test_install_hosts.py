@@ -1,6 +1,6 @@
 """The installer against the real hosts: GIMP 3.0 (Debian trixie root) and Krita 5.1 (this machine).
 
-The plug-ins are installed into scratch HOMEs by ``installers.install`` (not copied by hand), then the GIMP and
+The plug-ins are installed into scratch HOMEs by ``hifacegan_installers.install`` (not copied by hand), then the GIMP and
 Krita helpers' real-host tests run against those installed copies: their test functions are imported here and
 their ``gimp`` fixture / ``install_plugin`` step are replaced by the installer. On top, ``renovate-faces-doctor``
 must see GIMP's registration (pluginrc) and each host's Python importing the client, and the installer's
@@ -23,8 +23,8 @@ import test_gimp_plugin as gimp_tests  # noqa: E402
 import test_krita_core as krita_tests  # noqa: E402
 from conftest import require  # noqa: E402
 
-from installers import install, uninstall  # noqa: E402
-from installers.diagnose import Options, run_checks  # noqa: E402
+from hifacegan_installers import install, uninstall  # noqa: E402
+from hifacegan_installers.diagnose import Options, run_checks  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -45,7 +45,7 @@ _borrow_fixtures(gimp_tests, skip=("gimp",))
 
 
 class InstalledGimp(gimp_tests.Gimp):
-    """The GIMP helper's batch runner, on a scratch HOME that ``installers.install`` filled."""
+    """The GIMP helper's batch runner, on a scratch HOME that ``hifacegan_installers.install`` filled."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -239,3 +239,30 @@ def test_preview_pixels_become_8_bit_rgba(dtype: str, channels: int) -> None:
 def test_preview_floats_are_clamped() -> None:
     wire = np.array([-1.0, 0.5, 2.0, float("nan")], np.float32).tobytes()
     assert list(wire_to_rgba8(wire, 4, "f32", 1, 1)) == [0, 128, 255, 0]
+
+
+def test_a_plugin_linked_from_a_checkout_loads_the_checkouts_client() -> None:
+    # No installer copy beside the package (a developer's symlinked plug-in): the checkout's server/ files load
+    # as the package's own modules, so the client and the plug-in share one `paths`.
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from renovate_faces.client_loader import load_client, load_paths\n"
+        "client, paths = load_client(), load_paths()\n"
+        "assert client.paths is paths, (client.paths, paths)\n"
+        "print(client.__name__, client.__file__, paths.__file__, sep='\\n')"
+    )
+    run = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(repo / "plugin_krita")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == [
+        "renovate_faces.client",
+        str(repo / "server" / "client.py"),
+        str(repo / "server" / "paths.py"),
+    ]

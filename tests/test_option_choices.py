@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server import protocol as P
+from hifacegan_server import protocol as P
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_SOURCES = sorted(

@@ -37,3 +37,36 @@ def test_wheel_ships_embedded_weights_and_no_checkpoint(tmp_path: Path) -> None:
     embedded = {Path(n).name for n in names if n.startswith("hifacegan/weights/embedded/")}
     assert {"hifacegan-lite-fidelity.safetensors", "hifacegan-lite-perceptual.safetensors"} <= embedded
     assert not any(n.startswith(("hifacegan/weights/training/", "docs/")) for n in names)
+
+    # Every package folder ships, under its import name: server/ and installers/ as hifacegan_server and
+    # hifacegan_installers, never as top-level `server` or `installers` that another distribution could shadow.
+    packages = [p.parent.relative_to(REPO).as_posix() for p in (REPO / "hifacegan").rglob("__init__.py")]
+    missing = [p for p in packages if f"{p}/__init__.py" not in names]
+    assert missing == [], f"add these to [tool.setuptools] packages in pyproject.toml: {missing}"
+    shipped = {Path(n).parts[0] for n in names if not n.startswith("hifacegan-")}
+    assert shipped == {"hifacegan", "hifacegan_server", "hifacegan_installers"}, shipped
+    assert {f"hifacegan_server/{p.name}" for p in (REPO / "server").glob("*.py")} <= set(names)
+    assert {
+        f"hifacegan_installers/templates/{p.name}" for p in (REPO / "installers" / "templates").iterdir()
+    } <= set(names)
+
+    # The unpacked wheel imports by itself: the daemon, the client's command, the installer and the doctor.
+    unpacked = tmp_path / "unpacked"
+    zipfile.ZipFile(wheel).extractall(unpacked)
+    site_packages = [p for p in sys.path if p.endswith("site-packages")]
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1]]; sys.path += sys.argv[2:]\n"
+        "import hifacegan_server.daemon, hifacegan_server.client_cli, hifacegan_installers.install\n"
+        "import hifacegan_installers.doctor\n"
+        "print(hifacegan_server.daemon.__file__)"
+    )
+    # -S: no site-packages' .pth files, so the developer's editable install cannot answer instead of the wheel.
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", code, unpacked, *site_packages],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == str(unpacked / "hifacegan_server" / "daemon.py")

@@ -1,4 +1,4 @@
-"""One real daemon (``python -m server``, identity weights, real pipeline) and real clients over a real socket."""
+"""One real daemon (``python -m hifacegan_server``, identity weights, real pipeline) and real clients over a real socket."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server import protocol as P
-from server.client import Cancelled, ServerError
-from server.testing import EXAMPLE_PHOTO, DaemonProcess, ask_raw, raw_dealer, sample_photo
+from hifacegan_server import protocol as P
+from hifacegan_server.client import Cancelled, ServerError
+from hifacegan_server.testing import EXAMPLE_PHOTO, DaemonProcess, ask_raw, raw_dealer, sample_photo
 
 NUMPY = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
 
@@ -196,7 +196,7 @@ def test_cancel_while_queued(daemon, big_photo):
 VANISHING_CLIENT = """
 import sys, numpy as np
 from PIL import Image
-from server.client import Client
+from hifacegan_server.client import Client
 photo = Image.open(sys.argv[3]).convert("RGBA")
 photo = np.asarray(photo.resize((photo.width * 2, photo.height * 2)))
 def progress(fraction, text):

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import zmq
 
-from server import protocol as P
-from server.client import ServerError
-from server.errors import JobStopped, PipelineUnavailable, error_code
-from server.fairqueue import FairQueue, Job
-from server.jobs import Event, Worker
-from server.testing import DaemonProcess, sample_photo
+from hifacegan_server import protocol as P
+from hifacegan_server.client import ServerError
+from hifacegan_server.errors import JobStopped, PipelineUnavailable, error_code
+from hifacegan_server.fairqueue import FairQueue, Job
+from hifacegan_server.jobs import Event, Worker
+from hifacegan_server.testing import DaemonProcess, sample_photo
 
 
 def run_job(factory, options: dict | None = None) -> Event:
@@ -119,7 +119,7 @@ def select_faces(*args, **kwargs):
     raise ValueError("injected bug inside the pipeline")
 
 renovator.select_faces = select_faces
-from server.cli import main
+from hifacegan_server.cli import main
 raise SystemExit(main())
 """
 

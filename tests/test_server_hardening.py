@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import zmq
 
-from server import protocol as P
-from server import soak
-from server.client import ServerError
-from server.testing import DaemonProcess, ask_raw, raw_dealer
+from hifacegan_server import protocol as P
+from hifacegan_server import soak
+from hifacegan_server.client import ServerError
+from hifacegan_server.testing import DaemonProcess, ask_raw, client_argv, raw_dealer, server_argv
 
 # Runs the real daemon with one fault armed per target: the target raises when the request names it, so a test
 # can make any handler (or the header decoder) fail on demand and then check the server still answers.
@@ -40,7 +40,7 @@ FAULT_TARGETS = (
 )
 FAULTY_MAIN = """
 import sys
-from server import daemon, protocol
+from hifacegan_server import daemon, protocol
 
 def armed(name, fn):
     marker = "fault:" + name
@@ -59,9 +59,9 @@ for name in sys.argv.pop(1).split(","):
     elif hasattr(daemon.Server, name):  # a target the code under test lacks fails its test, not the start
         setattr(daemon.Server, name, armed(name, getattr(daemon.Server, name)))
 try:
-    from server.cli import main
+    from hifacegan_server.cli import main
 except ImportError:  # the code before the command line moved out of daemon.py
-    from server.daemon import main
+    from hifacegan_server.daemon import main
 raise SystemExit(main())
 """
 
@@ -177,7 +177,7 @@ def test_ping_against_a_stale_socket_fails_within_two_seconds():
         t0 = time.monotonic()
         try:
             out = subprocess.run(
-                [sys.executable, "-m", "server.client_cli", "--endpoint", f"ipc://{stale}", "ping"],
+                client_argv("--endpoint", f"ipc://{stale}", "ping"),
                 env=env,
                 capture_output=True,
                 text=True,
@@ -199,7 +199,7 @@ def test_a_client_that_cannot_set_up_its_socket_still_closes(tmp_path, monkeypat
     hung, and so did the GIMP tests' first client)."""
     import threading
 
-    from server.client import Client, ServerUnavailable
+    from hifacegan_server.client import Client, ServerUnavailable
 
     monkeypatch.setenv("RENOVATE_FACES_CONFIG_DIR", str(tmp_path / "config"))  # no token there
     raised: list[BaseException] = []
@@ -255,10 +255,10 @@ def peak_rss(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def tcp_daemon():
-    from server.testing import _free_port
+    from hifacegan_server.testing import free_port
 
     d = DaemonProcess(weights="identity", device="cpu", threads=1)
-    d.endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    d.endpoint = f"tcp://127.0.0.1:{free_port()}"
     with d:
         yield d
 
@@ -317,13 +317,13 @@ def test_an_unauthenticated_flood_barely_grows_the_logs(daemon, raw):
 def test_starting_a_server_never_truncates_a_live_servers_stderr(monkeypatch):
     """Reproduction: a client starting a server while one ran truncated ``server-stderr.log`` under the live
     server, which then wrote at its old offset: a sparse file of NULs, its start lost."""
-    from server.client import Client, server_command
+    from hifacegan_server.client import Client, server_command
 
     d = DaemonProcess(weights="identity", device="cpu", threads=1)
     for key, value in d.env.items():
         if key.startswith("RENOVATE_FACES_"):
             monkeypatch.setenv(key, value)
-    cmd = [sys.executable, "-m", "server", "--weights", "identity", "--device", "cpu", "--threads", "1"]
+    cmd = server_argv("--weights", "identity", "--device", "cpu", "--threads", "1")
     out = subprocess.run(
         cmd, env=d.env, capture_output=True, text=True, timeout=120
     )  # detached: stderr to file
@@ -385,7 +385,7 @@ def test_a_client_with_only_the_endpoint_and_token_passes_the_tcp_handshake(
     What the installer gives such a client, the endpoint and the token, is enough; a wrong token is not."""
     import json
 
-    from server.client import Client, ServerUnavailable
+    from hifacegan_server.client import Client, ServerUnavailable
 
     config = tmp_path / "host-config"  # as the installer writes it for a sandboxed host: no server key
     config.mkdir(mode=0o700)

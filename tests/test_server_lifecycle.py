@@ -6,15 +6,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from server import paths
-from server.client import Client, ServerUnavailable
-from server.testing import DaemonProcess, sample_photo
+from hifacegan_server import paths
+from hifacegan_server.client import Client, ServerUnavailable
+from hifacegan_server.testing import DaemonProcess, sample_photo, server_argv
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and ipc sockets are POSIX")
 
@@ -33,7 +32,7 @@ def test_second_server_refused_then_sigterm_cleans_up(daemon):
     assert sock.exists() and oct(sock.stat().st_mode & 0o777) == "0o600"
     assert oct((daemon.root / "run").stat().st_mode & 0o777) == "0o700"
     second = subprocess.run(
-        [sys.executable, "-m", "server", "--foreground", "--weights", "identity"],
+        server_argv("--foreground", "--weights", "identity"),
         env=daemon.env,
         capture_output=True,
         text=True,
@@ -42,9 +41,7 @@ def test_second_server_refused_then_sigterm_cleans_up(daemon):
     assert second.returncode == 3
     assert f"pid {daemon.proc.pid}" in second.stderr and daemon.endpoint in second.stderr
     # The detached launcher refuses the same way, before spawning anything.
-    again = subprocess.run(
-        [sys.executable, "-m", "server"], env=daemon.env, capture_output=True, text=True, timeout=60
-    )
+    again = subprocess.run(server_argv(), env=daemon.env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 3 and "already running" in again.stderr
     t0 = time.monotonic()
     assert daemon.stop() == 0
@@ -60,7 +57,7 @@ def test_killed_server_gives_waiting_client_a_clear_error(daemon):
     daemon.start()
     from PIL import Image
 
-    from server.testing import EXAMPLE_PHOTO
+    from hifacegan_server.testing import EXAMPLE_PHOTO
 
     photo = Image.open(EXAMPLE_PHOTO).convert("RGBA")
     photo = photo.resize((photo.width * 2, photo.height * 2))
@@ -89,7 +86,7 @@ def test_client_starts_the_daemon_and_shuts_it_down(daemon, monkeypatch):
             monkeypatch.setenv(key, value)
     config = daemon.root / "config"
     config.mkdir(parents=True)
-    command = [sys.executable, "-m", "server", "--weights", "identity", "--device", "cpu", "--threads", "1"]
+    command = server_argv("--weights", "identity", "--device", "cpu", "--threads", "1")
     (config / paths.SERVER_CONFIG_FILE).write_text(json.dumps({"command": command}))
     with Client(timeout=5) as c:
         with pytest.raises(ServerUnavailable, match="start it with"):
@@ -116,7 +113,7 @@ def test_client_starts_the_daemon_and_shuts_it_down(daemon, monkeypatch):
 
 def test_detached_start_prints_endpoint(daemon):
     out = subprocess.run(
-        [sys.executable, "-m", "server", "--weights", "identity", "--device", "cpu"],
+        server_argv("--weights", "identity", "--device", "cpu"),
         env=daemon.env,
         capture_output=True,
         text=True,
@@ -139,15 +136,19 @@ def test_detached_start_prints_endpoint(daemon):
 def test_refuses_remote_endpoint_without_allow_remote(daemon):
     env = dict(daemon.env, RENOVATE_FACES_ENDPOINT="tcp://0.0.0.0:47999")
     out = subprocess.run(
-        [sys.executable, "-m", "server", "--foreground"], env=env, capture_output=True, text=True, timeout=60
+        server_argv("--foreground"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode != 0 and "--allow-remote" in out.stderr
 
 
 def test_tcp_loopback_round_trip(daemon):
-    from server.testing import _free_port
+    from hifacegan_server.testing import free_port
 
-    daemon.endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    daemon.endpoint = f"tcp://127.0.0.1:{free_port()}"
     daemon.start()
     image, _ = sample_photo(3, "u8")
     with daemon.client(timeout=10) as c:

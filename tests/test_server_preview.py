@@ -4,16 +4,15 @@ embedded weights (fidelity must change the face) and the ``identity`` weights wh
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import msgpack
 import numpy as np
 import pytest
 
-from server import protocol as P
-from server.client import ServerError
-from server.testing import DaemonProcess, ask_raw, raw_dealer
+from hifacegan_server import protocol as P
+from hifacegan_server.client import ServerError
+from hifacegan_server.testing import DaemonProcess, ask_raw, client_argv, raw_dealer
 
 
 def _pixels(path: Path) -> np.ndarray:
@@ -150,15 +149,7 @@ def test_cli_writes_a_before_after_png_whose_halves_differ(daemon, solvay_photo,
     from PIL import Image
 
     out = tmp_path / "preview.png"
-    cmd = [
-        sys.executable,
-        "-m",
-        "server.client_cli",
-        "--endpoint",
-        daemon.endpoint,
-        "preview",
-        str(solvay_photo),
-    ]
+    cmd = client_argv("--endpoint", daemon.endpoint, "preview", str(solvay_photo))
     run = subprocess.run(
         [*cmd, "-o", str(out), "--fidelity", "0.3", "--at", "700,220"],
         env=daemon.env,

@@ -12,9 +12,9 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from server import paths
-from server import protocol as P
-from server.fairqueue import FairQueue, Job
+from hifacegan_server import paths
+from hifacegan_server import protocol as P
+from hifacegan_server.fairqueue import FairQueue, Job
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -270,7 +270,7 @@ def test_rejection_log_logs_a_burst_then_counts_and_summarises(caplog):
     """A flood of refusals costs a few lines a minute: the first ``burst`` in full, then one summary line."""
     import logging
 
-    from server.logs import RejectionLog
+    from hifacegan_server.logs import RejectionLog
 
     logger = logging.getLogger("renovate-faces.test-rejections")
     noise = RejectionLog(logger, "rejected requests", "refused %s", burst=3, window=60.0)
@@ -299,8 +299,8 @@ def test_rejection_log_logs_a_burst_then_counts_and_summarises(caplog):
 )
 def test_the_one_loopback_list(endpoint, loopback):
     """paths.py holds the loopback hosts; the daemon's endpoint check and the installer's default use them."""
-    from installers.install import SANDBOX_ENDPOINT
-    from server.security import check_endpoint
+    from hifacegan_installers.install import SANDBOX_ENDPOINT
+    from hifacegan_server.security import check_endpoint
 
     assert paths.is_loopback(endpoint) is loopback
     assert paths.is_loopback(SANDBOX_ENDPOINT) and paths.is_loopback(paths.loopback_endpoint(1))

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from server import soak
-from server.testing import DaemonProcess
+from hifacegan_server import soak
+from hifacegan_server.testing import DaemonProcess
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 

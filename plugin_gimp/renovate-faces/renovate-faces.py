@@ -234,18 +234,17 @@ HOW_TO_START = (
 
 
 def import_client():
-    """The client bundled beside this file (what the installer copies), else the `server` package: from the
-    source tree this file lives in (a developer's symlinked install), else from site-packages."""
-    if os.path.isfile(os.path.join(PLUG_IN_DIR, "client.py")):
-        if PLUG_IN_DIR not in sys.path:
-            sys.path.insert(0, PLUG_IN_DIR)
-        import client  # noqa: PLC0415 - imported here so that GIMP's start-up query stays fast
+    """The client bundled beside this file (what the installer copies), else the same three files in the source
+    tree this file lives in (a developer's symlinked install), else the installed `hifacegan_server` package."""
+    repo_server = os.path.join(os.path.dirname(os.path.dirname(PLUG_IN_DIR)), "server")
+    for folder in (PLUG_IN_DIR, repo_server):
+        if os.path.isfile(os.path.join(folder, "client.py")):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            import client  # noqa: PLC0415 - imported here so that GIMP's start-up query stays fast
 
-        return client
-    repo = os.path.dirname(os.path.dirname(PLUG_IN_DIR))
-    if os.path.isfile(os.path.join(repo, "server", "client.py")) and repo not in sys.path:
-        sys.path.append(repo)
-    from server import client  # noqa: PLC0415
+            return client
+    from hifacegan_server import client  # noqa: PLC0415
 
     return client
 

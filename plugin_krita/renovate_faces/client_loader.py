@@ -1,12 +1,14 @@
-"""Find the server's client: the copy the installer put beside this package first, then the ``server`` package.
+"""Find the server's client: the copy the installer put beside this package first, then the source tree's.
 
 The installer copies ``server/client.py``, ``paths.py`` and ``protocol.py`` into this folder, so an installed
-plug-in needs nothing on ``sys.path``; a developer checkout (and the tests) can instead put the repository root
-on ``sys.path`` and use ``server`` directly.
+plug-in needs nothing on ``sys.path``. A developer's plug-in linked from a checkout uses the checkout's
+``server/`` folder instead, and a Krita whose Python has ``hifacegan`` installed can use ``hifacegan_server``.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from types import ModuleType
 
 
@@ -42,8 +44,16 @@ def _load_module(name: str) -> ModuleType:
     except ImportError as first:
         if getattr(first, "name", "") != f"{__package__}.{name}":
             raise  # the copy exists but is broken: show the real error
+    checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "server")
+    if os.path.isfile(os.path.join(checkout, f"{name}.py")):
+        package = sys.modules[__package__]
+        if checkout not in package.__path__:
+            package.__path__.append(
+                checkout
+            )  # the checkout's client files, as if the installer had copied them
+        return importlib.import_module(f"{__package__}.{name}")
     try:
-        return importlib.import_module(f"server.{name}")
+        return importlib.import_module(f"hifacegan_server.{name}")
     except ImportError:
         raise MissingDependency(
             f"Renovate Faces cannot find its server client ({name}.py). Reinstall the plug-in with the "

@@ -21,7 +21,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hifacegan_server.paths import loopback_endpoint
+from hifacegan_server.testing import free_port, server_argv
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -67,9 +69,7 @@ def krita_weights(tmp: Path) -> str:
 
 
 def free_tcp_endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return loopback_endpoint(free_port())
 
 
 def bookworm_krita_missing() -> str | None:
@@ -220,11 +220,11 @@ def install_plugin(pykrita: Path, actions: Path) -> None:
 
 @contextlib.contextmanager
 def daemon(profile: Profile, weights: str, start_timeout: float = 120.0) -> Iterator[subprocess.Popen]:
-    """The real ``python -m server --foreground`` for this profile; waits until it answers ``hello``."""
+    """The real ``python -m hifacegan_server --foreground`` for this profile; waits until it answers ``hello``."""
     env = {**os.environ, **profile.daemon_env, "PYTHONPATH": str(REPO)}
     log = open(profile.logs / "daemon-stdout.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--foreground", "--device", "cpu", "--weights", weights],
+        server_argv("--foreground", "--device", "cpu", "--weights", weights),
         cwd=REPO,
         env=env,
         stdout=log,
@@ -247,8 +247,7 @@ def wait_for_daemon(proc: subprocess.Popen, profile: Profile, timeout: float) ->
     saved = {k: os.environ.get(k) for k in profile.daemon_env}
     os.environ.update(profile.daemon_env)
     try:
-        sys.path.insert(0, str(REPO))
-        from server.client import Client, ServerUnavailable
+        from hifacegan_server.client import Client, ServerUnavailable
 
         deadline = time.monotonic() + timeout
         while True:
