@@ -305,3 +305,25 @@ def test_progress_follows_the_work_in_order(renovator, solvay_photo):
         assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert Progress("renovate", 0, 29, 3, 3, 1.0, 40.0).text == "Renovating face 3 of 29 (about 40 s left)"
     assert Progress("done").text == "Done: no face to renovate"
+
+
+def test_folding_spectral_norm_keeps_the_eval_output_and_removes_every_hook() -> None:
+    import torch
+    from torch.nn.utils.spectral_norm import SpectralNorm
+
+    from hifacegan.pipeline.fidelity import fold_spectral_norm
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.utils.spectral_norm(torch.nn.Conv2d(3, 4, 3)), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1)
+    )
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        model.train()(x)  # one power iteration, as training leaves it
+        expected = model.eval()(x)
+    folded = fold_spectral_norm(model)
+    hooks = [h for m in folded.modules() for h in m._forward_pre_hooks.values() if isinstance(h, SpectralNorm)]
+    assert hooks == []
+    assert any(isinstance(h, SpectralNorm) for h in model[0]._forward_pre_hooks.values()), "the original is kept"
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), expected)

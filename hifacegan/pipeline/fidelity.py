@@ -13,6 +13,7 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
+from torch.nn.utils.spectral_norm import SpectralNorm
 
 
 def fold_spectral_norm(model: nn.Module) -> nn.Module:
@@ -20,7 +21,7 @@ def fold_spectral_norm(model: nn.Module) -> nn.Module:
     model = copy.deepcopy(model)
     for module in model.modules():
         for hook in list(module._forward_pre_hooks.values()):
-            if type(hook).__name__ == "SpectralNorm":
+            if isinstance(hook, SpectralNorm):
                 torch.nn.utils.remove_spectral_norm(module, name=getattr(hook, "name", "weight"))
     return model.eval().requires_grad_(False)
 

@@ -285,7 +285,7 @@ def preview_text(error: BaseException) -> str:
         return str(error)
     if getattr(error, "code", "") == "no_face":
         return "No face big enough to preview in this layer."
-    if type(error).__name__ == "ServerUnavailable":
+    if getattr(error, "code", "") == "unavailable":  # the client's ServerUnavailable
         return "No preview: the Renovate Faces server is not running (OK starts it)."
     if hasattr(error, "code"):  # the server's own sentence (busy, cancelled, too large…)
         return f"No preview: {error}"

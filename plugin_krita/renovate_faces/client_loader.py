@@ -31,6 +31,16 @@ def load_client() -> ModuleType:
     return _load_module("client")
 
 
+def is_client_error(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is an instance of the client's exception ``name`` ("Cancelled", "ServerUnavailable"):
+    a real ``isinstance`` against the loaded client, so a subclass counts and a look-alike does not."""
+    try:
+        kind = getattr(load_client(), name)
+    except MissingDependency:
+        return False  # no client, so no client error either
+    return isinstance(exc, kind)
+
+
 def load_paths() -> ModuleType:
     """The ``paths`` module (folders, endpoint), found the same way as the client."""
     return _load_module("paths")

@@ -19,7 +19,7 @@ from typing import Any
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from . import core, status
-from .client_loader import load_client
+from .client_loader import is_client_error, load_client
 from .document import KritaDocument
 from .log import log_error, logger
 
@@ -166,12 +166,12 @@ class Controller(QObject):
         (document, node), job, result, error, connected = payload
         self.last_error = type(error).__name__ if error is not None else ""
         if error is not None:
-            cancelled = type(error).__name__ == "Cancelled" or (
+            cancelled = is_client_error(error, "Cancelled") or (
                 self._cancel is not None and self._cancel.is_set()
             )
             if cancelled:
                 self._finish(Outcome.cancelled, "Cancelled; the image is unchanged.")
-            elif not connected and type(error).__name__ == "ServerUnavailable":
+            elif not connected and is_client_error(error, "ServerUnavailable"):
                 log_error(error)
                 failed = status.start_failed(str(error)) if self.start_server else status.not_running(False)
                 if self.start_server:
@@ -258,7 +258,7 @@ class Controller(QObject):
             with load_client().Client(timeout=5.0) as client:
                 state = status.describe_status(client.status())
         except Exception as exc:
-            if type(exc).__name__ == "ServerUnavailable":
+            if is_client_error(exc, "ServerUnavailable"):
                 state = status.not_running(self.start_server)
             else:
                 state = status.unreachable(log_error(exc))

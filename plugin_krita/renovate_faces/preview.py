@@ -20,7 +20,7 @@ from typing import Any
 from PyQt5.QtCore import QObject, pyqtSignal
 
 from . import core
-from .client_loader import load_client
+from .client_loader import is_client_error, load_client
 from .document import KritaDocument
 from .log import log_error, logger
 from .pixels import PixelFormat, UnsupportedImage, host_to_wire, wire_to_rgba8
@@ -131,10 +131,10 @@ def error_text(exc: BaseException, can_start: bool) -> str:
     if code == "no_face":
         logger().info("preview: %s", exc)
         return "No face big enough to preview in this layer."
-    if type(exc).__name__ == "ServerUnavailable":
+    if is_client_error(exc, "ServerUnavailable"):
         start = "it starts when you press Renovate" if can_start else "start it with 'hifacegan-server'"
         return f"No preview: the Renovate Faces server is not running ({start})."
-    if type(exc).__name__ == "Cancelled":
+    if is_client_error(exc, "Cancelled"):
         return "The preview was cancelled; press Preview to try again."
     return f"No preview: {log_error(exc)}"
 
