@@ -322,8 +322,12 @@ def test_folding_spectral_norm_keeps_the_eval_output_and_removes_every_hook() ->
         model.train()(x)  # one power iteration, as training leaves it
         expected = model.eval()(x)
     folded = fold_spectral_norm(model)
-    hooks = [h for m in folded.modules() for h in m._forward_pre_hooks.values() if isinstance(h, SpectralNorm)]
+    hooks = [
+        h for m in folded.modules() for h in m._forward_pre_hooks.values() if isinstance(h, SpectralNorm)
+    ]
     assert hooks == []
-    assert any(isinstance(h, SpectralNorm) for h in model[0]._forward_pre_hooks.values()), "the original is kept"
+    assert any(isinstance(h, SpectralNorm) for h in model[0]._forward_pre_hooks.values()), (
+        "the original is kept"
+    )
     with torch.no_grad():
         torch.testing.assert_close(folded(x), expected)
