@@ -412,14 +412,14 @@ class Preview:
             self.picture.clear()
             self.caption.set_text(preview_text(result))
         else:
-            before, after, answer = result
-            self.picture.set_from_pixbuf(
-                preview_picture(before, after, answer.width, answer.height, answer.stride)
-            )
+            before, after, a = result
+            self.picture.set_from_pixbuf(preview_picture(before, after, a.width, a.height, a.stride))
             which = "the largest" if self.source[3] is None else "nearest the selection's centre"
-            self.caption.set_text(
-                f"Before | after at fidelity {fidelity:.2f}: face {answer.index + 1} of {answer.face_count} ({which})."
-            )
+            face = f"face {a.index + 1} of {a.face_count} ({which})"
+            if (a.face.get("path") or {}).get("degradation") == 0:  # a sharp face keeps its pixels
+                self.caption.set_text(f"The {face} already looks sharp: it keeps its pixels at any fidelity.")
+            else:
+                self.caption.set_text(f"Before | after at fidelity {fidelity:.2f}: {face}.")
 
     def log(self, serial: int, fidelity: float, result, stale: bool) -> None:
         """With RENOVATE_FACES_TEST_LOG set (the GUI test), one JSON line per answer."""

@@ -58,14 +58,15 @@ class Picture:
     at_selection: bool = False
     cached: bool = False
     seconds: float = 0.0
+    kept: bool = False  # the face looked sharp already: it keeps its pixels at any fidelity
 
     @property
     def caption(self) -> str:
         which = "nearest the selection's centre" if self.at_selection else "the largest"
-        return (
-            f"Before | after at fidelity {self.fidelity:.2f}: face {self.face_index + 1} of {self.face_count} "
-            f"({which})."
-        )
+        face = f"face {self.face_index + 1} of {self.face_count} ({which})"
+        if self.kept:
+            return f"The {face} already looks sharp: it keeps its pixels at any fidelity."
+        return f"Before | after at fidelity {self.fidelity:.2f}: {face}."
 
     @property
     def digest(self) -> str:
@@ -120,6 +121,7 @@ def fetch(client: Any, request: Request) -> Picture:
         request.at is not None,
         bool(answer.cached),
         float(answer.seconds),
+        (answer.face.get("path") or {}).get("degradation") == 0,
     )
 
 
