@@ -279,6 +279,11 @@ def run(args: argparse.Namespace) -> int:
         records.append(record)
         if record.get("error") is None:
             line = f"{src}: {record['found']} face(s) found, {record['renovated']} renovated"
+            kept = sum(
+                1 for f in record["faces"] if f["renovated"] and (f.get("path") or {}).get("degradation") == 0
+            )
+            if kept:
+                line += f" ({kept} already looked sharp and kept every pixel)"
             if record["skipped"]:
                 line += "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in record["skipped"].items())
             if record["found"] == 0:

@@ -72,12 +72,6 @@ def detail_measure(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F)).mean())
 
 
-def _box_of(face, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    height, width = shape[:2]
-    x0, y0, x1, y1 = face.box
-    return (max(0, int(x0)), max(0, int(y0)), min(width, int(math.ceil(x1))), min(height, int(math.ceil(y1))))
-
-
 def _overlaps(box: tuple[int, int, int, int], other: tuple[float, float, float, float]) -> bool:
     return min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(box[1], other[1])
 
@@ -122,7 +116,7 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
         if not faces:
             no_face.append(name)
             continue
-        box = _box_of(max(faces, key=lambda f: f.size), clean.shape)
+        box = max(faces, key=lambda f: f.size).pixel_box(clean.shape)
         degraded = clean if task == NO_TASK else degrade(clean, task, rng=rng_for(config.seed, name))
         outputs = {DEGRADED: degraded, BASELINE: classical_restore(degraded)}
         paths = {}

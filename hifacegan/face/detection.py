@@ -7,6 +7,7 @@ Only the small copy is ever converted to float.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -63,6 +64,12 @@ class Detection:
     def eye_distance(self) -> float:
         (lx, ly), (rx, ry) = self.landmarks[0], self.landmarks[1]
         return float(np.hypot(rx - lx, ry - ly))
+
+    def pixel_box(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """The box in whole pixels (x0, y0, x1, y1), grown to whole pixels and clipped to a photo of ``shape``."""
+        height, width = shape[:2]
+        x0, y0, x1, y1 = self.box
+        return max(0, int(x0)), max(0, int(y0)), min(width, math.ceil(x1)), min(height, math.ceil(y1))
 
     def landmarks_array(self) -> np.ndarray:
         return np.asarray(self.landmarks, dtype=np.float64)

@@ -33,6 +33,7 @@ from hifacegan.face.detail import (
     denoise,
     enlarge,
     shrink,
+    small_face_degradation,
     working_size,
 )
 from hifacegan.face.detection import Detection, FaceDetector
@@ -128,14 +129,17 @@ class FacePath:
 
     ``merge`` is ``replace`` (the renovated face replaces the photo's, faces up to the network's size) or
     ``detail`` (the network's correction of the low band plus the fine band's cleaning are added to the photo's
-    own pixels: hifacegan.face.detail).
+    own pixels: hifacegan.face.detail). Either way ``degradation`` of the renovated face is taken: 0 for a face
+    that looked sharp and clean (it keeps its pixels), 1 for a degraded one.
     """
 
     weights: str
     network_size: int
     face_size: float
     working_size: int
-    degradation: float = 1.0  # detail merges: how degraded the face looked, the renovated face's share
+    degradation: float = (
+        1.0  # how degraded the face looked (hifacegan.face.detail): the renovated face's share
+    )
 
     @property
     def merge(self) -> str:
@@ -324,6 +328,9 @@ class Renovator:
         path = FacePath(name, size, face_size, crop.shape[0])
         whole = to_rgb_float(crop)
         if crop.shape[0] == size:
+            if network is not None:  # the network's face replaces as much of this one as it looks degraded
+                x0, y0, x1, y1 = face.pixel_box(photo.shape)
+                path.degradation = small_face_degradation(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
             return _Face(index, network, matrix, whole, None, path)
         # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated
         clean = denoise(whole)
@@ -333,7 +340,9 @@ class Renovator:
         """The network's output for each prepared face (float RGB in [0, 1]), in their order."""
         if not faces:
             return []
-        return self._renovate_batch([f.aligned for f in faces], [f.network for f in faces], fidelity)
+        # A small face measured as sharp keeps its pixels whatever the network says: no need to run it.
+        networks = [None if f.large is None and f.path.degradation == 0 else f.network for f in faces]
+        return self._renovate_batch([f.aligned for f in faces], networks, fidelity)
 
     def _blend(
         self,
@@ -348,7 +357,11 @@ class Renovator:
         matched = match_colour(after, face.aligned) if self.network is not None else after
         face_mask = self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
         if face.large is None:
-            return paste_face(photo, matched, face.matrix, face_mask, region, canvas=canvas), matched
+            opacity = face.path.degradation  # a sharp small face keeps its pixels (small_face_degradation)
+            window = paste_face(
+                photo, matched, face.matrix, face_mask, region, opacity=opacity, canvas=canvas
+            )
+            return window, matched
         original, clean = face.large
         side = clean.shape[0]
         face.path.degradation = degradation(original, clean)
