@@ -27,12 +27,16 @@ from conftest import REPO
 from test_gimp_plugin import (  # noqa: F401 - the session fixtures: the trixie root, the real server
     Gimp,
     Server,
+    _write_private,
     degraded_face,
     gimp,
     server,
     test_weights,
     trixie_root,
 )
+
+from hifacegan_server.paths import loopback_endpoint
+from hifacegan_server.testing import free_port
 
 pytestmark = [pytest.mark.gimp, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -51,6 +55,23 @@ def _geometry(out: Path) -> dict[str, int]:
 def gui_session(trixie_root: Path, server: Server, degraded_face: Path) -> dict:  # noqa: F811 (imported fixtures)
     host = Gimp(trixie_root)  # a HOME of its own: the GUI writes its profile there
     host.connect_to(server.endpoint, server.token_file)
+    yield _drive(host, degraded_face, {})
+    host.close()
+
+
+@pytest.fixture(scope="module")
+def no_server_session(trixie_root: Path, degraded_face: Path) -> dict:  # noqa: F811 (imported fixtures)
+    """The dialog when nothing listens at the configured endpoint: the preview must say so, in a sentence."""
+    host = Gimp(trixie_root)
+    dead = loopback_endpoint(free_port())
+    _write_private(host.config_dir / "server.json", json.dumps({"endpoint": dead}))
+    _write_private(host.config_dir / "token", "0" * 64 + "\n")
+    yield _drive(host, degraded_face, {"RF_MODE": "no_server"})
+    host.close()
+
+
+def _drive(host: Gimp, image: Path, extra_env: dict[str, str]) -> dict:
+    """Run tests/hosts/gimp_gui.sh in ``host``'s GIMP on ``image``; what it saw, logged and grabbed."""
     (host.home / ".config" / "GIMP" / "3.0" / "gimprc").write_text(GIMPRC)
     for name in SCRIPTS:
         shutil.copy2(REPO / "tests" / "hosts" / name, host.scratch / name)
@@ -60,11 +81,12 @@ def gui_session(trixie_root: Path, server: Server, degraded_face: Path) -> dict:
         "HOME": host.inside(host.home),
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
-        "RF_IMAGE": host.stage(degraded_face),
+        "RF_IMAGE": host.stage(image),
         "RF_OUT": host.inside(out),
         "RENOVATE_FACES_TEST_LOG": host.inside(out / "preview.jsonl"),
+        **extra_env,
     }
-    command = ["chroot", str(trixie_root), "env", "-i", *(f"{k}={v}" for k, v in env.items())]
+    command = ["chroot", str(host.root), "env", "-i", *(f"{k}={v}" for k, v in env.items())]
     command += ["xvfb-run", "-a", "-n", str(random.randint(100, 30000))]
     command += ["-s", "-screen 0 1400x900x24 -nolisten tcp", "sh", host.inside(host.scratch / SCRIPTS[0])]
     started = time.monotonic()
@@ -76,10 +98,11 @@ def gui_session(trixie_root: Path, server: Server, degraded_face: Path) -> dict:
     previews = out / "preview.jsonl"
     previews = [json.loads(line) for line in previews.read_text().splitlines()] if previews.is_file() else []
     keep = os.environ.get("RENOVATE_SCREENSHOTS")
+    prefix = "-".join(["gimp", *extra_env.values()]) + "-"  # gimp-dialog.png, gimp-no_server-dialog.png
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         for png in out.glob("*.png"):
-            shutil.copy2(png, Path(keep) / f"gimp-{png.name}")
+            shutil.copy2(png, Path(keep) / f"{prefix}{png.name}")
         if (out / "dialog.png").is_file() and (out / "dialog_geometry.txt").is_file():
             from PIL import Image  # the dialog alone (docs/results/gimp-dialog.png is one)
 
@@ -87,11 +110,11 @@ def gui_session(trixie_root: Path, server: Server, degraded_face: Path) -> dict:
             with Image.open(out / "dialog.png") as grab:
                 left, top = box["X"], box["Y"]
                 grab.crop((left, top, left + box["WIDTH"], top + box["HEIGHT"])).save(
-                    Path(keep) / "gimp-dialog-window.png"
+                    Path(keep) / f"{prefix}dialog-window.png"
                 )
     print(f"GIMP GUI session {seconds:.1f} s (exit {proc.returncode}); steps:\n{steps}")
     print("previews:\n" + "\n".join(json.dumps(entry) for entry in previews))
-    yield {
+    return {
         "proc": proc,
         "steps": steps,
         "log": log,
@@ -101,7 +124,6 @@ def gui_session(trixie_root: Path, server: Server, degraded_face: Path) -> dict:
         "why": f"exit {proc.returncode}\nsteps:\n{steps}\nstderr:\n{proc.stderr[-2000:]}\nGIMP:\n{log}\n"
         f"previews: {previews}",
     }
-    host.close()
 
 
 def test_the_dialog_runs_and_adds_the_result_layer(gui_session: dict) -> None:
@@ -154,3 +176,12 @@ def test_the_grab_shows_the_preview(gui_session: dict) -> None:
     # A face, not the dialog's plain background: many distinct colours, and a spread of brightness.
     assert len(np.unique(area.reshape(-1, 3), axis=0)) > 500, (left, top, width, height)
     assert area.std() > 15, area.std()
+
+
+def test_the_preview_says_plainly_that_the_server_is_not_running(no_server_session: dict) -> None:
+    session = no_server_session
+    assert "dialog cancelled" in session["steps"], session["why"]
+    (answer,) = session["previews"]  # one request, one sentence, and no retry storm
+    assert answer["outcome"] == "error" and answer["settled"], answer
+    assert answer["caption"] == "No preview: the Renovate Faces server is not running (OK starts it).", answer
+    assert (session["out"] / "dialog.png").is_file()

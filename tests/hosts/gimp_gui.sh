@@ -2,6 +2,7 @@
 # Drives GIMP 3.0's real GUI inside the trixie root, under xvfb-run (tests/test_gimp_gui.py starts it):
 # opens $RF_IMAGE, opens Filters > Enhance > Renovate Faces... by its menu mnemonics, waits for the face preview,
 # drags the fidelity slider, waits for the preview at the new fidelity, grabs the dialog, presses OK and waits.
+# RF_MODE=no_server: waits for the first preview (an error: nothing listens), grabs the dialog and cancels it.
 # The plug-in logs each preview answer to $RENOVATE_FACES_TEST_LOG (JSON lines). tests/hosts/gimp_gui_watch.py
 # runs inside the same GIMP (a batch command): it waits for the result layer, writes $RF_OUT/report.json and quits GIMP.
 # Each step appends a line to $RF_OUT/steps.txt, so a failure says how far the run got.
@@ -55,6 +56,17 @@ step "dialog $DIALOG"
 sleep 1
 wait_previews 1 90 || fail "no preview in the dialog in 90 s"
 step "preview shown"
+if [ "${RF_MODE:-}" = no_server ]; then  # nothing listens: the preview says so; Cancel closes the dialog
+    sleep 0.5
+    shot dialog
+    xdotool windowfocus --sync "$DIALOG"
+    xdotool key Escape
+    timeout 30 sh -c 'while xdotool search --onlyvisible --name "^Renovate Faces$" >/dev/null 2>&1; do sleep 0.5; done' \
+        || fail "the dialog stayed open after Escape"
+    step "dialog cancelled"
+    kill "$GIMP_PID" 2>/dev/null
+    exit 0
+fi
 xdotool getwindowgeometry --shell "$DIALOG" > "$RF_OUT/dialog_geometry.txt"
 # The fidelity slider is the dialog's first row: press in its upper half (GimpSpinScale: absolute) and drag right.
 xdotool mousemove --window "$DIALOG" 200 16 mousedown 1 mousemove --window "$DIALOG" 240 16 \
