@@ -55,7 +55,7 @@ def _geometry(out: Path) -> dict[str, int]:
 def gui_session(trixie_root: Path, server: Server, degraded_face: Path) -> dict:  # noqa: F811 (imported fixtures)
     host = Gimp(trixie_root)  # a HOME of its own: the GUI writes its profile there
     host.connect_to(server.endpoint, server.token_file)
-    yield _drive(host, degraded_face, {})
+    yield _drive(host, degraded_face, {}, "")
     host.close()
 
 
@@ -66,12 +66,29 @@ def no_server_session(trixie_root: Path, degraded_face: Path) -> dict:  # noqa: 
     dead = loopback_endpoint(free_port())
     _write_private(host.config_dir / "server.json", json.dumps({"endpoint": dead}))
     _write_private(host.config_dir / "token", "0" * 64 + "\n")
-    yield _drive(host, degraded_face, {"RF_MODE": "no_server"})
+    yield _drive(host, degraded_face, {"RF_MODE": "preview_only"}, "no-server")
     host.close()
 
 
-def _drive(host: Gimp, image: Path, extra_env: dict[str, str]) -> dict:
-    """Run tests/hosts/gimp_gui.sh in ``host``'s GIMP on ``image``; what it saw, logged and grabbed."""
+@pytest.fixture(scope="module")
+def sharp_session(trixie_root: Path, server: Server, tmp_path_factory, shared_data: Path) -> dict:  # noqa: F811
+    """The dialog on a sharp, clean small face (an FFHQ portrait at 128 px on a plain canvas)."""
+    from PIL import Image
+
+    host = Gimp(trixie_root)
+    host.connect_to(server.endpoint, server.token_file)
+    face = Image.open(shared_data / "faces-hires" / "ffhq-1024" / "01001.jpg").convert("RGB")
+    canvas = np.full((320, 448, 3), (96, 120, 140), np.uint8)
+    canvas[96:224, 160:288] = np.asarray(face.resize((128, 128), Image.Resampling.BOX))
+    path = tmp_path_factory.mktemp("inputs") / "sharp_small_face.png"
+    Image.fromarray(canvas).save(path)
+    yield _drive(host, path, {"RF_MODE": "preview_only"}, "sharp")
+    host.close()
+
+
+def _drive(host: Gimp, image: Path, extra_env: dict[str, str], label: str) -> dict:
+    """Run tests/hosts/gimp_gui.sh in ``host``'s GIMP on ``image``; what it saw, logged and grabbed (grabs kept
+    under RENOVATE_SCREENSHOTS as gimp-[LABEL-]*.png)."""
     (host.home / ".config" / "GIMP" / "3.0" / "gimprc").write_text(GIMPRC)
     for name in SCRIPTS:
         shutil.copy2(REPO / "tests" / "hosts" / name, host.scratch / name)
@@ -98,7 +115,7 @@ def _drive(host: Gimp, image: Path, extra_env: dict[str, str]) -> dict:
     previews = out / "preview.jsonl"
     previews = [json.loads(line) for line in previews.read_text().splitlines()] if previews.is_file() else []
     keep = os.environ.get("RENOVATE_SCREENSHOTS")
-    prefix = "-".join(["gimp", *extra_env.values()]) + "-"  # gimp-dialog.png, gimp-no_server-dialog.png
+    prefix = f"gimp-{label}-" if label else "gimp-"  # gimp-dialog.png, gimp-no-server-dialog.png
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         for png in out.glob("*.png"):
@@ -185,3 +202,12 @@ def test_the_preview_says_plainly_that_the_server_is_not_running(no_server_sessi
     assert answer["outcome"] == "error" and answer["settled"], answer
     assert answer["caption"] == "No preview: the Renovate Faces server is not running (OK starts it).", answer
     assert (session["out"] / "dialog.png").is_file()
+
+
+def test_a_sharp_small_face_is_previewed_as_kept(sharp_session: dict) -> None:
+    session = sharp_session
+    assert "dialog cancelled" in session["steps"], session["why"]
+    answer = session["previews"][0]
+    assert answer["outcome"] == "picture", answer
+    expected = "The face 1 of 1 (the largest) already looks sharp: it keeps its pixels at any fidelity."
+    assert answer["caption"] == expected, answer

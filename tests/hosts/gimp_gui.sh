@@ -2,7 +2,8 @@
 # Drives GIMP 3.0's real GUI inside the trixie root, under xvfb-run (tests/test_gimp_gui.py starts it):
 # opens $RF_IMAGE, opens Filters > Enhance > Renovate Faces... by its menu mnemonics, waits for the face preview,
 # drags the fidelity slider, waits for the preview at the new fidelity, grabs the dialog, presses OK and waits.
-# RF_MODE=no_server: waits for the first preview (an error: nothing listens), grabs the dialog and cancels it.
+# RF_MODE=preview_only: waits for the first preview (say, an error when nothing listens), grabs the dialog and
+# cancels it.
 # The plug-in logs each preview answer to $RENOVATE_FACES_TEST_LOG (JSON lines). tests/hosts/gimp_gui_watch.py
 # runs inside the same GIMP (a batch command): it waits for the result layer, writes $RF_OUT/report.json and quits GIMP.
 # Each step appends a line to $RF_OUT/steps.txt, so a failure says how far the run got.
@@ -56,7 +57,7 @@ step "dialog $DIALOG"
 sleep 1
 wait_previews 1 90 || fail "no preview in the dialog in 90 s"
 step "preview shown"
-if [ "${RF_MODE:-}" = no_server ]; then  # nothing listens: the preview says so; Cancel closes the dialog
+if [ "${RF_MODE:-}" = preview_only ]; then  # the first preview is what is checked; Cancel closes the dialog
     sleep 0.5
     shot dialog
     xdotool windowfocus --sync "$DIALOG"
