@@ -1,7 +1,8 @@
 """Find the files to install: the two plug-ins and the three client files they carry.
 
-The client files come from the ``hifacegan_server`` package (the ``server/`` folder) (importable wherever ``hifacegan`` is installed). The plug-ins
-live outside any package (``plugin_gimp/``, ``plugin_krita/`` at the repository root), so they are looked up:
+The client files come from the ``hifacegan_server`` package (the ``server/`` folder, importable wherever
+``hifacegan`` is installed). The plug-ins live outside any package (``plugin_gimp/``, ``plugin_krita/`` at the
+repository root), so they are looked up:
 
 1. ``RENOVATE_FACES_PLUGIN_SOURCE`` (a folder holding ``plugin_gimp/`` and ``plugin_krita/``);
 2. the repository this package runs from (a checkout or an editable install);

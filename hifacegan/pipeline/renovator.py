@@ -137,9 +137,8 @@ class FacePath:
     network_size: int
     face_size: float
     working_size: int
-    degradation: float = (
-        1.0  # how degraded the face looked (hifacegan.face.detail): the renovated face's share
-    )
+    # How degraded the face looked (hifacegan.face.detail): the renovated face's share.
+    degradation: float = 1.0
 
     @property
     def merge(self) -> str:

@@ -57,10 +57,9 @@ def _load_module(name: str) -> ModuleType:
     checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "server")
     if os.path.isfile(os.path.join(checkout, f"{name}.py")):
         package = sys.modules[__package__]
+        # The checkout's client files, as if the installer had copied them into this package.
         if checkout not in package.__path__:
-            package.__path__.append(
-                checkout
-            )  # the checkout's client files, as if the installer had copied them
+            package.__path__.append(checkout)
         return importlib.import_module(f"{__package__}.{name}")
     try:
         return importlib.import_module(f"hifacegan_server.{name}")

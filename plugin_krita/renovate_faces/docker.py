@@ -186,9 +186,8 @@ class RenovateFacesDocker(DockWidget):
         self.run_button.setEnabled(not c.busy)
         self.cancel_button.setEnabled(c.busy)
         self.progress.setValue(round(1000 * c.progress))
-        self.progress.setTextVisible(
-            c.busy
-        )  # no "0%" while idle: the message below says how the last job ended
+        # No "0%" while idle: the message below says how the last job ended.
+        self.progress.setTextVisible(c.busy)
         self._show_texts()
         if not c.busy:
             c.refresh_status()
