@@ -24,7 +24,13 @@ import numpy as np
 import torch
 
 from hifacegan.devices import configure_cpu_threads, inference_dtype, select_device
-from hifacegan.face.alignment import affine_scale, align_face, estimate_similarity, ffhq_template
+from hifacegan.face.alignment import (
+    affine_scale,
+    align_face,
+    crop_window,
+    estimate_similarity,
+    ffhq_template,
+)
 from hifacegan.face.blending import feather_mask, paste_face, to_rgb_float
 from hifacegan.face.colour import match_colour
 from hifacegan.face.detail import (
@@ -352,7 +358,14 @@ class Renovator:
         canvas: tuple[np.ndarray, int, int] | None = None,
     ) -> tuple[tuple[int, int, int, int] | None, np.ndarray]:
         """Colour-match ``after`` (the network's output for ``face``) and paste it into ``photo`` (or ``canvas``,
-        hifacegan.face.blending.paste_face); returns the window written (None: nothing) and the matched face."""
+        hifacegan.face.blending.paste_face); returns the window written (None: nothing) and the matched face.
+
+        A small face measured as sharp (degradation 0) keeps every pixel: the network was not run for it
+        (``_renovate_faces``), so there is nothing to match or blend; its window is reported as it stands.
+        """
+        if face.large is None and face.path.degradation == 0:
+            x0, y0, x1, y1 = crop_window(face.matrix, len(face.aligned), photo.shape[:2])
+            return ((x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None), after
         matched = match_colour(after, face.aligned) if self.network is not None else after
         face_mask = self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
         if face.large is None:
