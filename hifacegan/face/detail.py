@@ -10,12 +10,12 @@ split into two bands at N's Nyquist frequency:
 - the **low band** (what a W -> N area shrink keeps) is what the network sees and renovates;
 - the **fine band** (the face minus its low band) is the photo's own detail above what the network can see.
 
-How much of each the result takes follows how degraded the face is (:func:`degradation`, 0 to 1, from its noise
-and its NIQE): ``result = (1 - d) * denoised face + d * renovated face (enlarged)``. A sharp face (d = 0) keeps
-every pixel; a blurred, blocky or noisy one (d = 1) is the network's. Faces up to the network's size are replaced
-by the network's face in the same proportion, measured in the photo's pixels (:func:`small_face_degradation`:
-too small for NIQE). The lite networks were trained on degraded faces only and "restore"
-a sharp one too, smoothing the wrinkles and skin texture a good photo has (on clean 1024 px faces, face PSNR
+How much of each the result takes follows how degraded the face is (:func:`degradation`, 0 to 1, from its noise,
+its NIQE and its edges): ``result = (1 - d) * denoised face + d * renovated face (enlarged)``. A
+sharp face (d = 0) keeps every pixel; a blurred, blocky or noisy one (d = 1) is the network's. Faces up to the
+network's size are replaced by the network's face in the same proportion, measured in the photo's pixels
+(:func:`small_face_degradation`: too small for NIQE). The lite networks were trained on degraded faces only and
+"restore" a sharp one too, smoothing the wrinkles and skin texture a good photo has (on clean 1024 px faces, face PSNR
 28-30 dB against the untouched input), so for them the measure matters; shrinking the fine band by its estimated
 noise instead (a local Wiener shrink, BayesShrink) cost clean faces a quarter of their detail and left most of
 the degraded faces' noise (docs/benchmarks.md, "Large faces").
@@ -28,6 +28,9 @@ part of the noise it was meant to cancel), and a sharp clean face comes back bit
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -70,6 +73,13 @@ SMALL_NOISY_SIGMA = (4.0, 6.0)
 #:   0.86-1.12, the same faces saved as JPEG (the eval's quality range) 1.19-1.74.
 SMALL_BLOCKY = (1.15, 1.35)
 JPEG_BLOCK = 8
+#: NIQE tells a sharp face from a blurred one only on faces this large (the side of the tight crop in photo
+#: pixels). Smaller ones read high even when sharp: clean faces-hires faces at long side 256 (faces of 90-175 px)
+#: scored NIQE 5.6-10.3 (5th-95th percentile), at 384 (140-260 px) 4.6-9.5, at 1024 (370-670 px) 3.8-5.8, and came
+#: back smoothed (median detail kept 0.82 at 256). Under this size a face counts as blurred only as far as its
+#: edges (SMALL_SHARP_EDGES) agree; above it the edges are less telling (clean faces at 1024 read 0.12-0.32,
+#: blurred ones up to 0.17), NIQE more.
+NIQE_TRUSTED_FROM = 320.0
 
 
 def context_span(face_size: float) -> float:
@@ -129,11 +139,20 @@ def denoise(face: np.ndarray) -> np.ndarray:
     return face + (filtered.astype(np.float32) - quantised.astype(np.float32)) / 255.0
 
 
-def degradation(face: np.ndarray, denoised: np.ndarray) -> float:
-    """How degraded a face is, 0 (sharp and clean) to 1: its noise, or its NIQE once denoised, whichever is worse.
+def degradation(
+    face: np.ndarray, denoised: np.ndarray, pixels: PixelMeasures | None = None, face_size: float = math.inf
+) -> float:
+    """How degraded a face is, 0 (sharp and clean) to 1: the worse of its noise and its blur.
 
-    ``face`` and ``denoised`` are float RGB in [0, 1] at the working size. Faces too small for NIQE count as
-    degraded here; the pipeline measures those in the photo's pixels instead (:func:`small_face_degradation`).
+    ``face`` and ``denoised`` are float RGB in [0, 1] at the working size. ``pixels`` are the measures of the
+    face's own pixels in the photo (:class:`PixelMeasures`, its detection box) and ``face_size`` the side of its
+    tight crop in photo pixels. Noise: Immerkaer's sigma at the working size (in the photo's own pixels it reads
+    skin texture, beards and hair across a face as noise: clean faces at long side 256 up to 8). Blur: NIQE of the
+    denoised face; under :data:`NIQE_TRUSTED_FROM` px, where NIQE reads sharp faces as blurred, only as far as the
+    face's edges agree. JPEG blocks do not count here, unlike for small faces: a face this large that is only blocky still has its
+    detail, and the network's face took it away (on 21 portraits at long side 384 saved as JPEG, face-box PSNR
+    33.6 dB as they came, 28.2 when blocks counted, 33.2 without). Faces too small for NIQE count as degraded
+    here; the pipeline measures those with :func:`small_face_degradation`.
     """
     from hifacegan.metrics import niqe
     from hifacegan.models.prefilter import estimate_noise_sigma
@@ -146,39 +165,76 @@ def degradation(face: np.ndarray, denoised: np.ndarray) -> float:
     face, denoised = (image[start : start + inner, start : start + inner] for image in (face, denoised))
     if inner < NIQE_MIN_SIDE:
         return 1.0
-    low, high = NOISY_SIGMA
-    noise = (estimate_noise_sigma(to_uint8(face)) - low) / (high - low)
-    blur = (niqe(to_uint8(denoised)) - SHARP_NIQE) / (DEGRADED_NIQE - SHARP_NIQE)
-    return float(np.clip(max(noise, blur), 0.0, 1.0))
+    noise = _ramp(estimate_noise_sigma(to_uint8(face)), *NOISY_SIGMA)
+    blur = _ramp(niqe(to_uint8(denoised)), SHARP_NIQE, DEGRADED_NIQE)
+    if pixels is None:
+        return max(noise, blur)
+    if face_size < NIQE_TRUSTED_FROM:
+        blur = min(blur, pixels.blur)
+    return max(noise, blur)
+
+
+@dataclass(frozen=True)
+class PixelMeasures:
+    """Three measures of a face's own pixels (its detection box, in the photo), each a ratio or a level, not a sum.
+
+    ``edges``: the grey face's mean |Laplacian| over its mean gradient magnitude (blur lowers it); ``sigma``:
+    Immerkaer's noise estimate (0-255); ``blocks``: :func:`blockiness` on the photo's JPEG grid. Unlike NIQE they
+    need no minimum size: they decide for faces at the network's size, and under NIQE_TRUSTED_FROM they check
+    NIQE for larger ones (docs/benchmarks.md, "Large faces").
+    """
+
+    edges: float
+    sigma: float
+    blocks: float
+
+    @classmethod
+    def of(cls, face: np.ndarray, origin: tuple[int, int] = (0, 0)) -> PixelMeasures:
+        """Measure ``face`` (float RGB in [0, 1], at least 3 px a side) whose top-left is photo pixel ``origin``."""
+        from hifacegan.models.prefilter import estimate_noise_sigma
+
+        face = to_uint8(face)
+        grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        laplacian = np.abs(cv2.Laplacian(grey, cv2.CV_32F))[1:-1, 1:-1].mean()
+        gradient = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))[1:-1, 1:-1]
+        edges = float(laplacian / max(float(gradient.mean()), 1e-6))
+        return cls(edges, estimate_noise_sigma(face), blockiness(grey, *origin))
+
+    @property
+    def blur(self) -> float:
+        """0 (sharp) to 1 (blurred), from ``edges`` (SMALL_SHARP_EDGES)."""
+        return _ramp(self.edges, *SMALL_SHARP_EDGES)
+
+    @property
+    def noise(self) -> float:
+        """0 (clean) to 1 (noisy), from ``sigma`` (SMALL_NOISY_SIGMA)."""
+        return _ramp(self.sigma, *SMALL_NOISY_SIGMA)
+
+    @property
+    def blocking(self) -> float:
+        """0 (no JPEG blocks) to 1 (blocky), from ``blocks`` (SMALL_BLOCKY)."""
+        return _ramp(self.blocks, *SMALL_BLOCKY)
 
 
 def small_face_degradation(face: np.ndarray, origin: tuple[int, int] = (0, 0)) -> float:
     """How degraded a face too small for NIQE looks, 0 (sharp and clean) to 1, from the photo's own pixels.
 
     ``face`` is the face's detection box cut from the photo, float RGB in [0, 1]; ``origin`` the photo pixel
-    (x, y) of its top-left corner (JPEG's block grid is the photo's). The worst
-    of blur, noise and JPEG blocking (see SMALL_SHARP_EDGES, SMALL_NOISY_SIGMA, SMALL_BLOCKY) decides. Why: the
-    lite networks were trained on degraded faces and "restore" a sharp small face too, smoothing away wrinkles
-    and skin texture; on clean faces-hires faces at long side 128 the network's face scored 29.5 dB against the
-    untouched input (FID 63), while old photos whose faces are blurred, noisy or blocky gain from it.
+    (x, y) of its top-left corner (JPEG's block grid is the photo's). The worst of blur, noise and JPEG blocking
+    (:class:`PixelMeasures`; SMALL_SHARP_EDGES, SMALL_NOISY_SIGMA, SMALL_BLOCKY) decides. Why: the lite networks
+    were trained on degraded faces and "restore" a sharp small face too, smoothing away wrinkles and skin texture;
+    on clean faces-hires faces at long side 128 the network's face scored 29.5 dB against the untouched input
+    (FID 63), while old photos whose faces are blurred, noisy or blocky gain from it.
     """
-    from hifacegan.models.prefilter import estimate_noise_sigma
-
     if min(face.shape[:2]) < 3:
         return 1.0
-    face = to_uint8(face)
-    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    laplacian = np.abs(cv2.Laplacian(grey, cv2.CV_32F))[1:-1, 1:-1].mean()
-    gradient = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))[
-        1:-1, 1:-1
-    ].mean()
-    sharp, blurred = SMALL_SHARP_EDGES
-    blur = (sharp - laplacian / max(float(gradient), 1e-6)) / (sharp - blurred)
-    low, high = SMALL_NOISY_SIGMA
-    noise = (estimate_noise_sigma(face) - low) / (high - low)
-    clean_blocks, blocky = SMALL_BLOCKY
-    blocks = (blockiness(grey, *origin) - clean_blocks) / (blocky - clean_blocks)
-    return float(np.clip(max(blur, noise, blocks), 0.0, 1.0))
+    measures = PixelMeasures.of(face, origin)
+    return max(measures.blur, measures.noise, measures.blocking)
+
+
+def _ramp(value: float, clean: float, degraded: float) -> float:
+    """0 at ``clean``, 1 at ``degraded`` (either may be the larger), linear in between, clipped."""
+    return float(np.clip((value - clean) / (degraded - clean), 0.0, 1.0))
 
 
 def blockiness(grey: np.ndarray, x0: int, y0: int) -> float:

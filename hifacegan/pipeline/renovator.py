@@ -34,6 +34,7 @@ from hifacegan.face.alignment import (
 from hifacegan.face.blending import feather_mask, paste_face, to_rgb_float
 from hifacegan.face.colour import match_colour
 from hifacegan.face.detail import (
+    PixelMeasures,
     context_template,
     degradation,
     denoise,
@@ -165,7 +166,8 @@ class FacePath:
 class _Face:
     """One face ready for its network: the detection's ``index``, the ``network`` that suits it (None for
     ``identity``), the photo->crop ``matrix``, the network's input ``aligned`` (float RGB), and for faces merged
-    through the bands (``large``) the whole crop at the face's own size and its denoised copy."""
+    through the bands (``large``) the whole crop at the face's own size and its denoised copy, and the measures of
+    its own pixels in the photo (``pixels``, hifacegan.face.detail.PixelMeasures)."""
 
     index: int
     network: FaceNetwork | None
@@ -173,6 +175,7 @@ class _Face:
     aligned: np.ndarray
     large: tuple[np.ndarray, np.ndarray] | None
     path: FacePath
+    pixels: PixelMeasures | None = None
 
 
 @dataclass
@@ -332,14 +335,16 @@ class Renovator:
         name = network.name if network is not None else self.weights_name
         path = FacePath(name, size, face_size, crop.shape[0])
         whole = to_rgb_float(crop)
+        x0, y0, x1, y1 = face.pixel_box(photo.shape)
         if crop.shape[0] == size:
             if network is not None:  # the network's face replaces as much of this one as it looks degraded
-                x0, y0, x1, y1 = face.pixel_box(photo.shape)
                 path.degradation = small_face_degradation(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
             return _Face(index, network, matrix, whole, None, path)
         # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated
         clean = denoise(whole)
-        return _Face(index, network, matrix, shrink(clean, size), (whole, clean), path)
+        box = to_rgb_float(photo[y0:y1, x0:x1])
+        pixels = PixelMeasures.of(box, (x0, y0)) if min(box.shape[:2]) >= 3 else None
+        return _Face(index, network, matrix, shrink(clean, size), (whole, clean), path, pixels)
 
     def _renovate_faces(self, faces: list[_Face], fidelity: float) -> list[np.ndarray]:
         """The network's output for each prepared face (float RGB in [0, 1]), in their order."""
@@ -376,7 +381,7 @@ class Renovator:
             return window, matched
         original, clean = face.large
         side = clean.shape[0]
-        face.path.degradation = degradation(original, clean)
+        face.path.degradation = degradation(original, clean, face.pixels, face.path.face_size)
         big_mask = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_LINEAR)
         window = paste_face(
             photo,
