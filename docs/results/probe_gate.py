@@ -54,7 +54,7 @@ def probe(sizes: list[int], tasks: list[str], step: int, data: Path, out: Path) 
                             merge="detail",
                             before=detail.degradation(whole, denoised),
                             now=detail.degradation(whole, denoised, face.pixels, face.path.face_size),
-                            **vars(face.pixels),
+                            **(vars(face.pixels) if face.pixels is not None else {}),  # measured under 320 px
                         )
                     sink.write(json.dumps(row) + "\n")
             print(f"{k}/{len(pairs)} {name}", flush=True)

@@ -12,7 +12,7 @@ split into two bands at N's Nyquist frequency:
 
 How much of each the result takes follows how degraded the face is (:func:`degradation`, 0 to 1, from its noise,
 its NIQE and its edges): ``result = (1 - d) * denoised face + d * renovated face (enlarged)``. A
-sharp face (d = 0) keeps every pixel; a blurred, blocky or noisy one (d = 1) is the network's. Faces up to the
+sharp face (d = 0) keeps every pixel; a blurred or noisy one (d = 1) is the network's. Faces up to the
 network's size are replaced by the network's face in the same proportion, measured in the photo's pixels
 (:func:`small_face_degradation`: too small for NIQE). The lite networks were trained on degraded faces only and
 "restore" a sharp one too, smoothing the wrinkles and skin texture a good photo has (on clean 1024 px faces, face PSNR
@@ -54,9 +54,9 @@ DENOISE_STRENGTH = 0.8
 #: the filter such a face's fine band is what the filter left of the noise. Clean faces-hires faces read 0.5-1.5.
 NOISY_SIGMA = (4.0, 12.0)
 #: NIQE of the (denoised) face at its working size at or under which a face counts as sharp (keeps its pixels),
-#: and at or over which it counts as degraded (takes the network's face); linear in between. Measured on faces-hires (docs/benchmarks.md):
-#: clean faces at long sides 1024 and 512 score 3.8-8.0 (median 5.3), the same faces with the full degradation
-#: at 512 px 5.5-18.3 (median 11.4); blur and 4x resampling alone 8.3-16.4.
+#: and at or over which it counts as degraded (takes the network's face); linear in between. Measured on
+#: faces-hires (docs/benchmarks.md): clean faces at long sides 1024 and 512 score 3.8-8.0 (median 5.3), the same
+#: faces with the full degradation at 512 px 5.5-18.3 (median 11.4); blur and 4x resampling alone 8.3-16.4.
 SHARP_NIQE = 6.0
 DEGRADED_NIQE = 10.0
 #: NIQE needs this many pixels a side.
@@ -149,10 +149,11 @@ def degradation(
     tight crop in photo pixels. Noise: Immerkaer's sigma at the working size (in the photo's own pixels it reads
     skin texture, beards and hair across a face as noise: clean faces at long side 256 up to 8). Blur: NIQE of the
     denoised face; under :data:`NIQE_TRUSTED_FROM` px, where NIQE reads sharp faces as blurred, only as far as the
-    face's edges agree. JPEG blocks do not count here, unlike for small faces: a face this large that is only blocky still has its
-    detail, and the network's face took it away (on 21 portraits at long side 384 saved as JPEG, face-box PSNR
-    33.6 dB as they came, 28.2 when blocks counted, 33.2 without). Faces too small for NIQE count as degraded
-    here; the pipeline measures those with :func:`small_face_degradation`.
+    face's edges agree (``pixels`` is needed only there). JPEG blocks do not count here, unlike for small faces: a
+    face this large that is only blocky still has its detail, and the network's face took it away (on 21
+    portraits at long side 384 saved as JPEG, face-box PSNR 33.6 dB as they came, 28.2 when blocks counted, 33.2
+    without). Faces too small for NIQE count as degraded here; the pipeline measures those with
+    :func:`small_face_degradation`.
     """
     from hifacegan.metrics import niqe
     from hifacegan.models.prefilter import estimate_noise_sigma
@@ -167,9 +168,7 @@ def degradation(
         return 1.0
     noise = _ramp(estimate_noise_sigma(to_uint8(face)), *NOISY_SIGMA)
     blur = _ramp(niqe(to_uint8(denoised)), SHARP_NIQE, DEGRADED_NIQE)
-    if pixels is None:
-        return max(noise, blur)
-    if face_size < NIQE_TRUSTED_FROM:
+    if pixels is not None and face_size < NIQE_TRUSTED_FROM:
         blur = min(blur, pixels.blur)
     return max(noise, blur)
 

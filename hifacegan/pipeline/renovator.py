@@ -34,6 +34,7 @@ from hifacegan.face.alignment import (
 from hifacegan.face.blending import feather_mask, paste_face, to_rgb_float
 from hifacegan.face.colour import match_colour
 from hifacegan.face.detail import (
+    NIQE_TRUSTED_FROM,
     PixelMeasures,
     context_template,
     degradation,
@@ -176,6 +177,11 @@ class _Face:
     large: tuple[np.ndarray, np.ndarray] | None
     path: FacePath
     pixels: PixelMeasures | None = None
+
+    @property
+    def kept(self) -> bool:
+        """A small face measured as sharp: it keeps every pixel, so the network is not run and nothing is blended."""
+        return self.large is None and self.path.degradation == 0
 
 
 @dataclass
@@ -340,10 +346,12 @@ class Renovator:
             if network is not None:  # the network's face replaces as much of this one as it looks degraded
                 path.degradation = small_face_degradation(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
             return _Face(index, network, matrix, whole, None, path)
-        # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated
+        # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated; the face's own
+        # pixels are measured only where degradation() reads them (faces under NIQE_TRUSTED_FROM)
         clean = denoise(whole)
-        box = to_rgb_float(photo[y0:y1, x0:x1])
-        pixels = PixelMeasures.of(box, (x0, y0)) if min(box.shape[:2]) >= 3 else None
+        pixels = None
+        if face_size < NIQE_TRUSTED_FROM and min(x1 - x0, y1 - y0) >= 3:
+            pixels = PixelMeasures.of(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
         return _Face(index, network, matrix, shrink(clean, size), (whole, clean), path, pixels)
 
     def _renovate_faces(self, faces: list[_Face], fidelity: float) -> list[np.ndarray]:
@@ -351,7 +359,7 @@ class Renovator:
         if not faces:
             return []
         # A small face measured as sharp keeps its pixels whatever the network says: no need to run it.
-        networks = [None if f.large is None and f.path.degradation == 0 else f.network for f in faces]
+        networks = [None if f.kept else f.network for f in faces]
         return self._renovate_batch([f.aligned for f in faces], networks, fidelity)
 
     def _blend(
@@ -368,7 +376,7 @@ class Renovator:
         A small face measured as sharp (degradation 0) keeps every pixel: the network was not run for it
         (``_renovate_faces``), so there is nothing to match or blend; its window is reported as it stands.
         """
-        if face.large is None and face.path.degradation == 0:
+        if face.kept:
             x0, y0, x1, y1 = crop_window(face.matrix, len(face.aligned), photo.shape[:2])
             return ((x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None), after
         matched = match_colour(after, face.aligned) if self.network is not None else after
