@@ -120,23 +120,42 @@ def enlarge(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
-def denoise(face: np.ndarray) -> np.ndarray:
-    """``face`` (float RGB in [0, 1]) with its noise removed; the same array when it is not noisy.
+def tight_part(crop: np.ndarray) -> np.ndarray:
+    """The face itself in a crop cut with :data:`CONTEXT_ZOOM`'s context: its central tight crop (the part the
+    weights were trained on, where every measure of a face is calibrated)."""
+    side = crop.shape[0]
+    inner = round(side * CONTEXT_ZOOM)
+    start = (side - inner) // 2
+    return crop[start : start + inner, start : start + inner]
 
-    Not noisy: an estimated sigma under ``NOISY_SIGMA[0]``, where non-local means would take skin texture and
-    compression grain for noise (clean 1024 px faces-hires faces read 0.5-3.5; filtered from sigma 2, as the
-    network's prefilter is, four of them lost a quarter of their detail). The filter works on an 8-bit copy and
-    only its change is applied, so a 16-bit face keeps its precision.
+
+def face_noise_sigma(crop: np.ndarray) -> float:
+    """Immerkaer's noise sigma (0-255) of the face in ``crop`` (float RGB in [0, 1], cut with context).
+
+    Measured on the face itself, not its context: hair, moss or fabric around a clean face read as grain (four clean
+    FFHQ faces at long side 256 read sigma 4 or more over the whole crop, under 4 on the face, and were filtered).
     """
     from hifacegan.models.prefilter import estimate_noise_sigma
 
-    quantised = to_uint8(face)
-    sigma = estimate_noise_sigma(quantised)
+    return estimate_noise_sigma(to_uint8(tight_part(crop)))
+
+
+def denoise(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    """``pixels`` (float RGB in [0, 1]) with noise of ``sigma`` (the face's, :func:`face_noise_sigma`) removed; the
+    same array when the face is not noisy.
+
+    Not noisy: sigma under ``NOISY_SIGMA[0]``, where non-local means would take skin texture and compression grain
+    for noise (clean 1024 px faces-hires faces read 0.5-3.5; filtered from sigma 2, as the network's prefilter is,
+    four of them lost a quarter of their detail). The one sigma decides for the face's crop and for the photo's
+    window it is blended into, so a face kept whole is never filtered. The filter works on an 8-bit copy and only
+    its change is applied, so a 16-bit face keeps its precision.
+    """
     if sigma < NOISY_SIGMA[0]:
-        return face
+        return pixels
+    quantised = to_uint8(pixels)
     h = DENOISE_STRENGTH * sigma
     filtered = cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(quantised), None, h, h, 7, 21)
-    return face + (filtered.astype(np.float32) - quantised.astype(np.float32)) / 255.0
+    return pixels + (filtered.astype(np.float32) - quantised.astype(np.float32)) / 255.0
 
 
 def degradation(
@@ -156,17 +175,13 @@ def degradation(
     :func:`small_face_degradation`.
     """
     from hifacegan.metrics import niqe
-    from hifacegan.models.prefilter import estimate_noise_sigma
 
     # Measured on the face itself (the tight crop the weights were trained on), not the context cut around it:
     # the measures were calibrated there, and NIQE costs in proportion to the pixels.
-    side = face.shape[0]
-    inner = round(side * CONTEXT_ZOOM)
-    start = (side - inner) // 2
-    face, denoised = (image[start : start + inner, start : start + inner] for image in (face, denoised))
-    if inner < NIQE_MIN_SIDE:
+    denoised = tight_part(denoised)
+    if denoised.shape[0] < NIQE_MIN_SIDE:
         return 1.0
-    noise = _ramp(estimate_noise_sigma(to_uint8(face)), *NOISY_SIGMA)
+    noise = _ramp(face_noise_sigma(face), *NOISY_SIGMA)
     blur = _ramp(niqe(to_uint8(denoised)), SHARP_NIQE, DEGRADED_NIQE)
     if pixels is not None and face_size < NIQE_TRUSTED_FROM:
         blur = min(blur, pixels.blur)

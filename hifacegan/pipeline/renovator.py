@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -40,6 +41,7 @@ from hifacegan.face.detail import (
     degradation,
     denoise,
     enlarge,
+    face_noise_sigma,
     shrink,
     small_face_degradation,
     working_size,
@@ -177,11 +179,13 @@ class _Face:
     large: tuple[np.ndarray, np.ndarray] | None
     path: FacePath
     pixels: PixelMeasures | None = None
+    sigma: float = 0.0  # the face's own noise (hifacegan.face.detail.face_noise_sigma; large faces)
 
     @property
     def kept(self) -> bool:
-        """A small face measured as sharp: it keeps every pixel, so the network is not run and nothing is blended."""
-        return self.large is None and self.path.degradation == 0
+        """A face measured as sharp and clean: it keeps every pixel, so the network is not run and nothing is
+        blended (for a large face not even the denoised photo its fine band would otherwise be laid over)."""
+        return self.path.degradation == 0
 
 
 @dataclass
@@ -348,11 +352,13 @@ class Renovator:
             return _Face(index, network, matrix, whole, None, path)
         # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated; the face's own
         # pixels are measured only where degradation() reads them (faces under NIQE_TRUSTED_FROM)
-        clean = denoise(whole)
+        sigma = face_noise_sigma(whole)
+        clean = denoise(whole, sigma)
         pixels = None
         if face_size < NIQE_TRUSTED_FROM and min(x1 - x0, y1 - y0) >= 3:
             pixels = PixelMeasures.of(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
-        return _Face(index, network, matrix, shrink(clean, size), (whole, clean), path, pixels)
+        path.degradation = degradation(whole, clean, pixels, face_size)
+        return _Face(index, network, matrix, shrink(clean, size), (whole, clean), path, pixels, sigma)
 
     def _renovate_faces(self, faces: list[_Face], fidelity: float) -> list[np.ndarray]:
         """The network's output for each prepared face (float RGB in [0, 1]), in their order."""
@@ -373,11 +379,11 @@ class Renovator:
         """Colour-match ``after`` (the network's output for ``face``) and paste it into ``photo`` (or ``canvas``,
         hifacegan.face.blending.paste_face); returns the window written (None: nothing) and the matched face.
 
-        A small face measured as sharp (degradation 0) keeps every pixel: the network was not run for it
+        A face measured as sharp (degradation 0) keeps every pixel: the network was not run for it
         (``_renovate_faces``), so there is nothing to match or blend; its window is reported as it stands.
         """
         if face.kept:
-            x0, y0, x1, y1 = crop_window(face.matrix, len(face.aligned), photo.shape[:2])
+            x0, y0, x1, y1 = crop_window(face.matrix, face.path.working_size, photo.shape[:2])
             return ((x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None), after
         matched = match_colour(after, face.aligned) if self.network is not None else after
         face_mask = self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
@@ -387,9 +393,7 @@ class Renovator:
                 photo, matched, face.matrix, face_mask, region, opacity=opacity, canvas=canvas
             )
             return window, matched
-        original, clean = face.large
-        side = clean.shape[0]
-        face.path.degradation = degradation(original, clean, face.pixels, face.path.face_size)
+        side = face.large[1].shape[0]
         big_mask = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_LINEAR)
         window = paste_face(
             photo,
@@ -398,7 +402,7 @@ class Renovator:
             big_mask,
             region,
             opacity=face.path.degradation,
-            base=denoise,
+            base=partial(denoise, sigma=face.sigma),
             canvas=canvas,
         )
         return window, matched
