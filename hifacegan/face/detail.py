@@ -41,11 +41,12 @@ DETAIL_MERGE_FROM = 1.1
 #: Largest working size: a bigger face is cut at this size (memory follows the square of it). A sharp face keeps
 #: its pixels whatever its size; a degraded one larger than this is renovated at this resolution.
 MAX_WORKING_SIZE = 1536
-#: Every face is cut with context: the weights' template shrunk by this factor about the crop's centre, so the
-#: renovated area covers the whole face box rather than the tight forehead-to-chin crop the lite weights were trained
-#: on (their training shrank half the faces by 0.6-1.0 into a frame, so this is familiar). With the tight crop the
-#: blend mask covered 59-78% of a 256 px portrait's face box, leaving the rest degraded; with this context 82-100%,
-#: and the face-box gain over the degraded input rose from +1.5 to +2.3 dB on 20 faces-hires portraits at 256 px.
+#: A face larger than the network is cut with context: the weights' template shrunk by this factor about the crop's
+#: centre, so its blend covers the whole face box rather than the tight forehead-to-chin crop the lite weights were
+#: trained on (with the tight crop the blend mask covered 59-78% of a 256 px portrait's face box, with this context
+#: 82-100%). A face at the network's size is cut on the template itself: with this context the network saw it at 0.7
+#: of its trained size and smoothed it (the Solvay faces lost their hair and skin texture, and, saved as JPEG, came
+#: back 0.7 dB under the tight crop in their boxes), and the paste covered hair and collars (docs/benchmarks.md).
 CONTEXT_ZOOM = 0.7
 #: Non-local-means strength (``h`` as a multiple of the estimated sigma): the classical baseline's, which the
 #: eval's noisiest faces need (the prefilter's milder 0.5 is for the network's own input).

@@ -5,10 +5,11 @@ to the weights' template, at the network's size), 4 renovate (batched, half prec
 5 match colour and paste back (feathered mask, per-face window). Memory follows the faces: no float copy of the
 photo is ever made, and pixels outside the face masks (and alpha everywhere) keep their exact values.
 
-Every face is cut with context around it (:data:`~hifacegan.face.detail.CONTEXT_ZOOM`). A face whose crop with
-context exceeds the network (by :data:`~hifacegan.face.detail.DETAIL_MERGE_FROM`) is cut at that size instead,
-the network renovates its low band, and only the change (the network's correction plus the cleaning of the fine
-band's noise) is added to the photo (:mod:`hifacegan.face.detail`): the face keeps the detail it has.
+A face at the network's size is cut on the weights' own template, as they were trained, and takes the network's
+face as far as it looks degraded. A face whose crop with context (:data:`~hifacegan.face.detail.CONTEXT_ZOOM`)
+exceeds the network (by :data:`~hifacegan.face.detail.DETAIL_MERGE_FROM`) is cut at that size instead, the network
+renovates its low band, and the photo's own pixels (cleaned of their noise) take the network's face only as far as
+the face looks degraded (:mod:`hifacegan.face.detail`): the face keeps the detail it has.
 """
 
 from __future__ import annotations
@@ -318,10 +319,13 @@ class Renovator:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The face's aligned crop and its photo->crop matrix, for a network of ``size`` and ``template``.
 
-        The crop is at the network's size, or at the face's own (capped) size when it is larger, always with the
-        same context around the face (hifacegan.face.detail.working_size and context_template).
+        A face at the network's size is cut as the weights were trained, on their own template (the tight crop);
+        a larger one at its own (capped) size with context around it, for the band merge
+        (hifacegan.face.detail.working_size and context_template).
         """
         side = working_size(face_size, size)
+        if side == size:
+            return align_face(photo, face.landmarks_array(), np.asarray(template, dtype=np.float64), side)
         return align_face(photo, face.landmarks_array(), context_template(template, size, side), side)
 
     def _renovate_batch(
