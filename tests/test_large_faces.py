@@ -201,6 +201,23 @@ def test_small_faces_change_nothing_around_them(renovator, solvay_photo):
     assert changed.any() and not (changed & ~near_faces).any(), int((changed & ~near_faces).sum())
 
 
+def test_a_noisy_small_face_is_cleaned_whole(renovator, portraits):
+    """Around a noisy face at the network's size, its own pixels are cleaned over its crop with context.
+
+    The network's face covers only the tight crop; the rest of the face box (hairline, cheeks, jaw) kept its noise:
+    on this 75 px face with the denoise task, face-box PSNR 21.6 dB as it came, 26.1 with the tight crop alone,
+    31.1 with its surroundings cleaned (and on the 115 London faces at long side 256 with the full task, the tight
+    crop alone scored up to 8 dB under the context crop on the noisiest).
+    """
+    name, image = portraits[1]
+    clean = fit_long_side(image, 192)
+    noisy = degrade(clean, "denoise", rng=rng_for(0, name))
+    result = renovator(noisy, fidelity=1.0)
+    face = _largest(result)
+    assert face.path["merge"] == "replace" and face.path["degradation"] == 1.0, face.path
+    assert _box_psnr(result.image, clean, face.box) >= _box_psnr(noisy, clean, face.box) + 7.0
+
+
 def test_small_faces_take_the_network_face_as_before(renovator, portraits):
     """Faces at the network's size go the old way (replace), so small-face results do not move."""
     _, image = portraits[1]

@@ -13,6 +13,7 @@ import pytest
 
 from hifacegan.data.files import read_rgb8
 from hifacegan.degradations import degrade, rng_for
+from hifacegan.evaluation.pipeline_eval import fit_long_side
 from hifacegan.imageio import read_photo
 from hifacegan.pipeline import FacePreviewer, NoFaceFound, Renovator, side_by_side
 from hifacegan.pipeline.preview import choose_face, neighbourhood
@@ -95,6 +96,19 @@ def test_a_large_face_goes_through_the_band_merge(renovator, previewer, shared_d
     x0, y0, x1, y1 = shown.window
     assert np.array_equal(shown.after, full.image[y0:y1, x0:x1])
     assert shown.path == next(f.path for f in full.faces if f.renovated)
+
+
+def test_a_noisy_small_face_is_shown_with_its_surroundings_cleaned(renovator, previewer, shared_data):
+    """A noisy face at the network's size pastes over its crop with context: the preview shows that whole paste."""
+    folder = shared_data / "faces-hires"
+    require(folder.is_dir(), f"{folder} is missing (faces-hires, read from ../shared/data)")
+    clean = fit_long_side(read_rgb8(folder / "london-1024" / "neutral_021_03.jpg")[0], 192)
+    photo = degrade(clean, "denoise", rng=rng_for(0, "london-1024/neutral_021_03.jpg"))
+    shown = previewer(photo, fidelity=0.5)
+    assert shown.path["merge"] == "replace"
+    full = renovator(photo, fidelity=0.5, faces="largest")
+    x0, y0, x1, y1 = shown.window
+    assert np.array_equal(shown.after, full.image[y0:y1, x0:x1])
 
 
 def test_the_point_picks_the_face_under_or_nearest_it(previewer, solvay):

@@ -59,6 +59,12 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
 
 
+def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The 2x3 affine map ``outer`` after ``inner`` (apply ``inner`` first)."""
+    outer, inner = np.asarray(outer, dtype=np.float64), np.asarray(inner, dtype=np.float64)
+    return np.hstack([outer[:, :2] @ inner[:, :2], (outer[:, :2] @ inner[:, 2] + outer[:, 2])[:, None]])
+
+
 def affine_scale(matrix: np.ndarray) -> float:
     """The uniform scale of a similarity transform."""
     return float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:, :2]))))

@@ -69,7 +69,7 @@ def paste_face(
     mask: np.ndarray | None = None,
     region: np.ndarray | None = None,
     *,
-    opacity: float = 1.0,
+    opacity: float | np.ndarray = 1.0,
     base: Callable[[np.ndarray], np.ndarray] | None = None,
     canvas: tuple[np.ndarray, int, int] | None = None,
 ) -> tuple[int, int, int, int] | None:
@@ -79,7 +79,8 @@ def paste_face(
     rectangle); ``region`` an optional (H, W) uint8 selection (0..255) the blend is multiplied by. Returns the
     window that was written, or None when the face lies outside the photo or the region.
 
-    Large faces (hifacegan.face.detail) blend ``opacity`` of the face over ``base`` of the photo's own window
+    ``opacity`` (a number, or a size x size map in crop space like ``mask``): how much of the face is laid over
+    ``base``. Large faces (hifacegan.face.detail) blend ``opacity`` of the face over ``base`` of the photo's own window
     (float RGB in [0, 1] in, the same out; e.g. its noise removed), computed in photo pixels: only the smooth,
     enlarged face is resampled, never the photo's detail.
 
@@ -114,7 +115,12 @@ def paste_face(
         face = np.repeat((warped @ LUMA)[..., None], 3, axis=2)
     else:
         face = warped
-    if base is not None or opacity != 1.0:
+    if isinstance(opacity, np.ndarray):
+        opacity_map = np.ascontiguousarray(opacity, dtype=np.float32)
+        opacity = np.clip(warp(opacity_map, to_window, dsize, border=cv2.BORDER_CONSTANT), 0.0, 1.0)[
+            ..., None
+        ]
+    if base is not None or not np.isscalar(opacity) or opacity != 1.0:
         under = original if base is None else _apply_rgb(base, original)
         face = under + opacity * (face - under)
     blended = original + weights[..., None] * (face - original)

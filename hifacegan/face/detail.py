@@ -230,6 +230,11 @@ class PixelMeasures:
         """0 (no JPEG blocks) to 1 (blocky), from ``blocks`` (SMALL_BLOCKY)."""
         return _ramp(self.blocks, *SMALL_BLOCKY)
 
+    @property
+    def degradation(self) -> float:
+        """How degraded a face this small looks: the worst of its blur, noise and blocking."""
+        return max(self.blur, self.noise, self.blocking)
+
 
 def small_face_degradation(face: np.ndarray, origin: tuple[int, int] = (0, 0)) -> float:
     """How degraded a face too small for NIQE looks, 0 (sharp and clean) to 1, from the photo's own pixels.
@@ -243,8 +248,7 @@ def small_face_degradation(face: np.ndarray, origin: tuple[int, int] = (0, 0)) -
     """
     if min(face.shape[:2]) < 3:
         return 1.0
-    measures = PixelMeasures.of(face, origin)
-    return max(measures.blur, measures.noise, measures.blocking)
+    return PixelMeasures.of(face, origin).degradation
 
 
 def _ramp(value: float, clean: float, degraded: float) -> float:

@@ -29,14 +29,18 @@ from hifacegan.devices import configure_cpu_threads, inference_dtype, select_dev
 from hifacegan.face.alignment import (
     affine_scale,
     align_face,
+    compose_affine,
     crop_window,
     estimate_similarity,
     ffhq_template,
+    invert_affine,
+    warp,
 )
 from hifacegan.face.blending import feather_mask, paste_face, to_rgb_float
 from hifacegan.face.colour import match_colour
 from hifacegan.face.detail import (
     NIQE_TRUSTED_FROM,
+    NOISY_SIGMA,
     PixelMeasures,
     context_template,
     degradation,
@@ -44,7 +48,6 @@ from hifacegan.face.detail import (
     enlarge,
     face_noise_sigma,
     shrink,
-    small_face_degradation,
     working_size,
 )
 from hifacegan.face.detection import Detection, FaceDetector
@@ -180,7 +183,11 @@ class _Face:
     large: tuple[np.ndarray, np.ndarray] | None
     path: FacePath
     pixels: PixelMeasures | None = None
-    sigma: float = 0.0  # the face's own noise (hifacegan.face.detail.face_noise_sigma; large faces)
+    sigma: float = (
+        0.0  # the face's own noise (large faces: face_noise_sigma; small ones: PixelMeasures.sigma)
+    )
+    # a noisy small face: the photo->crop matrix of its crop with context, whose pixels are cleaned of their noise
+    surround: np.ndarray | None = None
 
     @property
     def kept(self) -> bool:
@@ -351,9 +358,16 @@ class Renovator:
         whole = to_rgb_float(crop)
         x0, y0, x1, y1 = face.pixel_box(photo.shape)
         if crop.shape[0] == size:
-            if network is not None:  # the network's face replaces as much of this one as it looks degraded
-                path.degradation = small_face_degradation(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
-            return _Face(index, network, matrix, whole, None, path)
+            if network is None or min(x1 - x0, y1 - y0) < 3:
+                return _Face(index, network, matrix, whole, None, path)
+            # the network's face replaces as much of this one as it looks degraded; around a noisy face the photo's
+            # own pixels are cleaned of their noise over the crop with context
+            pixels = PixelMeasures.of(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
+            path.degradation = pixels.degradation
+            surround = None
+            if pixels.sigma >= NOISY_SIGMA[0] and path.degradation > 0:
+                surround = estimate_similarity(face.landmarks_array(), context_template(template, size, size))
+            return _Face(index, network, matrix, whole, None, path, pixels, pixels.sigma, surround)
         # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated; the face's own
         # pixels are measured only where degradation() reads them (faces under NIQE_TRUSTED_FROM)
         sigma = face_noise_sigma(whole)
@@ -391,10 +405,29 @@ class Renovator:
             return ((x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None), after
         matched = match_colour(after, face.aligned) if self.network is not None else after
         face_mask = self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
-        if face.large is None:
+        if face.large is None and face.surround is None:
             opacity = face.path.degradation  # a sharp small face keeps its pixels (small_face_degradation)
             window = paste_face(
                 photo, matched, face.matrix, face_mask, region, opacity=opacity, canvas=canvas
+            )
+            return window, matched
+        if face.large is None:
+            # A noisy small face: one paste over its crop with context, whose own pixels are denoised, with the
+            # network's face (from the tight crop) laid over them where the tight crop's mask is.
+            size = len(matched)
+            to_surround = compose_affine(face.surround, invert_affine(face.matrix))
+            inside = warp(
+                np.ascontiguousarray(face_mask), to_surround, (size, size), border=cv2.BORDER_CONSTANT
+            )
+            window = paste_face(
+                photo,
+                np.clip(warp(matched, to_surround, (size, size), border=cv2.BORDER_REPLICATE), 0.0, 1.0),
+                face.surround,
+                feather_mask(size),
+                region,
+                opacity=inside * face.path.degradation,
+                base=partial(denoise, sigma=face.sigma),
+                canvas=canvas,
             )
             return window, matched
         side = face.large[1].shape[0]
