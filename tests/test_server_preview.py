@@ -163,7 +163,8 @@ def test_cli_writes_a_before_after_png_whose_halves_differ(daemon, solvay_photo,
     half = (picture.shape[1] - 8) // 2
     before, gap, after = picture[:, :half], picture[:, half : half + 8], picture[:, half + 8 :]
     assert before.shape == after.shape and (gap == 255).all()
-    assert np.abs(before.astype(int) - after.astype(int)).mean() > 0.5
+    changed = np.any(before != after, axis=-1) if before.ndim == 3 else before != after
+    assert changed.mean() > 0.1, changed.mean()  # the face in the window, not a stray pixel
 
 
 def test_progress_tells_the_faces_in_the_order_they_happen(identity, solvay):
