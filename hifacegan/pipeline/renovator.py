@@ -406,7 +406,7 @@ class Renovator:
         matched = match_colour(after, face.aligned) if self.network is not None else after
         face_mask = self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
         if face.large is None and face.surround is None:
-            opacity = face.path.degradation  # a sharp small face keeps its pixels (small_face_degradation)
+            opacity = face.path.degradation  # a sharp small face keeps its pixels (PixelMeasures.degradation)
             window = paste_face(
                 photo, matched, face.matrix, face_mask, region, opacity=opacity, canvas=canvas
             )
