@@ -90,12 +90,8 @@ def test_a_large_face_goes_through_the_band_merge(renovator, previewer, shared_d
     require(folder.is_dir(), f"{folder} is missing (faces-hires, read from ../shared/data)")
     clean = read_rgb8(folder / "london-1024" / "neutral_021_03.jpg")[0]
     photo = degrade(clean, "full", rng=rng_for(3, "london-1024/neutral_021_03"))
-    shown = previewer(photo, fidelity=0.5)
+    shown = _preview_is_the_full_run(renovator, previewer, photo)
     assert shown.path["merge"] == "detail"
-    full = renovator(photo, fidelity=0.5, faces="largest")
-    x0, y0, x1, y1 = shown.window
-    assert np.array_equal(shown.after, full.image[y0:y1, x0:x1])
-    assert shown.path == next(f.path for f in full.faces if f.renovated)
 
 
 def test_a_noisy_small_face_is_shown_with_its_surroundings_cleaned(renovator, previewer, shared_data):
@@ -104,11 +100,18 @@ def test_a_noisy_small_face_is_shown_with_its_surroundings_cleaned(renovator, pr
     require(folder.is_dir(), f"{folder} is missing (faces-hires, read from ../shared/data)")
     clean = fit_long_side(read_rgb8(folder / "london-1024" / "neutral_021_03.jpg")[0], 192)
     photo = degrade(clean, "denoise", rng=rng_for(0, "london-1024/neutral_021_03.jpg"))
-    shown = previewer(photo, fidelity=0.5)
+    shown = _preview_is_the_full_run(renovator, previewer, photo)
     assert shown.path["merge"] == "replace"
+
+
+def _preview_is_the_full_run(renovator, previewer, photo):
+    """The largest face's preview at fidelity 0.5, checked against a full run's pixels and path; returned."""
+    shown = previewer(photo, fidelity=0.5)
     full = renovator(photo, fidelity=0.5, faces="largest")
     x0, y0, x1, y1 = shown.window
     assert np.array_equal(shown.after, full.image[y0:y1, x0:x1])
+    assert shown.path == next(f.path for f in full.faces if f.renovated)
+    return shown
 
 
 def test_the_point_picks_the_face_under_or_nearest_it(previewer, solvay):

@@ -101,9 +101,9 @@ def mid_face_picture(renovator, out: Path) -> None:
     blocky = degrade(clean, "jpeg", rng=rng_for(0, MID_KEY))
     gate = renovator_module.degradation
     gates = {
-        "before": lambda face, denoised, *_: detail.degradation(face, denoised),
-        "blocks counted": lambda face, denoised, pixels, size: max(
-            gate(face, denoised, pixels, size), float(np.clip((pixels.blocks - 1.25) / 0.2, 0.0, 1.0))
+        "before": lambda sigma, denoised, *_: detail.degradation(sigma, denoised),
+        "blocks counted": lambda sigma, denoised, pixels, size: max(
+            gate(sigma, denoised, pixels, size), float(np.clip((pixels.blocks - 1.25) / 0.2, 0.0, 1.0))
         ),
         "now": gate,
     }

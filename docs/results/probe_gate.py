@@ -3,7 +3,7 @@
 The probe behind docs/benchmarks.md ("How degraded a face is decides how much of the network's face it takes"):
 for every ``--step``-th portrait, at each long side and task (seeded as ``hifacegan eval --pipeline`` seeds them),
 it prepares the largest face as the Renovator does and records the gate's measures and its share, with NIQE and
-noise alone (``degradation(face, denoised)``, the gate before) and with the face's own pixels too (now).
+noise alone (``degradation(sigma, denoised)``, the gate before) and with the face's own pixels too (now).
 
     .venv/bin/python docs/results/probe_gate.py --sizes 256,384,512 --step 4 --out gate.jsonl
     .venv/bin/python docs/results/probe_gate.py --sizes 768,1024 --tasks none,full,jpeg,sr4x,deblur --step 8 \\
@@ -49,11 +49,10 @@ def probe(sizes: list[int], tasks: list[str], step: int, data: Path, out: Path) 
                     if face.large is None:  # at the network's size: the small-face gate, already in path
                         row.update(merge="replace", now=face.path.degradation)
                     else:
-                        whole, denoised = face.large
                         row.update(
                             merge="detail",
-                            before=detail.degradation(whole, denoised),
-                            now=detail.degradation(whole, denoised, face.pixels, face.path.face_size),
+                            before=detail.degradation(face.sigma, face.large[1]),
+                            now=face.path.degradation,
                             **(vars(face.pixels) if face.pixels is not None else {}),  # measured under 320 px
                         )
                     sink.write(json.dumps(row) + "\n")

@@ -96,7 +96,7 @@ def warp(
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
         pre = np.diag([w / new_w, h / new_h])  # small-image pixel -> original pixel (pixel-corner convention)
         offset = 0.5 * np.array([w / new_w - 1.0, h / new_h - 1.0])
-        matrix = np.hstack([matrix[:, :2] @ pre, (matrix[:, :2] @ offset + matrix[:, 2])[:, None]])
+        matrix = compose_affine(matrix, np.hstack([pre, offset[:, None]]))
     # Enlarging warps are bicubic: sharper than bilinear when a small face fills a large crop.
     interpolation = cv2.INTER_CUBIC if scale > 1.25 else cv2.INTER_LINEAR
     out = cv2.warpAffine(

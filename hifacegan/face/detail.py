@@ -160,14 +160,15 @@ def denoise(pixels: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def degradation(
-    face: np.ndarray, denoised: np.ndarray, pixels: PixelMeasures | None = None, face_size: float = math.inf
+    sigma: float, denoised: np.ndarray, pixels: PixelMeasures | None = None, face_size: float = math.inf
 ) -> float:
     """How degraded a face is, 0 (sharp and clean) to 1: the worse of its noise and its blur.
 
-    ``face`` and ``denoised`` are float RGB in [0, 1] at the working size. ``pixels`` are the measures of the
-    face's own pixels in the photo (:class:`PixelMeasures`, its detection box) and ``face_size`` the side of its
-    tight crop in photo pixels. Noise: Immerkaer's sigma at the working size (in the photo's own pixels it reads
-    skin texture, beards and hair across a face as noise: clean faces at long side 256 up to 8). Blur: NIQE of the
+    ``sigma`` is the face's noise at the working size (:func:`face_noise_sigma` of its crop, the one the pipeline
+    also filters with), ``denoised`` its crop with that noise removed, float RGB in [0, 1]. ``pixels`` are the
+    measures of the face's own pixels in the photo (:class:`PixelMeasures`, its detection box) and ``face_size`` the
+    side of its tight crop in photo pixels. Noise: from ``sigma`` (in the photo's own pixels Immerkaer's estimate
+    reads skin texture, beards and hair across a face as noise: clean faces at long side 256 up to 8). Blur: NIQE of the
     denoised face; under :data:`NIQE_TRUSTED_FROM` px, where NIQE reads sharp faces as blurred, only as far as the
     face's edges agree (``pixels`` is needed only there). JPEG blocks do not count here, unlike for small faces: a
     face this large that is only blocky still has its detail, and the network's face took it away (on 21
@@ -182,7 +183,7 @@ def degradation(
     denoised = tight_part(denoised)
     if denoised.shape[0] < NIQE_MIN_SIDE:
         return 1.0
-    noise = _ramp(face_noise_sigma(face), *NOISY_SIGMA)
+    noise = _ramp(sigma, *NOISY_SIGMA)
     blur = _ramp(niqe(to_uint8(denoised)), SHARP_NIQE, DEGRADED_NIQE)
     if pixels is not None and face_size < NIQE_TRUSTED_FROM:
         blur = min(blur, pixels.blur)

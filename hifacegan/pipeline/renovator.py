@@ -183,9 +183,8 @@ class _Face:
     large: tuple[np.ndarray, np.ndarray] | None
     path: FacePath
     pixels: PixelMeasures | None = None
-    sigma: float = (
-        0.0  # the face's own noise (large faces: face_noise_sigma; small ones: PixelMeasures.sigma)
-    )
+    # the face's own noise (large faces: face_noise_sigma; small ones: PixelMeasures.sigma)
+    sigma: float = 0.0
     # a noisy small face: the photo->crop matrix of its crop with context, whose pixels are cleaned of their noise
     surround: np.ndarray | None = None
 
@@ -375,7 +374,7 @@ class Renovator:
         pixels = None
         if face_size < NIQE_TRUSTED_FROM and min(x1 - x0, y1 - y0) >= 3:
             pixels = PixelMeasures.of(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
-        path.degradation = degradation(whole, clean, pixels, face_size)
+        path.degradation = degradation(sigma, clean, pixels, face_size)
         return _Face(index, network, matrix, shrink(clean, size), (whole, clean), path, pixels, sigma)
 
     def _renovate_faces(self, faces: list[_Face], fidelity: float) -> list[np.ndarray]:
