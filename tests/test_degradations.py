@@ -24,7 +24,7 @@ from hifacegan.degradations import (
     rng_for,
 )
 
-RANDOM_TASKS = ["sr4x8x", "denoise", "deblur", "jpeg", "full"]
+RANDOM_TASKS = ["sr4x8x", "denoise", "deblur", "jpeg", "full", "web", "damage", "old"]
 FIXED_TASKS = ["sr4x", "mosaic16x"]
 
 
@@ -66,7 +66,7 @@ def digest(image: np.ndarray) -> str:
 
 
 def test_registry_lists_the_papers_tasks_in_order():
-    assert list_tasks() == ["sr4x", "sr4x8x", "denoise", "deblur", "jpeg", "mosaic16x", "full"]
+    assert list_tasks()[:7] == ["sr4x", "sr4x8x", "denoise", "deblur", "jpeg", "mosaic16x", "full"]
     assert list(TASKS) == list_tasks()
     assert all(TASKS[name].summary for name in list_tasks())
 

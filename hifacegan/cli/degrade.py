@@ -20,6 +20,8 @@ file depends only on --seed, --task, --size and the file's name (its path relati
 extension), never on the order of files or on which other files are present, and the same command writes the
 same bytes again. With --size, this matches what FaceDegradationDataset(train=False) produces for the file.
 Grayscale, RGBA, CMYK and 16-bit images are converted to 8-bit RGB; unreadable files are skipped and counted.
+With --masks, each output's damage mask is written beside it in MASKS_DIR under the same name: a grey PNG, 255
+where the damage or old task drew a scratch, crack, speck or fibre and 0 elsewhere (all 0 for the other tasks).
 """
 
 
@@ -62,22 +64,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--skip-existing", action="store_true", help="leave outputs that already exist alone (resume a run)"
     )
+    parser.add_argument(
+        "--masks",
+        metavar="MASKS_DIR",
+        type=Path,
+        default=None,
+        help="also write each image's damage mask there, under the output's name (grey PNG, 255 = damaged); "
+        "for training and scoring the damage detector",
+    )
     return parser
 
 
-def _degrade_one(job: tuple[str, str, str, str, int, int | None]) -> tuple[str, str | None]:
-    """Read, degrade and write one file; returns (name, error or None). Runs in worker processes."""
-    from hifacegan.data.files import ImageReadError, read_rgb8, write_png_atomic
-    from hifacegan.degradations import degrade, fit_to_size, rng_for
+# (source, target, name, task, seed, size, mask target or None)
+Job = tuple[str, str, str, str, int, int | None, str | None]
 
-    source, target, name, task, seed, size = job
+
+def _degrade_one(job: Job) -> tuple[str, str | None]:
+    """Read, degrade and write one file (and its mask); returns (name, error or None). Runs in workers."""
+    import numpy as np
+
+    from hifacegan.data.files import ImageReadError, read_rgb8, write_png_atomic
+    from hifacegan.degradations import degrade_with_mask, fit_to_size, rng_for
+
+    source, target, name, task, seed, size, mask_target = job
     try:
         image, _ = read_rgb8(source)
     except ImageReadError as error:
         return name, error.reason
     if size is not None:
         image = fit_to_size(image, size)
-    write_png_atomic(Path(target), degrade(image, task, rng=rng_for(seed, name)))
+    degraded, mask, _ = degrade_with_mask(image, task, rng=rng_for(seed, name))
+    if mask_target is not None:  # the mask first: an image without its mask never looks complete on resume
+        write_png_atomic(Path(mask_target), np.where(mask, 255, 0).astype(np.uint8))
+    write_png_atomic(Path(target), degraded)
     return name, None
 
 
@@ -89,17 +108,24 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _plan(args: argparse.Namespace) -> tuple[list[tuple[str, str, str, str, int, int | None]], int]:
+def _plan(args: argparse.Namespace) -> tuple[list[Job], int]:
     """The jobs to run, and how many outputs already exist and are kept (``--skip-existing``)."""
     from hifacegan.data.files import image_key, list_images
 
     in_dir: Path = args.in_dir.expanduser()
     out_dir: Path = args.out_dir.expanduser()
+    masks_dir: Path | None = args.masks.expanduser() if args.masks is not None else None
     if in_dir.exists() and out_dir.exists() and in_dir.resolve() == out_dir.resolve():
         raise ValueError(
             "OUT_DIR is IN_DIR: degraded PNGs would overwrite the clean images; pick another folder"
         )
+    if masks_dir is not None and masks_dir.resolve() in (in_dir.resolve(), out_dir.resolve()):
+        raise ValueError(
+            "MASKS_DIR must be a folder of its own: masks share the outputs' names and would overwrite them"
+        )
     files = list_images(in_dir, what="input folder", exclude=out_dir)
+    if masks_dir is not None:
+        files = [path for path in files if masks_dir.resolve() not in path.resolve().parents]
     jobs, seen, existing = [], {}, 0
     for path in files:
         name = image_key(path, in_dir)
@@ -110,10 +136,13 @@ def _plan(args: argparse.Namespace) -> tuple[list[tuple[str, str, str, str, int,
             )
         seen[name] = path
         target = out_dir / f"{name}.png"
-        if args.skip_existing and target.exists():
+        mask_target = masks_dir / f"{name}.png" if masks_dir is not None else None
+        if args.skip_existing and target.exists() and (mask_target is None or mask_target.exists()):
             existing += 1
             continue
-        jobs.append((str(path), str(target), name, args.task, args.seed, args.size))
+        jobs.append(
+            (str(path), str(target), name, args.task, args.seed, args.size, mask_target and str(mask_target))
+        )
     return jobs, existing
 
 
@@ -126,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"hifacegan degrade: error: {error}", file=sys.stderr)
         return 2
     args.out_dir.expanduser().mkdir(parents=True, exist_ok=True)
+    if args.masks is not None:
+        args.masks.expanduser().mkdir(parents=True, exist_ok=True)
     # Starting a worker costs about a second (fresh interpreter): not worth it for a handful of files.
     workers = args.workers or (1 if len(jobs) < 64 else min(8, os.cpu_count() or 1))
     workers = max(1, min(workers, len(jobs)))
@@ -153,8 +184,9 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     written = len(jobs) - len(failures)
     kept = f"; kept {existing} existing" if existing else ""
+    masks = f" and their damage masks to {args.masks}" if args.masks is not None else ""
     print(
-        f"wrote {written} degraded PNGs ({args.task}, seed {args.seed}) to {args.out_dir}{kept}",
+        f"wrote {written} degraded PNGs ({args.task}, seed {args.seed}) to {args.out_dir}{masks}{kept}",
         file=sys.stderr,
     )
     if failures:

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from hifacegan.data.files import ImageReadError, image_key, list_images, read_rgb8
-from hifacegan.degradations import degrade, fit_to_size, get_task, rng_for
+from hifacegan.degradations import degrade, fit_to_size, parse_task_mix, rng_for
 
 # Per-file status codes, kept in memory shared with DataLoader workers.
 _UNKNOWN, _OK, _CONVERTED, _UNREADABLE = 0, 1, 2, 3
@@ -173,7 +173,8 @@ class FaceDegradationDataset(_SkippingFolderDataset):
     Args:
         root: folder of clean aligned faces (searched recursively; PNG, JPEG, BMP, WebP, TIFF).
         size: the model's input side in pixels.
-        task: degradation task name (see ``hifacegan.degradations.list_tasks()``).
+        task: degradation task name (see ``hifacegan.degradations.list_tasks()``), or a weighted mix of them
+            such as ``"full:1,web:1"`` (one task drawn per sample; see ``parse_task_mix``).
         train: training mode (fresh degradations, flips) or validation mode (fixed pairs, no flips).
         seed: base seed of all randomness.
         flip: random horizontal flips in training mode.
@@ -205,7 +206,8 @@ class FaceDegradationDataset(_SkippingFolderDataset):
         self.clean_probability = float(clean_probability)
         self.zoom_out_probability = float(zoom_out_probability)
         self.zoom_out_min_scale = float(zoom_out_min_scale)
-        self.task = get_task(task).name
+        self.task_mix = parse_task_mix(task)
+        self.task = str(self.task_mix)
         self.size = _check_size(size, allow_none=False)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -242,7 +244,7 @@ class FaceDegradationDataset(_SkippingFolderDataset):
         if self.train and self.clean_probability > 0 and rng.random() < self.clean_probability:
             degraded = clean
         else:
-            degraded = degrade(clean, self.task, rng=rng)
+            degraded = degrade(clean, self.task_mix.choose(rng), rng=rng)
         return {"lq": _to_tensor(degraded), "gt": _to_tensor(clean), "name": name}
 
     def __repr__(self) -> str:

@@ -133,15 +133,14 @@ def read_rgb8(path: str | os.PathLike[str]) -> tuple[np.ndarray, bool]:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """Lossless PNG bytes of a uint8 RGB array (OpenCV's encoder: deterministic, no timestamps)."""
-    ok, encoded = cv2.imencode(
-        ".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3]
-    )
+    """Lossless PNG bytes of a uint8 RGB (H, W, 3) or grey (H, W) array (OpenCV: deterministic, no timestamps)."""
+    pixels = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise RuntimeError(f"OpenCV could not PNG-encode an image of shape {image.shape}")
     return encoded.tobytes()
 
 
 def write_png_atomic(path: Path, image: np.ndarray) -> None:
-    """Save a uint8 RGB array as a lossless PNG at ``path``, atomically."""
+    """Save a uint8 RGB (or grey, (H, W)) array as a lossless PNG at ``path``, atomically."""
     write_bytes_atomic(path, encode_png(image))

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from hifacegan.degradations import _ops
+from hifacegan.degradations._damage import damage_with_mask
 from hifacegan.degradations._seeding import resolve_rng
+from hifacegan.degradations._web import web
 
 REFERENCE_WIDTH = 512
 
@@ -114,6 +116,24 @@ def full(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, Param
     return image, {"op": "sequence", "order": order, "steps": steps}
 
 
+# The damage mask travels in the params under this key and is taken out before params reach a caller (they stay
+# JSON-serialisable); ``degrade_with_mask`` hands it over.
+_MASK_KEY = "_mask"
+
+
+def damage(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    """Old-print damage alone: fading and a colour cast, scratches and cracks, dust and fibres (see ``_damage``)."""
+    out, mask, params = damage_with_mask(image, rng)
+    return out, {**params, _MASK_KEY: mask}
+
+
+def old(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    """An old print: the paper's full renovation task, then damage over it (the mask is the damage's)."""
+    degraded, first = full(image, rng)
+    out, mask, params = damage_with_mask(degraded, rng)
+    return out, {"op": "sequence", "order": ["full", "damage"], "steps": [first, params], _MASK_KEY: mask}
+
+
 TASKS: MappingProxyType[str, Task] = MappingProxyType(
     {
         task.name: task
@@ -125,6 +145,15 @@ TASKS: MappingProxyType[str, Task] = MappingProxyType(
             Task("jpeg", "JPEG compression, quality 17-51", jpeg),
             Task("mosaic16x", "16x16 blocks replaced by their mean colour (hallucination)", mosaic16x),
             Task("full", "face renovation: deblur, denoise, jpeg, sr4x8x in a random order", full),
+            Task(
+                "web",
+                "a web or phone photo: mild blur, 1.5-4x resize, JPEG 30-75, maybe halos and noise",
+                web,
+            ),
+            Task(
+                "damage", "an old print's scratches, cracks, dust and fibres, maybe fading (--masks)", damage
+            ),
+            Task("old", "the full task, then damage over it (--masks)", old),
         )
     }
 )
@@ -136,8 +165,13 @@ ALIASES: MappingProxyType[str, str] = MappingProxyType(
 
 
 def list_tasks() -> list[str]:
-    """The registered task names, in the paper's order (aliases such as ``face_renov`` not included)."""
+    """The registered task names: the paper's, then ours (aliases such as ``face_renov`` not included)."""
     return list(TASKS)
+
+
+def draws_damage(task: str) -> bool:
+    """Whether ``task`` draws damage, and so has a mask (``damage``, ``old``)."""
+    return get_task(task).name in ("damage", "old")
 
 
 def get_task(name: str) -> Task:
@@ -174,11 +208,29 @@ def degrade_with_params(
     The parameters are a JSON-serialisable dict: ``{"task": name, "op": ..., ...}``; for ``full`` it holds the
     shuffled ``order`` and one entry per step.
     """
+    out, _, params = degrade_with_mask(image, task, seed=seed, rng=rng)
+    return out, params
+
+
+def degrade_with_mask(
+    image: np.ndarray,
+    task: str,
+    seed: int | None = None,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, Params]:
+    """Like :func:`degrade_with_params`, and also the damage mask: bool (H, W), True where damage was drawn.
+
+    Tasks that draw no damage (the paper's, ``web``) give an all-False mask: none of their pixels is damaged in
+    the sense of the ``damage`` task, so a detector trained on both learns to mark nothing there.
+    """
     spec = get_task(task)
     image = check_image(image)
     generator = resolve_rng(seed, rng)
     out, params = spec.apply(np.ascontiguousarray(image), generator)
-    return np.ascontiguousarray(out, dtype=np.uint8), {"task": spec.name, **params}
+    mask = params.pop(_MASK_KEY, None)
+    if mask is None:
+        mask = np.zeros(image.shape[:2], bool)
+    return np.ascontiguousarray(out, dtype=np.uint8), mask, {"task": spec.name, **params}
 
 
 def degrade(

@@ -32,7 +32,7 @@ class TrainConfig:
     generator: str = "hifacegan-512"
     generator_overrides: dict[str, Any] = field(default_factory=dict)
     size: int | None = None  # None: the generator config's size
-    # Data: clean faces degraded on the fly.
+    # Data: clean faces degraded on the fly, by one task or a weighted mix ("full:1,web:1", one drawn per face).
     task: str = "full"
     limit: int | None = None
     flip: bool = True
@@ -110,11 +110,13 @@ class TrainConfig:
     def validate(self, source: str = "config") -> None:
         """Catch the mistakes that would otherwise surface hours later or as a shape error."""
         from hifacegan.data.datasets import check_zoom_out
+        from hifacegan.degradations import parse_task_mix
         from hifacegan.losses import BACKBONES
         from hifacegan.models import generator_spec, list_discriminators
 
         try:
             generator_spec(self.generator)
+            parse_task_mix(self.task)
         except ValueError as error:
             raise ConfigError(f"{source}: {error}") from None
         if self.gan and self.discriminator not in list_discriminators():
