@@ -40,6 +40,15 @@ class JobStopped(Exception):
     """Raised inside the pipeline's progress callback to stop a job that was cancelled or timed out."""
 
 
+class LoadOutOfMemory(MemoryError):
+    """Memory ran out while the weights were loading, before any image was looked at."""
+
+    def __init__(self, weights: str, device: str) -> None:
+        super().__init__(f"not enough memory to load the weights {weights!r} on {device}")
+        self.weights = weights
+        self.device = device
+
+
 class PipelineUnavailable(Exception):
     """The pipeline (torch, OpenCV, the library) cannot be imported, so no weights can be loaded."""
 
@@ -106,6 +115,15 @@ def sentence(exc: BaseException) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+def internal_message() -> str:
+    """What the client of a job that hit a bug reads: not the user's fault, retry, and where the traceback is."""
+    return (
+        "The server failed on this job because of an internal error, not because of the image or the "
+        f"options. Retry, and report the traceback in {paths.log_dir() / paths.LOG_FILE} if it happens "
+        "again."
+    )
+
+
 def failure(job: Job, weights: str, exc: Exception) -> tuple[str, str]:
     """The error code and message that end ``job``, for its exception as :func:`error_table` maps it; what the
     user cannot act on (a bug, the weights, memory) is also logged, a bug with its traceback."""
@@ -119,6 +137,11 @@ def failure(job: Job, weights: str, exc: Exception) -> tuple[str, str]:
     elif code == P.E_OUT_OF_MEMORY:
         log.warning("%s ran out of memory: %s", where, exc)
         message = "Not enough memory to renovate this image; select a smaller region or close other programs."
+        if isinstance(exc, LoadOutOfMemory):
+            message = (
+                f"Not enough memory to load the weights {exc.weights!r} on {exc.device}; close other programs "
+                "that use it, or start the server with --device cpu."
+            )
     elif code == P.E_NO_FACE:
         message = (
             f"{sentence(exc)[0].upper()}{sentence(exc)[1:]} Preview a photo or a selection with a face in it."
@@ -128,11 +151,7 @@ def failure(job: Job, weights: str, exc: Exception) -> tuple[str, str]:
         message = f"The weights {weights!r} could not be loaded: {sentence(exc)}"
     elif code == P.E_INTERNAL:
         log.error("%s failed:\n%s", where, "".join(traceback.format_exception(exc)))
-        message = (
-            "The server failed on this job because of an internal error, not because of the image or the "
-            f"options. Retry, and report the traceback in {paths.log_dir() / paths.LOG_FILE} if it happens "
-            "again."
-        )
+        message = internal_message()
     else:  # a ProtocolError: its message is already written for the user
         message = exc.message if isinstance(exc, P.ProtocolError) else sentence(exc)
     return code, message

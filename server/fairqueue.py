@@ -40,6 +40,7 @@ class Job:
     worker: str | None = None
     last_progress: tuple[str | None, float] = (None, 0.0)  # stage and time of the last progress event sent
     last_fraction: float = 0.0  # the overall fraction last sent: progress never goes backwards
+    finished: bool = False  # its final event (result or error) is on its way: nothing may end it again
 
     @property
     def key(self) -> tuple[str, str]:

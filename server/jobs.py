@@ -27,7 +27,14 @@ from typing import Any
 import zmq
 
 from hifacegan_server import protocol as P
-from hifacegan_server.errors import JobStopped, PipelineUnavailable, failure, is_out_of_memory, sentence
+from hifacegan_server.errors import (
+    JobStopped,
+    LoadOutOfMemory,
+    PipelineUnavailable,
+    failure,
+    is_out_of_memory,
+    sentence,
+)
 from hifacegan_server.fairqueue import RUNNING, FairQueue, Job
 from hifacegan_server.frames import image_of, preview_message, result_message
 from hifacegan_server.previews import Previewers
@@ -59,7 +66,13 @@ class Event:
 
 
 class Worker(threading.Thread):
-    """Runs jobs on one device with renovators loaded once and kept resident."""
+    """Runs jobs on one device with renovators loaded once and kept resident.
+
+    Supervised (the Paranoid Pirate idea, inside one process): any exception while a job or preview runs ends that
+    job alone, with an ``internal`` error that names the log, and the worker carries on with the next. Should the
+    thread itself die, ``current`` still names the job it held, so the daemon ends that job and starts a
+    replacement (``server/daemon.py``, ``Server.supervise``).
+    """
 
     def __init__(
         self,
@@ -88,6 +101,7 @@ class Worker(threading.Thread):
         self.weights_state: dict[str, Any] = {"name": default_weights, "state": "loading", "error": None}
         self.resolved_device: str | None = None
         self.jobs_done = 0
+        self.failures = 0  # jobs ended by an exception this worker survived
         self.preloaded = threading.Event()  # set once the first weights load has finished, well or not
         self._renovators: collections.OrderedDict[tuple[str, str], Any] = collections.OrderedDict()
         self.previewers = Previewers()  # a FacePreviewer (its detection cache) per resident renovator
@@ -95,10 +109,13 @@ class Worker(threading.Thread):
 
     # -- events -----------------------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
+        if event.final:
+            event.job.finished = True
         self.events.put(event)
-        assert self._wake is not None
-        with contextlib.suppress(zmq.Again):
-            self._wake.send(b"", zmq.NOBLOCK)
+        # Only a wake-up: the main loop forwards queued events on every tick anyway, so a failed send loses nothing.
+        if self._wake is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                self._wake.send(b"", zmq.NOBLOCK)
 
     def _error(self, job: Job, code: str, message: str) -> None:
         header = P.error_header(code, message, {"job": job.job_id})
@@ -110,13 +127,22 @@ class Worker(threading.Thread):
         if key in self._renovators:
             self._renovators.move_to_end(key)
             return self._renovators[key]
-        renovator = self.renovator_factory(weights, key[1])
+        renovator = self._load(weights, key[1])
         self._renovators[key] = renovator
         while len(self._renovators) > self.max_resident:
             evicted, _ = self._renovators.popitem(last=False)
             self.previewers.forget(evicted)
             log.info("unloaded weights %s on %s to make room", *evicted)
         return renovator
+
+    def _load(self, weights: str, device: str) -> Any:
+        """A renovator from the factory; running out of memory here is said as such (``LoadOutOfMemory``)."""
+        try:
+            return self.renovator_factory(weights, device)
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                raise LoadOutOfMemory(weights, device) from exc
+            raise
 
     def _preload(self) -> None:
         t0 = time.monotonic()
@@ -137,6 +163,15 @@ class Worker(threading.Thread):
         )
 
     # -- the loop ---------------------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """``loading`` (first weights), ``idle``, ``busy``, or ``dead`` (the thread is gone)."""
+        if not self.is_alive():
+            return "dead" if self.ident is not None else "starting"
+        if not self.preloaded.is_set():
+            return "loading"
+        return "busy" if self.current is not None else "idle"
+
     def run(self) -> None:
         self._wake = self.context.socket(zmq.PUSH)
         self._wake.setsockopt(zmq.LINGER, 0)
@@ -156,16 +191,27 @@ class Worker(threading.Thread):
                 if job is None:
                     break
                 self.current = job
-                try:
-                    if job.kind == P.OP_PREVIEW:
-                        self._run_preview(job)
-                    else:
-                        self._run_job(job)
-                finally:
-                    self.current = None
-                    self.jobs_done += 1
+                self._guarded(job, self._run_preview if job.kind == P.OP_PREVIEW else self._run_job)
+                # Cleared only here: a thread that dies inside a job leaves it named for the supervisor.
+                self.current = None
+                self.jobs_done += 1
         finally:
             self._wake.close(0)
+            self._wake = None
+
+    def _guarded(self, job: Job, step: Callable[[Job], None]) -> None:
+        """Run one job or preview; whatever it raises ends that job alone (``internal``, traceback in the log)."""
+        try:
+            step(job)
+        except Exception as exc:
+            self.failures += 1
+            weights = job.options.get("weights") or self.default_weights
+            if job.finished:  # its result was sent: the failure came after, and is only logged
+                log.error(
+                    "job %s/%s failed after its result:\n%s", job.session, job.job_id, traceback.format_exc()
+                )
+                return
+            self._fail(job, weights, exc)
 
     def _start(self, job: Job) -> str | None:
         """Mark ``job`` running; the weights it asks for, or None when it was stopped while it waited."""
@@ -198,7 +244,9 @@ class Worker(threading.Thread):
             )
             if preview is None:
                 return
-            self._run_preview(preview)
+            self._guarded(
+                preview, self._run_preview
+            )  # its failure ends that preview, never the job around it
 
     def _run_job(self, job: Job) -> None:
         weights = self._start(job)
@@ -218,32 +266,41 @@ class Worker(threading.Thread):
 
     def _renovate_with_fallback(self, job: Job, weights: str) -> tuple[Any, list[str]]:
         """Run the pipeline; on GPU out-of-memory free the cache and retry with halved face batches down to one,
-        then once more on the CPU, each time with a warning the user sees. Host out-of-memory is an error."""
+        then once more on a CPU copy of the weights, each time with a warning the user sees. Host out-of-memory is
+        an error. The fallback is this job's alone: the resident renovator gets its batch size back and the CPU
+        copy is dropped afterwards, so the next job runs at full batch on the GPU again."""
         warnings: list[str] = []
-        device: str | None = None
-        while True:
-            renovator = self.renovator(weights, device)
-            try:
-                return self._call(job, renovator), warnings
-            except Exception as exc:
-                if not is_out_of_memory(exc) or isinstance(exc, MemoryError):
-                    raise
-                on_cpu = str(getattr(renovator, "device", device or self.device)).startswith("cpu")
-                if on_cpu:
-                    raise
-                torch = sys.modules.get("torch")
-                if torch is not None and torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                batch = int(getattr(renovator, "batch_size", 1) or 1)
-                if batch > 1:
-                    renovator.batch_size = batch // 2
-                    text = f"The GPU ran out of memory; retrying with {batch // 2} face(s) at a time."
-                else:
-                    device = "cpu"
-                    text = "The GPU ran out of memory; this image is renovated on the CPU instead (slower)."
-                log.warning("job %s/%s: %s", job.session, job.job_id, text)
-                warnings.append(text)
-                self._emit_progress(job, "load", 0.0, force=True, text=text)
+        resident = self.renovator(weights)
+        full_batch = getattr(resident, "batch_size", None)
+        current = resident
+        try:
+            while True:
+                try:
+                    return self._call(job, current), warnings
+                except Exception as exc:
+                    if not is_out_of_memory(exc) or isinstance(exc, MemoryError):
+                        raise
+                    if str(getattr(current, "device", self.device)).startswith("cpu"):
+                        raise
+                    text, current = self._shrink(job, weights, current)
+                    log.warning("job %s/%s: %s", job.session, job.job_id, text)
+                    warnings.append(text)
+                    self._emit_progress(job, "load", 0.0, force=True, text=text)
+        finally:
+            if full_batch is not None:
+                resident.batch_size = full_batch
+
+    def _shrink(self, job: Job, weights: str, renovator: Any) -> tuple[str, Any]:
+        """After a GPU out-of-memory: half the face batch, or at one face a CPU copy kept for this job only."""
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        batch = int(getattr(renovator, "batch_size", 1) or 1)
+        if batch > 1:
+            renovator.batch_size = batch // 2
+            return f"The GPU ran out of memory; retrying with {batch // 2} faces at a time.", renovator
+        text = "The GPU ran out of memory; this image is renovated on the CPU instead (slower)."
+        return text, self._load(weights, "cpu")
 
     def _call(self, job: Job, renovator: Any) -> Any:
         import numpy as np

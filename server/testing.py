@@ -35,6 +35,7 @@ class DaemonProcess:
         threads: int | None = None,  # None: the daemon's default (all cores but one)
         root: Path | None = None,
         wait_ready: bool = True,
+        extra_env: dict[str, str] | None = None,  # more environment for the daemon (a fault to inject, say)
     ) -> None:
         self._own_root = root is None
         # Short paths: an ipc socket path must stay under ~100 bytes.
@@ -48,6 +49,7 @@ class DaemonProcess:
         self.extra_args = list(extra_args or [])
         self.threads = threads
         self.wait_ready = wait_ready
+        self.extra_env = dict(extra_env or {})
         self.proc: subprocess.Popen | None = None
         if os.name == "nt":
             self.endpoint = paths.loopback_endpoint(free_port())
@@ -66,6 +68,7 @@ class DaemonProcess:
         )
         if self.threads:
             env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
+        env.update(self.extra_env)
         return env
 
     @property
@@ -244,3 +247,45 @@ def sample_photo(
     elif dtype == "f32":
         image = image.astype(np.float32) / 255.0
     return np.ascontiguousarray(image), ((y1 - y0) + 100, (x1 - x0) + 120)
+
+
+def run_worker_jobs(
+    factory: Any, count: int = 1, device: str = "cpu", options: dict[str, Any] | None = None
+) -> list[Any]:
+    """``count`` 8x8 jobs, one after another, through one real ``Worker`` thread whose renovators come from
+    ``factory(weights, device)``; their final events (results or errors), for tests of the worker alone."""
+    import queue
+    import uuid
+
+    from hifacegan_server import protocol as P
+    from hifacegan_server.fairqueue import FairQueue, Job
+    from hifacegan_server.jobs import Event, Worker
+
+    context = zmq.Context()
+    wake_endpoint = f"inproc://wake-{uuid.uuid4().hex}"
+    wake = context.socket(zmq.PULL)
+    wake.bind(wake_endpoint)
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    jobs = FairQueue(8, 8)
+    worker = Worker(
+        "worker-test", device, "default", jobs, events, context, wake_endpoint, renovator_factory=factory
+    )
+    worker.start()
+    finals = []
+    try:
+        for index in range(count):
+            spec = P.ImageSpec(8, 8, 3, "u8", 24)
+            job = Job(
+                "session", f"job-{index}", b"route", spec, memoryview(bytes(192)), None,
+                P.validate_options(options), 60.0,
+            )  # fmt: skip
+            jobs.submit(job)
+            while not (event := events.get(timeout=60)).final:
+                pass
+            finals.append(event)
+        return finals
+    finally:
+        jobs.close()
+        worker.join(10)
+        wake.close(0)
+        context.term()

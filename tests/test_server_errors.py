@@ -4,49 +4,22 @@ so a bug reads ``internal`` (traceback in the log) and never as the user's mista
 from __future__ import annotations
 
 import logging
-import queue
 import sys
-import uuid
 
 import numpy as np
 import pytest
-import zmq
 
 from hifacegan_server import protocol as P
 from hifacegan_server.client import ServerError
 from hifacegan_server.errors import JobStopped, PipelineUnavailable, error_code
-from hifacegan_server.fairqueue import FairQueue, Job
-from hifacegan_server.jobs import Event, Worker
-from hifacegan_server.testing import DaemonProcess, sample_photo
+from hifacegan_server.fairqueue import Job
+from hifacegan_server.jobs import Event
+from hifacegan_server.testing import DaemonProcess, run_worker_jobs, sample_photo
 
 
 def run_job(factory, options: dict | None = None) -> Event:
     """One 8x8 job through a real Worker thread whose renovators come from ``factory``; its final event."""
-    context = zmq.Context()
-    wake_endpoint = f"inproc://wake-{uuid.uuid4().hex}"
-    wake = context.socket(zmq.PULL)
-    wake.bind(wake_endpoint)
-    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
-    jobs = FairQueue(4, 4)
-    worker = Worker(
-        "worker-test", "cpu", "default", jobs, events, context, wake_endpoint, renovator_factory=factory
-    )
-    worker.start()
-    try:
-        spec = P.ImageSpec(8, 8, 3, "u8", 24)
-        job = Job(
-            "session", "job", b"route", spec, memoryview(bytes(192)), None, P.validate_options(options), 60.0
-        )
-        jobs.submit(job)
-        while True:
-            event = events.get(timeout=60)
-            if event.final:
-                return event
-    finally:
-        jobs.close()
-        worker.join(10)
-        wake.close(0)
-        context.term()
+    return run_worker_jobs(factory, 1, "cpu", options)[0]
 
 
 def raising(exc: BaseException):
