@@ -19,18 +19,17 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
 
 from hifacegan_server import paths
 from hifacegan_server import protocol as P
-from hifacegan_server.errors import internal_message
 from hifacegan_server.fairqueue import DONE, QUEUED, FairQueue, Job
 from hifacegan_server.jobs import Event, Worker
 from hifacegan_server.logs import RejectionLog
 from hifacegan_server.security import bind_private, secure_socket
+from hifacegan_server.supervision import Supervisor
 from hifacegan_server.telemetry import device_summary, memory_summary, package_version
 
 log = logging.getLogger("renovate-faces.server")
@@ -89,22 +88,6 @@ def resolve_devices(spec: str) -> list[str]:
     return ["auto"]  # the Renovator resolves "auto" itself, in the worker, so startup stays fast
 
 
-@dataclass
-class WorkerSlot:
-    """What the supervisor keeps about one worker slot across replacements."""
-
-    restarts: int = 0
-    started: float = field(default_factory=time.monotonic)
-    backoff: float = 0.0  # seconds before the next replacement; doubles while replacements die young
-    next_start: float = 0.0
-
-
-# A replacement that dies within this many seconds counts as dying young: the next waits twice as long, up to
-# the cap, so a worker that cannot run does not spin (the Paranoid Pirate's back-off).
-YOUNG_DEATH_S = 10.0
-MAX_BACKOFF_S = 32.0
-
-
 class Server:
     def __init__(self, args: argparse.Namespace, endpoint: str) -> None:
         self.args = args
@@ -145,8 +128,12 @@ class Server:
             P.OP_SHUTDOWN: self.on_shutdown,
         }
         self.stats = {"requests": 0, "errors": 0, "jobs_done": 0, "jobs_failed": 0, "client_gone": 0}
-        self.workers = [self.new_worker(i, device) for i, device in enumerate(resolve_devices(args.device))]
-        self.supervision = [WorkerSlot() for _ in self.workers]
+        self.supervisor = Supervisor(self.new_worker, resolve_devices(args.device), self.finish)
+
+    @property
+    def workers(self) -> list[Worker]:
+        """The live list of workers (the supervisor replaces a dead one in place)."""
+        return self.supervisor.workers
 
     def new_worker(self, index: int, device: str) -> Worker:
         """The worker of slot ``index``: at start, and again whenever its thread has died."""
@@ -166,8 +153,7 @@ class Server:
         bind_private(self.socket, self.endpoint)
 
     def serve(self) -> None:
-        for worker in self.workers:
-            worker.start()
+        self.supervisor.start()
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
         poller.register(self.wake, zmq.POLLIN)
@@ -425,7 +411,7 @@ class Server:
             },
             limits=self.limits.to_header(),
             weights=self.weights_summary(),
-            state=self.health(),
+            state=self.supervisor.health(),
         )
 
     def on_status(self, session: Session, request: dict[str, Any], frames: list[zmq.Frame]) -> None:
@@ -456,8 +442,8 @@ class Server:
                 ],
             },
             clients=len(self.sessions),
-            state=self.health(),
-            workers=self.workers_summary(),
+            state=self.supervisor.health(),
+            workers=self.supervisor.summary(),
             stats=dict(self.stats),
             uptime=round(time.time() - self.started, 1),
             pid=os.getpid(),
@@ -535,53 +521,6 @@ class Server:
         self.stop("shutdown requested by a client")
 
     # -- clocks -----------------------------------------------------------------------------------------------
-    def supervise(self, now: float) -> None:
-        """End the job a dead worker held and start its replacement, so no job waits for a dead worker."""
-        for index, worker in enumerate(self.workers):
-            if worker.is_alive() or worker.ident is None or self.stopping:
-                continue
-            slot = self.supervision[index]
-            job = worker.current
-            if job is not None:
-                worker.current = None
-                if not job.finished:
-                    self.finish(job, P.E_INTERNAL, internal_message())
-                    log.error("worker %s died running job %s/%s; the job was ended", worker.name, *job.key)
-            if slot.next_start == 0.0:
-                young = now - slot.started < YOUNG_DEATH_S
-                slot.backoff = min(MAX_BACKOFF_S, max(1.0, slot.backoff * 2)) if young else 0.0
-                slot.next_start = now + slot.backoff
-                log.error("worker %s died; a replacement starts in %.0f s", worker.name, slot.backoff)
-            if now < slot.next_start:
-                continue
-            replacement = self.new_worker(index, worker.device)
-            replacement.start()
-            self.workers[index] = replacement
-            slot.restarts += 1
-            slot.started, slot.next_start = now, 0.0
-            log.warning("worker %s replaced (restart %d)", replacement.name, slot.restarts)
-
-    def workers_summary(self) -> list[dict[str, Any]]:
-        """Each worker's state, restarts and failures survived, for ``status``."""
-        return [
-            {
-                "name": w.name,
-                "device": w.device,
-                "state": w.state,
-                "restarts": slot.restarts,
-                "failures": w.failures,
-                "jobs_done": w.jobs_done,
-                "job": w.current.job_id if w.current is not None else None,
-            }
-            for w, slot in zip(self.workers, self.supervision, strict=True)
-        ]
-
-    def health(self) -> str:
-        """``ready``, ``loading`` (weights still loading) or ``degraded`` (no worker alive to run a job)."""
-        if not any(w.is_alive() for w in self.workers):
-            return "degraded"
-        return "loading" if not all(w.preloaded.is_set() for w in self.workers if w.is_alive()) else "ready"
-
     def housekeeping(self, now: float, stalled: bool = False) -> None:
         """Cancel jobs of silent clients and jobs past their time limit; forget idle clients.
 
@@ -590,7 +529,7 @@ class Server:
         """
         if stalled:
             log.debug("main loop stalled: client silence not judged this round")
-        self.supervise(now)
+        self.supervisor.check(now, stopping=bool(self.stopping))
         self.rejected.tick(now)
         self.failed.tick(now)
         active = {job.session for job in self.jobs.values()}

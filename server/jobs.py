@@ -322,6 +322,8 @@ class Worker(threading.Thread):
         }
         if "min_face_size" in opts:
             kwargs["min_face_size"] = opts["min_face_size"]
+        if "damage" in opts:
+            kwargs["damage"] = opts["damage"]
         return renovator(image, **kwargs)
 
     def _checkpoint(self, job: Job) -> None:

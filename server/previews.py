@@ -94,4 +94,5 @@ class Previewers:
             if job.pixels_key is None
             else (spec.width, spec.height, spec.channels, spec.dtype, job.pixels_key),
             min_face_size=job.options.get("min_face_size", 16),
+            damage=job.options.get("damage"),
         )

@@ -31,10 +31,13 @@ DTYPES: dict[str, int] = {"u8": 1, "u16": 2, "f32": 4}
 FACE_CHOICES = ("all", "largest", "center")
 """Which faces a renovate job takes: every face, the largest one, or the one nearest the centre."""
 
-OPTIONS = ("weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout")
+DAMAGE_CHOICES = ("faces", "photo", "off")
+"""Where scratches and dust are found and filled: around each face, over the whole photo, or nowhere."""
+
+OPTIONS = ("weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout", "damage")
 """The renovate options a server knows; any other key is refused (``bad_option``)."""
 
-PREVIEW_OPTIONS = ("weights", "fidelity", "min_face_size", "timeout")
+PREVIEW_OPTIONS = ("weights", "fidelity", "min_face_size", "timeout", "damage")
 """The options a preview takes (one face: no face choice, no face count)."""
 
 # Requests (client -> server).
@@ -337,6 +340,12 @@ def validate_options(options: Any, known: tuple[str, ...] = OPTIONS) -> dict[str
         if options["faces"] not in FACE_CHOICES:
             raise BadOption(f"'faces' must be one of {', '.join(FACE_CHOICES)}, got {options['faces']!r}.")
         out["faces"] = options["faces"]
+    if "damage" in options and options["damage"] is not None:
+        if options["damage"] not in DAMAGE_CHOICES:
+            raise BadOption(
+                f"'damage' must be one of {', '.join(DAMAGE_CHOICES)}, got {options['damage']!r}."
+            )
+        out["damage"] = options["damage"]
     for key, low in (("max_faces", 1), ("min_face_size", 1)):
         if key in options and options[key] is not None:
             value = options[key]

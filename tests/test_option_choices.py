@@ -157,3 +157,13 @@ def test_both_plugins_send_the_same_context_around_a_selection():
         assert margin == krita(width, height), (width, height)
         # A face the selection's edge cuts through its middle, as large as the selection, arrives whole.
         assert margin >= max(width, height) // 2 and margin >= 64, (width, height, margin)
+
+
+def test_the_library_and_the_protocol_know_the_same_damage_choices():
+    from hifacegan.damage.removal import DAMAGE_CHOICES
+
+    assert tuple(DAMAGE_CHOICES) == P.DAMAGE_CHOICES
+    for choice in P.DAMAGE_CHOICES:
+        assert P.validate_options({"damage": choice}, P.PREVIEW_OPTIONS) == {"damage": choice}
+    with pytest.raises(P.BadOption, match="'damage' must be one of"):
+        P.validate_options({"damage": "some"})

@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("align", "hifacegan.cli.align", "cut aligned training faces out of portraits"),
     ("train", "hifacegan.cli.train", "train a generator (one CPU, one GPU, or many with torchrun)"),
     ("eval", "hifacegan.cli.eval", "score weights with the paper's eight metrics"),
+    ("damage", "hifacegan.cli.damage", "train the scratch and dust detector, or find damage on a photo"),
 ]
 
 

@@ -97,6 +97,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="face detector (auto: ResNet-50 when it can be downloaded, else the offline MobileNet-0.25)",
     )
     parser.add_argument(
+        "--damage",
+        choices=("faces", "photo", "off"),
+        default="faces",
+        help="scratches, cracks and dust: found and filled around each face (faces, the default), over the whole "
+        "photo (photo), or left as they are (off); every other pixel is kept",
+    )
+    parser.add_argument(
         "--quality", type=int, default=95, help="JPEG/WebP quality of the output (default 95)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
@@ -246,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
     from hifacegan.pipeline import Renovator, WeightsUnavailable
 
     try:
-        renovator = Renovator(args.weights, device=args.device, detector=args.detector)
+        renovator = Renovator(args.weights, device=args.device, detector=args.detector, damage=args.damage)
     except WeightsUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP

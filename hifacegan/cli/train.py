@@ -27,8 +27,13 @@ SIGTERM or Ctrl-C stops after the current step, saving a checkpoint and the weig
 # (flag, config key, type, help) for the plain value overrides.
 _VALUE_OPTIONS: list[tuple[str, str, type, str]] = [
     ("--name", "name", str, "name of the exported weights (default: the config's)"),
-    ("--task", "task", str, "degradation task for the inputs (default: full, the paper's face renovation), or a weighted mix drawn "
-        "per sample, e.g. full:1,web:1"),
+    (
+        "--task",
+        "task",
+        str,
+        "degradation task for the inputs (default: full, the paper's face renovation), or a weighted mix drawn "
+        "per sample, e.g. full:1,web:1",
+    ),
     ("--size", "size", int, "training image side in pixels (default: the generator config's size)"),
     ("--limit", "limit", int, "use only the first N images of the data folder"),
     ("--batch-size", "batch_size", int, "images per step and process"),

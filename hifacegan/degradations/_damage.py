@@ -144,11 +144,15 @@ def _composite(out: np.ndarray, alpha: np.ndarray, light: bool, rng: np.random.G
 
 
 def damage_with_mask(
-    image: np.ndarray, rng: np.random.Generator
+    image: np.ndarray, rng: np.random.Generator, scale: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Age ``image`` and draw damage over it (module doc); returns (damaged, mask as bool (H, W), params)."""
+    """Age ``image`` and draw damage over it (module doc); returns (damaged, mask as bool (H, W), params).
+
+    ``scale`` sets the damage's size (1: as on a 512 px wide face) apart from the image's width: the detector
+    learns on small crops that stand for parts of larger faces. Default: width / 512, as the other tasks.
+    """
     height, width = image.shape[:2]
-    scale = width / REFERENCE_WIDTH
+    scale = width / REFERENCE_WIDTH if scale is None else float(scale)
     params: dict[str, Any] = {"op": "damage"}
     out = _age(image, rng, params)
     coverage = np.zeros((height, width), np.float32)

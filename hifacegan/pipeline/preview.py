@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hifacegan.damage.removal import clean_photo
 from hifacegan.face.detection import Detection
 from hifacegan.pipeline.renovator import FaceReport, Renovator, _check_image, _report
 from hifacegan.pipeline.selection import select_faces
@@ -179,9 +180,11 @@ class FacePreviewer:
         key: Hashable | None = None,
         margin: float = MARGIN,
         min_face_size: float = 16,
+        damage: str | None = None,
     ) -> FacePreview:
         """Renovate one face of ``image`` (as for :class:`Renovator`) at ``fidelity``: the largest, or the one at
-        or nearest ``at`` = (x, y) in photo pixels. Raises :class:`NoFaceFound` when there is none to preview."""
+        or nearest ``at`` = (x, y) in photo pixels. Raises :class:`NoFaceFound` when there is none to preview.
+        ``damage``: ``off`` shows the face with its scratches and dust left; else they are filled around it."""
         image = _check_image(image)
         if not 0.0 <= float(fidelity) <= 1.0:
             raise ValueError(f"fidelity must be within 0..1, got {fidelity}")
@@ -195,19 +198,25 @@ class FacePreviewer:
         timings["detect"] = t1 - t0
         index = choose_face(detections, image.shape[:2], at, min_face_size)
         detection = detections[index]
-        photo = image if image.ndim == 3 else image[..., None]
+        original = image if image.ndim == 3 else image[..., None]
+        photo, found = original, None
+        if r.damage_detector is not None and (damage or r.damage) != "off":  # filled as a run would fill them
+            photo = original.copy()
+            (found,) = clean_photo(photo, [tuple(detection.box)], r.damage_detector, "faces")
         try:
             face = r._prepare(photo, detection, index)
         except ValueError as exc:
             raise NoFaceFound(f"the face at {detection.box} cannot be aligned: {exc}") from exc
+        if found is not None:
+            face.path.damage_share, face.path.damage_area = found.share, found.area
         t2 = time.perf_counter()
         timings["align"] = t2 - t1
         (renovated,) = r._renovate_faces([face], fidelity)
         t3 = time.perf_counter()
         timings["network"] = t3 - t2
         x0, y0, x1, y1 = neighbourhood(detection.box, image.shape[:2], margin)
-        before = photo[y0:y1, x0:x1]
-        after = before.copy()
+        before = original[y0:y1, x0:x1]
+        after = photo[y0:y1, x0:x1].copy()
         written, _ = r._blend(photo, face, renovated, None, canvas=(after, x0, y0))
         timings["paste"] = time.perf_counter() - t3
         timings["total"] = time.perf_counter() - t0

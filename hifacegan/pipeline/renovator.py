@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 import torch
 
+from hifacegan.damage.detector import detector_for
+from hifacegan.damage.removal import DamageFound, clean_photo
 from hifacegan.devices import configure_cpu_threads, inference_dtype, select_device
 from hifacegan.face.alignment import (
     affine_scale,
@@ -153,6 +155,9 @@ class FacePath:
     working_size: int
     # How degraded the face looked (hifacegan.face.detail): the renovated face's share.
     degradation: float = 1.0
+    # Damage found and filled around the face (hifacegan.damage): its share of the face's window, and pixels.
+    damage_share: float = 0.0
+    damage_area: int = 0
 
     @property
     def merge(self) -> str:
@@ -166,6 +171,7 @@ class FacePath:
             "working_size": self.working_size,
             "merge": self.merge,
             "degradation": round(self.degradation, 3),
+            "damage": {"share": round(self.damage_share, 4), "area": self.damage_area},
         }
 
 
@@ -243,6 +249,7 @@ class Renovator:
         parsing: str = "auto",
         threads: int | None = None,
         sizes: str = "auto",
+        damage: str = "faces",
     ) -> None:
         self.device = select_device(device)
         self.threads = None
@@ -279,6 +286,7 @@ class Renovator:
         if parsing not in ("auto", "off"):
             raise ValueError(f"parsing={parsing!r}: choose auto (when its weights are present) or off")
         self.parser = FaceParser.from_cache(self.device) if parsing == "auto" else None
+        self.damage, self.damage_detector = detector_for(damage, self.device)
 
     # ------------------------------------------------------------------------------------------------ weights
 
@@ -443,6 +451,21 @@ class Renovator:
         )
         return window, matched
 
+    def _clean(
+        self,
+        photo: np.ndarray,
+        faces: list[Detection],
+        region: np.ndarray | None,
+        timings: dict[str, float],
+        scope: str,
+    ) -> list[DamageFound]:
+        """Scratches and dust found and filled around the chosen faces (or over the photo), before renovation."""
+        start = time.perf_counter()
+        scope = scope if self.damage_detector is not None else "off"
+        found = clean_photo(photo, [tuple(f.box) for f in faces], self.damage_detector, scope, region)
+        timings["damage"] = time.perf_counter() - start
+        return found
+
     def __call__(
         self,
         image: np.ndarray,
@@ -455,6 +478,7 @@ class Renovator:
         cancel: Callable[[], bool] | None = None,
         return_crops: bool = False,
         report: Callable[[Progress], None] | None = None,
+        damage: str | None = None,
     ) -> RenovationResult:
         """Renovate ``image`` ((H, W) or (H, W, C), uint8/uint16/float32); the result has its shape and dtype.
 
@@ -467,6 +491,9 @@ class Renovator:
         at its start and 1.0 at its end, ``renovate`` k/N after each batch of faces has been renovated and blended
         back (N faces chosen), and ``paste`` 1.0 once every face is back (also with no face). Both callbacks may
         raise to stop the run; ``cancel`` is checked before each batch.
+
+        ``damage`` (``faces``, ``photo`` or ``off``; None: the renovator's own) says where scratches and dust are
+        found and filled before the faces are renovated (hifacegan.damage.removal).
         """
         image = _check_image(image)
         if not 0.0 <= float(fidelity) <= 1.0:
@@ -500,6 +527,8 @@ class Renovator:
         output = image.copy()
         photo = output if output.ndim == 3 else output[..., None]
         chosen = [i for i, v in enumerate(verdicts) if not v]
+        found = self._clean(photo, [detections[i] for i in chosen], region, timings, damage or self.damage)
+        damage_at = dict(zip(chosen, found, strict=True))
         done: set[int] = set()
         paths: dict[int, FacePath] = {}
         crops_out: list[np.ndarray] = []
@@ -526,6 +555,7 @@ class Renovator:
                     verdicts[i] = f"cannot align: {exc}"
                     continue
                 paths[i] = prepared[-1].path
+                paths[i].damage_share, paths[i].damage_area = damage_at[i].share, damage_at[i].area
             t1 = time.perf_counter()
             timings["align"] += t1 - t0
             renovated = self._renovate_faces(prepared, fidelity)

@@ -60,7 +60,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         torch.save({"format": FORMAT, **payload}, stream)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path, holds: str = "generator") -> dict[str, Any]:
+    """A checkpoint written by :func:`save_checkpoint` that ``holds`` this network's state (ValueError if not)."""
     if not path.is_file():
         raise FileNotFoundError(
             f"no checkpoint at {path}; start a new run without --resume, or point --out at an earlier run"
@@ -69,8 +70,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a corrupt or foreign file
         raise ValueError(f"{path} is not a readable training checkpoint ({error})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "generator" not in payload:
-        raise ValueError(f"{path} is not a hifacegan training checkpoint (format {FORMAT})")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or holds not in payload:
+        raise ValueError(f"{path} is not a hifacegan training checkpoint of a {holds} (format {FORMAT})")
     return payload
 
 

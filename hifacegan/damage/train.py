@@ -1,0 +1,213 @@
+"""Training the damage detector: budgeted, resumable, and scored on held-out synthetic damage as it goes.
+
+Loss: binary cross-entropy (damaged pixels weighted 3x: they are 1-3% of a crop) plus a soft Dice term, which
+keeps thin strokes from being traded away for the easy background. Adam at 2e-3, constant, then linear decay over
+the last 30% of ``steps``. A run folder holds ``checkpoints/last.pt`` (network, optimiser, step), ``scalars.csv``
+and the exported ``damage-unet.safetensors`` with its card; ``--resume`` continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from hifacegan.damage.data import DamageSamples
+from hifacegan.damage.detector import ROLE, THRESHOLD
+from hifacegan.damage.network import build_detector
+from hifacegan.train.checkpoint import LAST, load_checkpoint, save_checkpoint, write_bytes
+from hifacegan.weights.card import ModelCard
+from hifacegan.weights.format import save_weights
+
+
+@dataclass
+class DetectorTraining:
+    """Settings of one detector run (stored in its checkpoint, so ``--resume`` needs only the folder)."""
+
+    sources: list[str]
+    held_out: list[str]
+    config: str = "damage-unet-16"
+    size: int = 128
+    batch_size: int = 16
+    lr: float = 2e-3
+    steps: int = 6000
+    decay_fraction: float = 0.3
+    seed: int = 0
+    eval_every: int = 200
+    eval_samples: int = 96
+    name: str = "damage-unet"
+    extra: dict = field(default_factory=dict)
+
+
+def loss_of(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """BCE with damaged pixels weighted 3x, plus soft Dice over the batch."""
+    bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=torch.tensor(3.0))
+    chance = torch.sigmoid(logits)
+    dice = 1 - (2 * (chance * mask).sum() + 1) / (chance.sum() + mask.sum() + 1)
+    return bce + dice
+
+
+def f1_score(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """(F1, precision, recall) of boolean masks, pooled over all pixels given."""
+    hits = float(np.logical_and(predicted, truth).sum())
+    precision = hits / max(float(predicted.sum()), 1.0)
+    recall = hits / max(float(truth.sum()), 1.0)
+    return 2 * precision * recall / max(precision + recall, 1e-9), precision, recall
+
+
+@torch.inference_mode()
+def evaluate(
+    network: torch.nn.Module, samples: DamageSamples, threshold: float = THRESHOLD
+) -> dict[str, float]:
+    """F1, precision and recall on held-out samples, and the share of pixels marked on crops without damage."""
+    network.eval()
+    predicted, truth, false_marks = [], [], []
+    for batch in DataLoader(samples, batch_size=16):
+        marked = (torch.sigmoid(network(batch["image"])) >= threshold).numpy()
+        masks = batch["mask"].numpy() > 0.5
+        predicted.append(marked)
+        truth.append(masks)
+        false_marks += [float(m.mean()) for m, t in zip(marked, masks, strict=True) if not t.any()]
+    network.train()
+    f1, precision, recall = f1_score(np.concatenate(predicted), np.concatenate(truth))
+    return {
+        "f1": f1,
+        "precision": precision,
+        "recall": recall,
+        "clean_marked": float(np.mean(false_marks or [0.0])),
+    }
+
+
+def _learning_rate(settings: DetectorTraining, step: int) -> float:
+    decay_start = settings.steps * (1 - settings.decay_fraction)
+    if step < decay_start:
+        return settings.lr
+    return settings.lr * max(0.0, (settings.steps - step) / max(1.0, settings.steps - decay_start))
+
+
+def _start(run: Path, settings: DetectorTraining | None, resume: bool) -> tuple[DetectorTraining, dict]:
+    checkpoint = run / "checkpoints" / LAST
+    if resume:
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{run} holds no detector run to resume ({checkpoint} is missing)")
+        state = load_checkpoint(checkpoint, holds="network")
+        return DetectorTraining(**state["settings"]), state
+    if checkpoint.is_file():
+        raise FileExistsError(
+            f"{run} already holds a detector run; continue it with --resume or pick another --out"
+        )
+    if settings is None:
+        raise ValueError("a new detector run needs its settings")
+    return settings, {}
+
+
+def train_detector(
+    run: str | Path,
+    settings: DetectorTraining | None = None,
+    resume: bool = False,
+    max_minutes: float | None = None,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Train (or continue) a detector in ``run`` until ``settings.steps`` or ``max_minutes``; export its weights."""
+    run = Path(run).expanduser()
+    settings, state = _start(run, settings, resume)
+    torch.manual_seed(settings.seed)
+    network = build_detector(settings.config)
+    optimiser = torch.optim.Adam(network.parameters(), lr=settings.lr)
+    step = 0
+    if state:
+        network.load_state_dict(state["network"])
+        optimiser.load_state_dict(state["optimiser"])
+        step = int(state["step"])
+    held_out = DamageSamples(
+        settings.held_out, settings.size, seed=settings.seed + 1000, count=settings.eval_samples
+    )
+    began, last_save, scores = time.monotonic(), time.monotonic(), {}
+    samples = DamageSamples(
+        settings.sources, settings.size, settings.seed, start=step * settings.batch_size,
+        count=max(0, settings.steps - step) * settings.batch_size,
+    )  # fmt: skip
+    loader = DataLoader(samples, batch_size=settings.batch_size, num_workers=1, persistent_workers=False)
+    network.train()
+    bar = tqdm(
+        loader, initial=step, total=settings.steps, desc=settings.name, unit="step", disable=not progress
+    )
+    for batch in bar:
+        for group in optimiser.param_groups:
+            group["lr"] = _learning_rate(settings, step)
+        loss = loss_of(network(batch["image"]), batch["mask"])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        step += 1
+        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        minutes = (time.monotonic() - began) / 60
+        if step % settings.eval_every == 0 or step == settings.steps:
+            scores = evaluate(network, held_out)
+            _log_scalars(run, step, step * settings.batch_size, minutes, loss.item(), scores)
+            log(f"step {step}/{settings.steps}: loss {loss.item():.4f}, held-out F1 {scores['f1']:.3f}")
+        if time.monotonic() - last_save > 300:
+            _save(run, network, optimiser, step, settings)
+            last_save = time.monotonic()
+        if max_minutes is not None and minutes >= max_minutes:
+            log(f"stopping at step {step}: --max-minutes {max_minutes:g} reached")
+            break
+    bar.close()
+    _save(run, network, optimiser, step, settings)
+    scores = scores or evaluate(network, held_out)
+    export(run, network, settings, step, scores)
+    return scores
+
+
+def _save(run: Path, network, optimiser, step: int, settings: DetectorTraining) -> None:
+    payload = {"network": network.state_dict(), "optimiser": optimiser.state_dict(), "step": step}
+    save_checkpoint(run / "checkpoints" / LAST, {**payload, "settings": asdict(settings)})
+
+
+def _log_scalars(
+    run: Path, step: int, samples: int, minutes: float, loss: float, scores: dict[str, float]
+) -> None:
+    path = run / "scalars.csv"
+    rows = (
+        path.read_text() if path.is_file() else "step,samples,minutes,loss,f1,precision,recall,clean_marked\n"
+    )
+    line = io.StringIO()
+    csv.writer(line).writerow([step, samples, f"{minutes:.2f}", f"{loss:.5f}"] + [f"{scores[k]:.4f}" for k in (
+        "f1", "precision", "recall", "clean_marked")])  # fmt: skip
+    write_bytes(path, (rows + line.getvalue()).encode())
+
+
+def export(run: Path, network, settings: DetectorTraining, step: int, scores: dict[str, float]) -> Path:
+    """Write ``NAME.safetensors`` (half precision) and its Markdown card into the run folder."""
+    card = ModelCard(
+        name=settings.name,
+        config=settings.config,
+        size=settings.size,
+        output="unit",
+        role=ROLE,
+        description="Damage detector: marks scratches, cracks, dust and fibres on old photos, pixel by pixel "
+        "(hifacegan.damage). Trained on synthetic damage over clean portraits; grain, hair and blur are negatives.",
+        training={
+            "sources": settings.sources,
+            "samples": step * settings.batch_size,
+            "steps": step,
+            "batch_size": settings.batch_size,
+            "crop": settings.size,
+            "loss": "BCE (damaged pixels x3) + soft Dice",
+            "optimizer": f"Adam lr {settings.lr}, linear decay over the last {settings.decay_fraction:.0%}",
+        },
+        metrics={"held_out": {k: round(v, 4) for k, v in scores.items()}, "threshold": THRESHOLD},
+    )
+    path = run / f"{settings.name}.safetensors"
+    save_weights(path, network.eval(), card, dtype=torch.float16, write_markdown=True)
+    return path

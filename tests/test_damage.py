@@ -1,0 +1,152 @@
+"""The damage detector's network, training, weights, and the fill that removes damage (issue #33)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hifacegan.damage import DamageDetector, build_detector, detector_path
+from hifacegan.damage.data import DamageSamples, film_grain, make_sample
+from hifacegan.damage.removal import clean_photo, face_window, fill
+from hifacegan.damage.train import DetectorTraining, f1_score, train_detector
+from hifacegan.data.files import read_rgb8
+from hifacegan.degradations import degrade_with_mask, fit_to_size, rng_for
+from hifacegan.weights import WeightsError
+from hifacegan.weights.store import resolve
+
+
+@pytest.fixture(scope="module")
+def portrait(shared_data: Path) -> np.ndarray:
+    path = sorted((shared_data / "faces-hires" / "ffhq-1024").glob("*"))[3]
+    return fit_to_size(read_rgb8(path)[0], 256)
+
+
+@pytest.mark.parametrize("size", [(37, 53), (128, 128), (200, 96)])
+def test_the_network_runs_at_any_size(size):
+    network = build_detector("damage-unet-8").eval()
+    assert network(torch.rand(2, 3, *size)).shape == (2, 1, *size)
+    assert (
+        sum(p.numel() for p in build_detector().parameters()) * 2 < 5 * 2**20
+    )  # under 5 MB in half precision
+    with pytest.raises(ValueError, match="damage-unet-16"):
+        build_detector("unet-huge")
+
+
+def test_fill_keeps_every_pixel_outside_the_grown_mask(portrait):
+    damaged, mask, params = degrade_with_mask(portrait, "damage", rng=rng_for(0, "face-3"))
+    grown = np.zeros_like(mask)
+    ys, xs = np.nonzero(mask)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            grown[np.clip(ys + dy, 0, 255), np.clip(xs + dx, 0, 255)] = True
+    layouts = {
+        "rgb8": damaged,
+        "rgba8": np.dstack([damaged, np.full(mask.shape, 200, np.uint8)]),
+        "grey16": damaged[..., 0].astype(np.uint16) * 257,
+        "rgb-float": damaged.astype(np.float32) / 255,
+    }
+    for name, pixels in layouts.items():
+        out = fill(pixels, mask)
+        assert out.dtype == pixels.dtype and out.shape == pixels.shape, name
+        assert np.array_equal(out[~grown], pixels[~grown]), name
+        assert not np.array_equal(out[mask], pixels[mask]), name
+    assert np.array_equal(fill(layouts["rgba8"], mask)[..., 3], layouts["rgba8"][..., 3])  # alpha kept
+    if "fade" not in params and "cast" not in params:
+        before = np.abs(damaged.astype(float) - portrait)[mask].mean()
+        after = np.abs(fill(damaged, mask).astype(float) - portrait)[mask].mean()
+        assert after < 0.35 * before
+
+
+def test_a_face_window_is_its_box_grown_and_clipped():
+    assert face_window((10, 20, 50, 100), (90, 60)) == (0, 0, 60, 90)
+    assert face_window((100, 100, 140, 160), (400, 400)) == (90, 85, 150, 175)
+
+
+def test_clean_photo_fills_only_around_chosen_faces_and_within_the_selection(portrait, monkeypatch):
+    import hifacegan.damage.removal as removal
+
+    damaged, mask, _ = degrade_with_mask(portrait, "damage", rng=rng_for(2, "face-3"))
+    monkeypatch.setattr(
+        removal,
+        "find_damage",
+        lambda photo, w, detector: removal.DamageFound(w, mask[w[1] : w[3], w[0] : w[2]]),
+    )
+    box = (96.0, 96.0, 160.0, 160.0)
+    photo = damaged.copy()
+    (found,) = clean_photo(photo, [box], detector=None, scope="faces")
+    x0, y0, x1, y1 = face_window(box, mask.shape)
+    outside = np.ones(mask.shape, bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(photo[outside], damaged[outside])  # nothing away from the face changes
+    assert found.area == int(mask[y0:y1, x0:x1].sum()) and 0 < found.share < 1
+    selected = np.zeros(mask.shape, bool)
+    selected[:, :128] = True
+    photo = damaged.copy()
+    clean_photo(photo, [box], detector=None, scope="faces", region=selected)
+    assert np.array_equal(photo[:, 128:], damaged[:, 128:])
+    photo = damaged.copy()
+    assert clean_photo(photo, [box], detector=None, scope="off")[0].area == 0 and np.array_equal(
+        photo, damaged
+    )
+
+
+def test_training_samples_mix_negatives_and_damage(shared_data):
+    rng = np.random.default_rng(0)
+    clean = read_rgb8(sorted((shared_data / "faces-val").glob("*"))[0])[0]
+    looks = [make_sample(clean, 64, rng)[2] for _ in range(60)]
+    assert sum("+damage" in look for look in looks) > 25 and sum("+damage" not in look for look in looks) > 10
+    grainy = film_grain(clean, np.random.default_rng(1))
+    assert grainy.shape == clean.shape and 2 < np.abs(grainy.astype(float) - clean).mean() < 15
+    samples = DamageSamples([shared_data / "faces-val"], 64, seed=3, start=10, count=4)
+    again = DamageSamples([shared_data / "faces-val"], 64, seed=3, start=12, count=2)
+    assert torch.equal(
+        samples[2]["image"], again[0]["image"]
+    )  # sample 12 is sample 12, wherever a run starts
+
+
+def test_f1_pools_pixels():
+    truth = np.zeros((4, 4), bool)
+    truth[0] = True
+    predicted = np.zeros((4, 4), bool)
+    predicted[0, :2] = predicted[1, 0] = True
+    f1, precision, recall = f1_score(predicted, truth)
+    assert (precision, recall) == (2 / 3, 0.5) and f1 == pytest.approx(4 / 7)
+
+
+def test_a_short_run_exports_a_detector_that_loads_and_resumes(tmp_path, shared_data):
+    settings = DetectorTraining(
+        sources=[str(shared_data / "faces-val")],
+        held_out=[str(shared_data / "faces-val")],
+        config="damage-unet-8",
+        size=64,
+        batch_size=2,
+        steps=4,
+        eval_every=2,
+        eval_samples=4,
+    )
+    run = tmp_path / "run"
+    train_detector(
+        run, settings, max_minutes=1e-6, log=lambda line: None, progress=False
+    )  # stops after its first step
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"] == 1
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_detector(run, settings)
+    scores = train_detector(
+        run, resume=True, log=lambda line: None, progress=False
+    )  # the stored settings: only the folder
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
+    assert set(scores) == {"f1", "precision", "recall", "clean_marked"}
+    detector = DamageDetector(run / "damage-unet.safetensors")
+    assert detector.card.role == "damage-detector" and detector.card.training["samples"] == 8
+    assert detector(np.zeros((50, 70, 3), np.uint8)).shape == (50, 70)
+    assert (run / "scalars.csv").read_text().count("\n") == 3  # a header and the evaluations at steps 2 and 4
+
+
+def test_face_weights_are_not_a_detector():
+    with pytest.raises(WeightsError, match="not a damage detector"):
+        DamageDetector(resolve("hifacegan-lite-fidelity").path)
+    with pytest.raises(WeightsError, match="no damage detector"):
+        detector_path("no-such-detector")
