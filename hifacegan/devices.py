@@ -73,9 +73,24 @@ def configure_cpu_threads(threads: int | None = None) -> int:
     return count
 
 
-def inference_dtype(device: torch.device) -> torch.dtype:
-    """float16 on GPUs, float32 on the CPU."""
-    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+#: Where ``auto`` takes a half precision: (device type, generator config) -> dtype, only for pairs measured within
+#: tolerance of float32 on real faces (benchmarks/bench_gpu.py, tests marked gpu). None is measured yet, so
+#: ``auto`` is float32 everywhere; users of GFPGAN and CodeFormer report black or unchanged faces from unmeasured
+#: half precision on Apple GPUs.
+HALF_MEASURED: dict[tuple[str, str], torch.dtype] = {}
+
+
+def inference_dtype(device: torch.device, precision: str = "auto", config: str | None = None) -> torch.dtype:
+    """The dtype a network runs in: ``fp32``, ``fp16`` or ``bf16`` as asked, or for ``auto`` a half precision
+    only where :data:`HALF_MEASURED` lists the device and config, float32 otherwise."""
+    if precision == "auto":
+        return HALF_MEASURED.get((device.type, config or ""), torch.float32)
+    try:
+        return PRECISIONS[precision]
+    except KeyError:
+        raise ValueError(f"precision={precision!r}: choose auto, {', '.join(PRECISIONS)}") from None
 
 
 def describe(device: torch.device) -> str:

@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="CPU threads for the network (default: all cores but one, leaving one for GIMP or Krita)",
     )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "fp16", "bf16"),
+        default="auto",
+        help="the networks' number format (auto: float32 unless half precision was measured within tolerance "
+        "for the device and weights); a half-precision batch that gives NaN or Inf is redone in fp32",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=0, help="faces per network batch (default: 4 on a CPU, 8 on a GPU)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     return p
 

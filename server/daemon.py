@@ -146,6 +146,8 @@ class Server:
             self.context,
             self.wake_endpoint,
             threads=self.args.threads,
+            precision=getattr(self.args, "precision", "auto"),
+            batch_size=getattr(self.args, "batch_size", 0),
         )
 
     # -- lifecycle --------------------------------------------------------------------------------------------

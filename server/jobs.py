@@ -86,6 +86,8 @@ class Worker(threading.Thread):
         renovator_factory: Callable[[str, str], Any] | None = None,
         max_resident: int = 2,
         threads: int = 0,
+        precision: str = "auto",
+        batch_size: int = 0,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.device = device
@@ -94,7 +96,9 @@ class Worker(threading.Thread):
         self.events = events
         self.context = context
         self.wake_endpoint = wake_endpoint
-        self.renovator_factory = renovator_factory or functools.partial(_load_renovator, threads=threads)
+        self.renovator_factory = renovator_factory or functools.partial(
+            _load_renovator, threads=threads, precision=precision, batch_size=batch_size
+        )
         self.max_resident = max_resident
         self.threads = threads
         self.current: Job | None = None
@@ -272,6 +276,8 @@ class Worker(threading.Thread):
         warnings: list[str] = []
         resident = self.renovator(weights)
         full_batch = getattr(resident, "batch_size", None)
+        if job.options.get("batch_size") and full_batch is not None:  # this job's own batch, restored after
+            resident.batch_size = job.options["batch_size"]
         current = resident
         try:
             while True:
@@ -385,7 +391,9 @@ class Worker(threading.Thread):
         self._emit(Event(job, header, frames, final=True))
 
 
-def _load_renovator(weights: str, device: str, threads: int = 0) -> Any:
+def _load_renovator(
+    weights: str, device: str, threads: int = 0, precision: str = "auto", batch_size: int = 0
+) -> Any:
     try:
         from hifacegan.pipeline import (
             Renovator,
@@ -394,4 +402,10 @@ def _load_renovator(weights: str, device: str, threads: int = 0) -> Any:
         raise PipelineUnavailable(f"the pipeline cannot be imported ({exc})") from exc
 
     # threads 0: the pipeline's default for CPUs (all cores but one, leaving one for GIMP or Krita)
-    return Renovator(weights=weights, device=device, threads=threads or None)
+    return Renovator(
+        weights=weights,
+        device=device,
+        threads=threads or None,
+        precision=precision,
+        batch_size=batch_size or None,
+    )

@@ -34,7 +34,7 @@ FACE_CHOICES = ("all", "largest", "center")
 DAMAGE_CHOICES = ("faces", "photo", "off")
 """Where scratches and dust are found and filled: around each face, over the whole photo, or nowhere."""
 
-OPTIONS = ("weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout", "damage")
+OPTIONS = ("weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout", "damage", "batch_size")
 """The renovate options a server knows; any other key is refused (``bad_option``)."""
 
 PREVIEW_OPTIONS = ("weights", "fidelity", "min_face_size", "timeout", "damage")
@@ -346,10 +346,10 @@ def validate_options(options: Any, known: tuple[str, ...] = OPTIONS) -> dict[str
                 f"'damage' must be one of {', '.join(DAMAGE_CHOICES)}, got {options['damage']!r}."
             )
         out["damage"] = options["damage"]
-    for key, low in (("max_faces", 1), ("min_face_size", 1)):
+    for key, high in (("max_faces", 1 << 20), ("min_face_size", 1 << 20), ("batch_size", 256)):
         if key in options and options[key] is not None:
             value = options[key]
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 1 << 20:
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
                 raise BadOption(f"'{key}' must be a positive integer, got {value!r}.")
             out[key] = value
     if "timeout" in options and options["timeout"] is not None:

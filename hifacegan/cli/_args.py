@@ -22,6 +22,13 @@ def at_least(minimum: int, what: str = "") -> Callable[[str], int]:
     return parse
 
 
+PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16")
+PRECISION_HELP = (
+    "the networks' number format: auto (float32 unless half precision was measured within tolerance for the "
+    "device and weights), fp32, fp16 or bf16; a half-precision batch that gives NaN or Inf is redone in fp32"
+)
+
+
 def task_name(value: str) -> str:
     """A degradation task or alias, resolved to its canonical name; the error lists the valid ones."""
     from hifacegan.degradations import get_task

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hifacegan.cli._args import at_least, task_name
+from hifacegan.cli._args import PRECISION_CHOICES, PRECISION_HELP, at_least, task_name
 
 _DESCRIPTION = """\
 Reference mode (default): every image in --data (aligned face crops, searched recursively, sorted) is
@@ -96,6 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--device", default="auto", help="torch device for networks and metrics: auto, cpu, cuda, cuda:1"
     )
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     parser.add_argument(
         "--alexnet-weights",
         metavar="PATH",
@@ -134,6 +135,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         limit=args.limit,
         weights=tuple(args.weights),
         device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
         progress=not args.quiet,
     )
     return _evaluate_and_show(lambda: evaluate_pipeline(config), args.out)
@@ -187,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         batch_size=args.batch_size,
         device=args.device,
+        precision=args.precision,
         alexnet_weights=args.alexnet_weights,
         progress=not args.quiet,
         reuse=args.reuse,

@@ -15,6 +15,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hifacegan.cli._args import PRECISION_CHOICES, PRECISION_HELP, at_least
+
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_SETUP = 0, 1, 2, 3
 STAGES = ("decode", "detect", "align", "network", "paste", "encode")
 
@@ -95,6 +97,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default="auto",
         choices=("auto", "retinaface_resnet50", "retinaface_mobile0.25"),
         help="face detector (auto: ResNet-50 when it can be downloaded, else the offline MobileNet-0.25)",
+    )
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
+    parser.add_argument(
+        "--batch-size",
+        type=at_least(1),
+        default=None,
+        metavar="N",
+        help="faces per network batch (default: 4 on a CPU, 8 on a GPU)",
     )
     parser.add_argument(
         "--damage",
@@ -253,7 +263,14 @@ def run(args: argparse.Namespace) -> int:
     from hifacegan.pipeline import Renovator, WeightsUnavailable
 
     try:
-        renovator = Renovator(args.weights, device=args.device, detector=args.detector, damage=args.damage)
+        renovator = Renovator(
+            args.weights,
+            device=args.device,
+            detector=args.detector,
+            damage=args.damage,
+            precision=args.precision,
+            batch_size=args.batch_size,
+        )
     except WeightsUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP

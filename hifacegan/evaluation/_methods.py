@@ -41,16 +41,19 @@ def run_weights(
     device: torch.device,
     batch_size: int = 8,
     progress: bool = True,
+    precision: str = "auto",
 ) -> MethodOutput:
     """Run one weights file's generator on the aligned crops, batched, no detection (they already are faces).
 
     The crops' size must be a multiple of 32 (the generator's contract); the network's raw output becomes an
     image by the weights' own convention (``card.to_image``), then 8-bit like any saved result.
     """
+    from hifacegan.devices import inference_dtype
     from hifacegan.weights import load_weights
 
     loaded = load_weights(spec, device=device)
     card = loaded.card
+    dtype = inference_dtype(device, precision, card.config)
     height, width = degraded[0].shape[:2]
     if height % 32 or width % 32:
         raise ValueError(
@@ -59,14 +62,14 @@ def run_weights(
     notes = []
     if card.size and int(card.size) != width:
         notes.append(f"{card.name} was trained at {card.size} px and is evaluated at {width} px")
-    generator = loaded.generator
+    generator = loaded.generator.to(dtype)
     outputs: list[np.ndarray] = []
     starts = range(0, len(degraded), batch_size)
     with torch.inference_mode():
         for start in tqdm(starts, desc=f"weights {card.name}", disable=not progress, leave=False):
             batch = np.stack(degraded[start : start + batch_size])
             x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-            image = card.to_image(generator(x))
+            image = card.to_image(generator(x.to(dtype)).float())
             out = image.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
             outputs.extend(list(out))
     return MethodOutput(f"{card.name}", outputs, notes)

@@ -52,6 +52,8 @@ class PipelineEvalConfig:
     limit: int | None = None
     weights: tuple[str, ...] = ()
     device: str = "auto"
+    precision: str = "auto"
+    batch_size: int | None = None  # faces per network batch (None: the pipeline's default for the device)
     progress: bool = True
 
 
@@ -95,7 +97,10 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
         raise ValueError(f"--size must be at least 64 px for --pipeline, got {config.size}")
     started = time.perf_counter()
     device = select_device(config.device)
-    renovators = {spec: Renovator(spec, device) for spec in config.weights}
+    renovators = {
+        spec: Renovator(spec, device, precision=config.precision, batch_size=config.batch_size)
+        for spec in config.weights
+    }
     detector = (
         next(iter(renovators.values())).detector if renovators else Renovator("identity", device).detector
     )

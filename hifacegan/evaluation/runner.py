@@ -72,6 +72,7 @@ class EvalConfig:
     workers: int = field(default_factory=default_workers)
     batch_size: int = 8
     device: str = "auto"
+    precision: str = "auto"
     alexnet_weights: str | None = None
     progress: bool = True
     reuse: Path | None = None
@@ -173,7 +174,9 @@ def evaluate(config: EvalConfig) -> list[dict]:
         raise ValueError("--reuse takes the rows of an earlier run: give --weights to score something new")
     outputs = [] if reused is not None else [run_degraded(degraded), run_baseline(degraded, config.progress)]
     for spec in config.weights:
-        outputs.append(run_weights(spec, degraded, device, config.batch_size, config.progress))
+        outputs.append(
+            run_weights(spec, degraded, device, config.batch_size, config.progress, config.precision)
+        )
     if config.save_images:
         # The degraded inputs cost nothing to save even when their scores are reused (reused methods'
         # images would have to be recomputed, so they have none).
@@ -323,7 +326,9 @@ def evaluate_no_reference(config: EvalConfig) -> list[dict]:
         from hifacegan.pipeline import Renovator
 
         for spec in config.weights:
-            renovator = Renovator(weights=spec, device=config.device)
+            renovator = Renovator(
+                weights=spec, device=config.device, precision=config.precision, batch_size=config.batch_size
+            )
             images = [
                 renovator(p).image for p in tqdm(photos, desc=f"renovate {spec}", disable=not config.progress)
             ]

@@ -3,14 +3,8 @@
 
 from hifacegan.pipeline.networks import WeightsUnavailable
 from hifacegan.pipeline.preview import FacePreview, FacePreviewer, NoFaceFound, side_by_side
-from hifacegan.pipeline.renovator import (
-    IDENTITY,
-    Cancelled,
-    FaceReport,
-    Progress,
-    RenovationResult,
-    Renovator,
-)
+from hifacegan.pipeline.records import Cancelled, FacePath, FaceReport, Progress, RenovationResult
+from hifacegan.pipeline.renovator import IDENTITY, Renovator
 from hifacegan.pipeline.selection import FACE_CHOICES, select_faces
 
 __all__ = [
@@ -18,6 +12,7 @@ __all__ = [
     "IDENTITY",
     "Cancelled",
     "FacePreview",
+    "FacePath",
     "FacePreviewer",
     "FaceReport",
     "NoFaceFound",

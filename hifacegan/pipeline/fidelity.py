@@ -60,7 +60,7 @@ class FidelityBlender:
         if fidelity is not None:
             self.ends[1.0] = fold_spectral_norm(fidelity).cpu().float().state_dict()
         self.device, self.dtype = device, dtype
-        self.cache: OrderedDict[float, nn.Module] = OrderedDict()
+        self.cache: OrderedDict[tuple[float, torch.dtype], nn.Module] = OrderedDict()
         self.cache_size, self.step = cache_size, step
 
     @property
@@ -72,11 +72,13 @@ class FidelityBlender:
             return 0.0
         return round(round(min(max(fidelity, 0.0), 1.0) / self.step) * self.step, 6)
 
-    def network(self, fidelity: float) -> nn.Module:
+    def network(self, fidelity: float, dtype: torch.dtype | None = None) -> nn.Module:
+        """The network at ``fidelity`` on the device, in ``dtype`` (default: the blender's)."""
+        dtype = dtype or self.dtype
         key = self.key(fidelity)
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            return self.cache[key]
+        if (key, dtype) in self.cache:
+            self.cache.move_to_end((key, dtype))
+            return self.cache[(key, dtype)]
         if key in (0.0, 1.0):
             state = self.ends[key]
         else:
@@ -86,8 +88,8 @@ class FidelityBlender:
         with torch.no_grad():
             for name, tensor in model.state_dict().items():
                 tensor.copy_(state[name])
-        model = model.to(self.device, self.dtype).eval()
-        self.cache[key] = model
+        model = model.to(self.device, dtype).eval()
+        self.cache[(key, dtype)] = model
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
         return model

@@ -37,6 +37,7 @@ class FaceNetwork:
     blender: FidelityBlender
     partner_name: str | None
     single_end: float  # the slider's value when there is no partner: 1 for fidelity weights, 0 for perceptual
+    redone: int = 0  # batches whose half-precision output held NaN or Inf and were run again in float32
 
     @property
     def name(self) -> str:
@@ -52,10 +53,17 @@ class FaceNetwork:
 
     def run(self, crops: list[np.ndarray], fidelity: float, device: torch.device, dtype: torch.dtype) -> list:
         """Renovate a batch of aligned crops (float RGB in [0, 1] at :attr:`size`); float RGB back."""
-        network = self.blender.network(fidelity)
-        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).to(device, dtype)
+        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).to(device)
         with torch.inference_mode():
-            images = self.card.to_image(network(batch).float())
+            raw = self.blender.network(fidelity, dtype)(batch.to(dtype)).float()
+            if dtype != torch.float32 and not bool(torch.isfinite(raw).all()):
+                # Half precision overflowed (black or blank faces elsewhere): this batch again in float32.
+                log.warning(
+                    "%s: NaN or Inf in %s output; batch of %d redone in float32", self.name, dtype, len(crops)
+                )
+                self.redone += 1
+                raw = self.blender.network(fidelity, torch.float32)(batch.float())
+            images = self.card.to_image(raw)
         return list(images.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32))
 
 

@@ -28,7 +28,8 @@ import numpy as np
 
 from hifacegan.damage.removal import clean_photo
 from hifacegan.face.detection import Detection
-from hifacegan.pipeline.renovator import FaceReport, Renovator, _check_image, _report
+from hifacegan.pipeline.records import FaceReport, check_image, face_report
+from hifacegan.pipeline.renovator import Renovator
 from hifacegan.pipeline.selection import select_faces
 
 #: The neighbourhood shown around a face: its box grown by this share of the box's longer side on every side.
@@ -185,7 +186,7 @@ class FacePreviewer:
         """Renovate one face of ``image`` (as for :class:`Renovator`) at ``fidelity``: the largest, or the one at
         or nearest ``at`` = (x, y) in photo pixels. Raises :class:`NoFaceFound` when there is none to preview.
         ``damage``: ``off`` shows the face with its scratches and dust left; else they are filled around it."""
-        image = _check_image(image)
+        image = check_image(image)
         if not 0.0 <= float(fidelity) <= 1.0:
             raise ValueError(f"fidelity must be within 0..1, got {fidelity}")
         if margin < 0:
@@ -226,7 +227,7 @@ class FacePreviewer:
             before=before.copy(),
             after=after,
             window=(x0, y0, x1, y1),
-            face=_report(detection, written is not None, "", face.path),
+            face=face_report(detection, written is not None, "", face.path),
             index=index,
             faces=len(detections),
             cached=cached,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -61,6 +61,14 @@ from hifacegan.pipeline.networks import (
     size_variants,
     suited,
 )
+from hifacegan.pipeline.records import (
+    Cancelled,
+    FacePath,
+    Progress,
+    RenovationResult,
+    check_image,
+    face_report,
+)
 from hifacegan.pipeline.selection import FACE_CHOICES, check_region, select_faces
 from hifacegan.weights import ModelCard
 
@@ -69,110 +77,6 @@ log = logging.getLogger(__name__)
 IDENTITY = "identity"
 IDENTITY_SIZE = 512
 STAGES = ("detect", "renovate", "paste")
-#: Progress.text names the time left once at least this many seconds are estimated to remain.
-LEFT_FROM_S = 5.0
-
-
-class Cancelled(Exception):
-    """The caller's cancel check returned True; the photo was left as it was."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a renovation is, sent to ``Renovator.__call__``'s ``report`` callback as each stage starts.
-
-    ``stage``: ``detect``, then per batch of faces ``renovate`` (align and run the network) and ``paste`` (colour
-    match and blend back), then ``done``. ``done`` faces of ``total`` (the faces chosen) are finished: blended back,
-    or left out when they could not be aligned or pasted (``RenovationResult.faces`` says which);
-    ``first``..``last`` (1-based) are the faces the stage works on now (0 for detect and done). ``remaining`` is an
-    estimate in seconds from the faces finished so far (None before the first batch ends).
-    """
-
-    stage: str
-    done: int = 0
-    total: int = 0
-    first: int = 0
-    last: int = 0
-    elapsed: float = 0.0
-    remaining: float | None = None
-
-    @property
-    def fraction(self) -> float:
-        """The share of the faces finished (0 while detecting, 1 when done)."""
-        if self.stage == "done":
-            return 1.0
-        return self.done / self.total if self.total else 0.0
-
-    @property
-    def text(self) -> str:
-        """A sentence for a status bar: "Renovating faces 5-8 of 29 (about 12 s left)"."""
-        if self.stage == "detect":
-            return "Detecting faces"
-        if self.stage == "done":
-            return f"Done: {self.done} of {self.total} faces" if self.total else "Done: no face to renovate"
-        faces = f"face {self.first}" if self.first == self.last else f"faces {self.first}-{self.last}"
-        text = f"{'Renovating' if self.stage == 'renovate' else 'Blending'} {faces} of {self.total}"
-        if self.stage == "paste":
-            text += " back"
-        if self.remaining is not None and self.remaining >= LEFT_FROM_S:
-            text += f" (about {self.remaining:.0f} s left)"
-        return text
-
-
-@dataclass
-class FaceReport:
-    """One detected face: ``box`` (x0, y0, x1, y1) and ``landmarks`` in photo pixels; why it was skipped, if it was."""
-
-    box: tuple[float, float, float, float]
-    landmarks: list[list[float]]
-    score: float
-    renovated: bool
-    reason: str = ""
-    # How the face went through the network (renovated faces): FacePath.to_dict().
-    path: dict | None = None
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["box"] = [round(v, 2) for v in self.box]
-        data["landmarks"] = [[round(x, 2), round(y, 2)] for x, y in self.landmarks]
-        data["score"] = round(self.score, 4)
-        return data
-
-
-@dataclass
-class FacePath:
-    """How one face was renovated: the network's size, the face's own size and the size it was cut at.
-
-    ``merge`` is ``replace`` (the renovated face replaces the photo's, faces up to the network's size) or
-    ``detail`` (the network's correction of the low band plus the fine band's cleaning are added to the photo's
-    own pixels: hifacegan.face.detail). Either way ``degradation`` of the renovated face is taken: 0 for a face
-    that looked sharp and clean (it keeps its pixels), 1 for a degraded one.
-    """
-
-    weights: str
-    network_size: int
-    face_size: float
-    working_size: int
-    # How degraded the face looked (hifacegan.face.detail): the renovated face's share.
-    degradation: float = 1.0
-    # Damage found and filled around the face (hifacegan.damage): its share of the face's window, and pixels.
-    damage_share: float = 0.0
-    damage_area: int = 0
-
-    @property
-    def merge(self) -> str:
-        return "detail" if self.working_size > self.network_size else "replace"
-
-    def to_dict(self) -> dict:
-        return {
-            "weights": self.weights,
-            "network_size": self.network_size,
-            "face_size": round(self.face_size, 1),
-            "working_size": self.working_size,
-            "merge": self.merge,
-            "degradation": round(self.degradation, 3),
-            "damage": {"share": round(self.damage_share, 4), "area": self.damage_area},
-        }
 
 
 @dataclass
@@ -201,31 +105,6 @@ class _Face:
         return self.path.degradation == 0
 
 
-@dataclass
-class RenovationResult:
-    image: np.ndarray
-    faces: list[FaceReport]
-    timings: dict[str, float]
-    notes: list[str] = field(default_factory=list)
-    crops: list[np.ndarray] = field(default_factory=list)  # renovated aligned faces (uint8 RGB) if asked for
-
-    @property
-    def renovated(self) -> int:
-        return sum(f.renovated for f in self.faces)
-
-
-def _check_image(image: np.ndarray) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy array, not {type(image).__name__}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
-        raise ValueError(f"image must be (H, W) or (H, W, C) with C in 1..4, got shape {image.shape}")
-    if image.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ValueError(f"image must be uint8, uint16 or float32, got {image.dtype}")
-    if min(image.shape[:2]) < 1:
-        raise ValueError("image is empty")
-    return image
-
-
 class Renovator:
     """Renovate every chosen face of whole photos with HiFaceGAN weights (see docs/architecture.md, "Pipeline").
 
@@ -234,7 +113,10 @@ class Renovator:
     then CPU), or a torch device string. ``parsing``: ``auto`` blends through a face-parsing mask when its weights
     are in the face cache dir, ``off`` always uses the feathered rectangle. ``sizes``: ``auto`` also loads the
     installed weights of the same family at other sizes and gives each face the one that suits its size
-    (hifacegan.pipeline.networks), ``one`` runs only ``weights``. Loads once; cheap to call many times.
+    (hifacegan.pipeline.networks), ``one`` runs only ``weights``. ``precision``: ``auto`` (float32 unless half
+    precision was measured within tolerance for the device and config: hifacegan.devices.HALF_MEASURED), ``fp32``,
+    ``fp16`` or ``bf16``; a half-precision batch whose output holds NaN or Inf is run again in float32, with a note
+    in the result. Loads once; cheap to call many times.
     """
 
     def __init__(
@@ -246,6 +128,7 @@ class Renovator:
         batch_size: int | None = None,
         detect_max_side: int = 1600,
         half: bool | None = None,
+        precision: str = "auto",
         parsing: str = "auto",
         threads: int | None = None,
         sizes: str = "auto",
@@ -257,11 +140,10 @@ class Renovator:
             # torch's thread count is process-wide; the CLI and the server own their processes.
             # None: all cores but one (see hifacegan.devices.default_cpu_threads for why).
             self.threads = configure_cpu_threads(threads)
-        self.dtype = (
-            inference_dtype(self.device) if half is None else (torch.float16 if half else torch.float32)
-        )
-        if self.device.type == "cpu":
-            self.dtype = torch.float32
+        if half is not None:  # the older switch: half precision on GPUs only
+            precision = "fp16" if half and self.device.type != "cpu" else "fp32"
+        self.precision = precision
+        self.dtype = inference_dtype(self.device, precision, _config_of(weights))
         self.batch_size = batch_size or (8 if self.device.type != "cpu" else 4)
         if sizes not in ("auto", "one"):
             raise ValueError(f"sizes={sizes!r}: choose auto (every installed size of the weights) or one")
@@ -495,7 +377,7 @@ class Renovator:
         ``damage`` (``faces``, ``photo`` or ``off``; None: the renovator's own) says where scratches and dust are
         found and filled before the faces are renovated (hifacegan.damage.removal).
         """
-        image = _check_image(image)
+        image = check_image(image)
         if not 0.0 <= float(fidelity) <= 1.0:
             raise ValueError(f"fidelity must be within 0..1, got {fidelity}")
         if faces not in FACE_CHOICES:
@@ -533,6 +415,7 @@ class Renovator:
         paths: dict[int, FacePath] = {}
         crops_out: list[np.ndarray] = []
         total = len(chosen)
+        redone = sum(n.redone for n in self.networks)
         faces_start = time.perf_counter()
 
         def state(stage: str, first: int = 0, last: int = 0) -> Progress:
@@ -577,18 +460,24 @@ class Renovator:
         progress("paste", 1.0)
         report(state("done"))
         timings["total"] = time.perf_counter() - start
-        reports = [_report(d, i in done, verdicts[i], paths.get(i)) for i, d in enumerate(detections)]
+        reports = [face_report(d, i in done, verdicts[i], paths.get(i)) for i, d in enumerate(detections)]
         if not detections:
             notes.append("no face found: the photo is returned unchanged")
+        if (redone := sum(n.redone for n in self.networks) - redone) > 0:
+            notes.append(
+                f"{redone} batch(es) of faces gave NaN or Inf in {self.precision} and were redone in fp32"
+            )
         return RenovationResult(image=output, faces=reports, timings=timings, notes=notes, crops=crops_out)
 
 
-def _report(face: Detection, renovated: bool, reason: str, path: FacePath | None) -> FaceReport:
-    return FaceReport(
-        box=tuple(face.box),
-        landmarks=[list(p) for p in face.landmarks],
-        score=face.score,
-        renovated=renovated,
-        reason="" if renovated else (reason or "not renovated"),
-        path=path.to_dict() if renovated and path is not None else None,
-    )
+def _config_of(weights: str | Path) -> str | None:
+    """The generator config of ``weights`` (for the measured half-precision table), None when unknown."""
+    from hifacegan.weights import WeightsError
+    from hifacegan.weights.store import card_of
+
+    if str(weights) == IDENTITY:
+        return None
+    try:
+        return card_of(weights).config
+    except (WeightsError, OSError):
+        return None
