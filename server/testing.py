@@ -250,10 +250,15 @@ def sample_photo(
 
 
 def run_worker_jobs(
-    factory: Any, count: int = 1, device: str = "cpu", options: dict[str, Any] | None = None
+    factory: Any,
+    count: int = 1,
+    device: str = "cpu",
+    options: dict[str, Any] | None = None,
+    images: list[Any] | None = None,
 ) -> list[Any]:
-    """``count`` 8x8 jobs, one after another, through one real ``Worker`` thread whose renovators come from
-    ``factory(weights, device)``; their final events (results or errors), for tests of the worker alone."""
+    """``count`` jobs (8x8 black images, or ``images``: uint8 RGB arrays), one after another, through one real
+    ``Worker`` thread whose renovators come from ``factory(weights, device)``; their final events (results or
+    errors), for tests of the worker alone."""
     import queue
     import uuid
 
@@ -273,11 +278,13 @@ def run_worker_jobs(
     worker.start()
     finals = []
     try:
-        for index in range(count):
-            spec = P.ImageSpec(8, 8, 3, "u8", 24)
+        for index in range(len(images) if images is not None else count):
+            pixels = images[index].tobytes() if images is not None else bytes(192)
+            height, width = images[index].shape[:2] if images is not None else (8, 8)
+            spec = P.ImageSpec(width, height, 3, "u8", width * 3)
             job = Job(
-                "session", f"job-{index}", b"route", spec, memoryview(bytes(192)), None,
-                P.validate_options(options), 60.0,
+                "session", f"job-{index}", b"route", spec, memoryview(pixels), None,
+                P.validate_options(options), 600.0,
             )  # fmt: skip
             jobs.submit(job)
             while not (event := events.get(timeout=60)).final:
