@@ -183,10 +183,7 @@ class Worker(threading.Thread):
         self._wake.connect(self.wake_endpoint)
         try:
             try:
-                if self.threads > 0:
-                    import torch
-
-                    torch.set_num_threads(self.threads)
+                _cap_threads(self.threads)
                 self._preload()
             finally:
                 self.preloaded.set()
@@ -409,3 +406,13 @@ def _load_renovator(
         precision=precision,
         batch_size=batch_size or None,
     )
+
+
+def _cap_threads(threads: int) -> None:
+    """The server owns its process: torch's CPU threads are ``threads``, or all cores but one, on every device, so a
+    GIMP or Krita beside it keeps a core (CPU work goes on around a GPU's network: detection, alignment, pasting)."""
+    try:
+        from hifacegan.devices import configure_cpu_threads
+    except ImportError:  # no library: the worker reports that when it loads weights
+        return
+    configure_cpu_threads(threads or None)

@@ -14,6 +14,11 @@ from types import ModuleType
 
 import pytest
 
+from hifacegan.devices import configure_cpu_threads
+
+# The test session owns its process, as the CLI and the server own theirs: all cores but one, set once here.
+configure_cpu_threads()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HIFACEGAN_SHARED", REPO.parent / "shared")).resolve()
 DATA = SHARED / "data"

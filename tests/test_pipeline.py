@@ -331,3 +331,15 @@ def test_folding_spectral_norm_keeps_the_eval_output_and_removes_every_hook() ->
     )
     with torch.no_grad():
         torch.testing.assert_close(folded(x), expected)
+
+
+def test_a_renovator_leaves_the_process_thread_count_alone():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert Renovator("identity", "cpu", damage="off").threads == 2
+        assert torch.get_num_threads() == 2  # the program that owns the process sets it, not the constructor
+        Renovator("identity", "cpu", damage="off", threads=1)
+        assert torch.get_num_threads() == 1  # unless asked to
+    finally:
+        torch.set_num_threads(before)

@@ -118,7 +118,10 @@ def _task_or_none(value: str) -> str:
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:
+    from hifacegan.devices import configure_cpu_threads
     from hifacegan.evaluation.pipeline_eval import PipelineEvalConfig, evaluate_pipeline
+
+    configure_cpu_threads()  # this command owns its process: all cores but one, on every device
 
     if args.task is None:
         print("hifacegan eval: --pipeline needs --task (e.g. --task full, or --task none)", file=sys.stderr)

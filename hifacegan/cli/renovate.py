@@ -260,7 +260,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {clashes[0]} would overwrite an input photo; choose another -o", file=sys.stderr)
         return EXIT_USAGE
 
+    from hifacegan.devices import configure_cpu_threads
     from hifacegan.pipeline import Renovator, WeightsUnavailable
+
+    configure_cpu_threads()  # this command owns its process: all cores but one, on every device
 
     try:
         renovator = Renovator(

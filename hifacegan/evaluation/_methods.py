@@ -42,11 +42,14 @@ def run_weights(
     batch_size: int = 8,
     progress: bool = True,
     precision: str = "auto",
+    damage: str = "faces",
 ) -> MethodOutput:
     """Run one weights file's generator on the aligned crops, batched, no detection (they already are faces).
 
     The crops' size must be a multiple of 32 (the generator's contract); the network's raw output becomes an
-    image by the weights' own convention (``card.to_image``), then 8-bit like any saved result.
+    image by the weights' own convention (``card.to_image``), then 8-bit like any saved result. As in the
+    pipeline, scratches and dust are first found and filled on each crop (``damage``: ``faces``, or ``off``)
+    while a damage detector is installed.
     """
     from hifacegan.devices import inference_dtype
     from hifacegan.weights import load_weights
@@ -63,6 +66,7 @@ def run_weights(
     if card.size and int(card.size) != width:
         notes.append(f"{card.name} was trained at {card.size} px and is evaluated at {width} px")
     generator = loaded.generator.to(dtype)
+    degraded = _without_damage(degraded, damage, notes)
     outputs: list[np.ndarray] = []
     starts = range(0, len(degraded), batch_size)
     with torch.inference_mode():
@@ -73,3 +77,17 @@ def run_weights(
             out = image.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
             outputs.extend(list(out))
     return MethodOutput(f"{card.name}", outputs, notes)
+
+
+def _without_damage(crops: Sequence[np.ndarray], damage: str, notes: list[str]) -> Sequence[np.ndarray]:
+    """The crops with the damage the installed detector finds filled (hifacegan.damage), as the pipeline does."""
+    from hifacegan.damage.detector import detector_for
+    from hifacegan.damage.removal import fill
+
+    _, detector = detector_for("faces" if damage != "off" else "off")
+    if detector is None:
+        return crops
+    cleaned = [fill(crop, detector(crop)) for crop in crops]
+    changed = sum(not np.array_equal(a, b) for a, b in zip(crops, cleaned, strict=True))
+    notes.append(f"damage found and filled on {changed} of {len(crops)} crops ({detector.card.name})")
+    return cleaned

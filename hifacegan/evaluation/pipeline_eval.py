@@ -74,8 +74,31 @@ def detail_measure(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F)).mean())
 
 
+def damage_scores(
+    output: np.ndarray, clean: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]
+) -> dict:
+    """In the face's box: the mean error inside the damage mask, and PSNR and detail kept outside it (the mask
+    grown by 2 px, so a stroke's faint rim counts as inside)."""
+    x0, y0, x1, y1 = box
+    inside = mask[y0:y1, x0:x1]
+    grown = cv2.dilate(inside.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    error = np.abs(output[y0:y1, x0:x1].astype(np.float64) - clean[y0:y1, x0:x1])
+    outside_mse = float((error[~grown] ** 2).mean()) if (~grown).any() else 0.0
+    return {
+        "mask_error": float(error[inside].mean()) if inside.any() else float("nan"),
+        "outside_psnr": min(PSNR_IDENTICAL, 10 * math.log10(255**2 / max(outside_mse, 1e-10))),
+    }
+
+
 def _overlaps(box: tuple[int, int, int, int], other: tuple[float, float, float, float]) -> bool:
     return min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(box[1], other[1])
+
+
+def _share(values: list[float], reference: list[float]) -> float | None:
+    """Mean of ``values`` over mean of ``reference``, over the images where both are finite."""
+    pairs = [(v, r) for v, r in zip(values, reference, strict=True) if math.isfinite(v) and math.isfinite(r)]
+    total = sum(r for _, r in pairs)
+    return sum(v for v, _ in pairs) / total if pairs and total > 0 else None
 
 
 def _median(values: list[float]) -> float | None:
@@ -86,7 +109,7 @@ def _median(values: list[float]) -> float | None:
 
 def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
     """Pipeline-mode evaluation; writes ``metrics.json``, ``report.md`` and ``per_image.json`` under ``out``."""
-    from hifacegan.degradations import degrade, get_task, rng_for
+    from hifacegan.degradations import degrade_with_mask, draws_damage, get_task, rng_for
     from hifacegan.devices import select_device
     from hifacegan.evaluation.runner import _mean, _write_reports
     from hifacegan.metrics import FaceAnalyzer, MetricUnavailable, fed, lle, niqe, psnr, ssim, to_batch
@@ -110,7 +133,10 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
     except MetricUnavailable as exc:
         analyzer, face_error = None, str(exc)
     methods = [DEGRADED, BASELINE] + [r.weights_name for r in renovators.values()]
-    scores = {m: {k: [] for k in ("psnr", "ssim", "fed", "lle", "niqe", "detail_kept")} for m in methods}
+    keys = ["psnr", "ssim", "fed", "lle", "niqe", "detail_kept"]
+    damaged = task != NO_TASK and draws_damage(task)
+    keys += ["mask_error", "outside_psnr"] if damaged else []
+    scores = {m: {k: [] for k in keys} for m in methods}
     missed = dict.fromkeys(methods, 0)
     boxes_for_fid: dict[str, list[np.ndarray]] = {m: [] for m in methods + ["clean"]}
     files, names = find_images(config.data, config.limit)
@@ -122,7 +148,9 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
             no_face.append(name)
             continue
         box = max(faces, key=lambda f: f.size).pixel_box(clean.shape)
-        degraded = clean if task == NO_TASK else degrade(clean, task, rng=rng_for(config.seed, name))
+        degraded, mask = clean, None
+        if task != NO_TASK:
+            degraded, mask, _ = degrade_with_mask(clean, task, rng=rng_for(config.seed, name))
         outputs = {DEGRADED: degraded, BASELINE: classical_restore(degraded)}
         paths = {}
         for renovator in renovators.values():
@@ -149,6 +177,7 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
                 "detail_kept": detail_measure(output, box) / max(clean_detail, 1e-6),
                 "fed": float("nan"),
                 "lle": float("nan"),
+                **(damage_scores(output, clean, mask, box) if damaged else {}),
             }
             if reference is not None:
                 measure = analyzer.measure_at(output, box)
@@ -189,6 +218,17 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
             "psnr_median": _median(scores[m]["psnr"]),
             "detail_kept_median": _median(scores[m]["detail_kept"]),
             "detail_kept_min": min((v for v in scores[m]["detail_kept"] if math.isfinite(v)), default=None),
+            **(
+                {
+                    "mask_error": _mean(scores[m]["mask_error"]),
+                    "mask_error_share_of_input": _share(
+                        scores[m]["mask_error"], scores[DEGRADED]["mask_error"]
+                    ),
+                    "outside_psnr": _mean(scores[m]["outside_psnr"]),
+                }
+                if damaged
+                else {}
+            ),
         }
         for m in methods
     }

@@ -135,11 +135,9 @@ class Renovator:
         damage: str = "faces",
     ) -> None:
         self.device = select_device(device)
-        self.threads = None
-        if self.device.type == "cpu":
-            # torch's thread count is process-wide; the CLI and the server own their processes.
-            # None: all cores but one (see hifacegan.devices.default_cpu_threads for why).
-            self.threads = configure_cpu_threads(threads)
+        # torch's thread count is process-wide: the program that owns the process sets it (the CLI and the server:
+        # all cores but one, hifacegan.devices.configure_cpu_threads); a renovator sets it only when asked to.
+        self.threads = configure_cpu_threads(threads) if threads is not None else torch.get_num_threads()
         if half is not None:  # the older switch: half precision on GPUs only
             precision = "fp16" if half and self.device.type != "cpu" else "fp32"
         self.precision = precision
