@@ -3,8 +3,11 @@
 What the detector must tell apart is damage from everything else a face photo holds: hair strands, eyelashes,
 wrinkles, glasses rims, jewellery, catchlights, film grain, JPEG blocks, blur. So every crop is cut from a clean
 portrait at a random scale (a face of 40 px or a cheek of a 1000 px face), given an ordinary degradation or none
-(clean, ``web``, ``jpeg``, ``full``, or film grain: all of them negatives, their mask empty), and then, two times in
-three, damage drawn over it at a random size with its mask (``hifacegan.degradations._damage``).
+(clean, ``web``, ``jpeg``, ``full``, or film grain: all of them negatives, their mask empty), made monochrome or
+three times in five, damage drawn over it at a random size with its mask (``hifacegan.degradations._damage``),
+and last, over everything, made monochrome or sepia half the time and given a hard contrast a third of the time
+(old prints are both: without this the detector read a black-and-white photo's white collars, teeth and face
+outlines as damage, and could tell damage by its colour on a grey photo).
 
 Sample ``i`` depends only on ``(seed, i)``: a run that stops and resumes at sample ``i`` sees the same data as one
 that never stopped, with any number of loader workers.
@@ -27,7 +30,9 @@ from hifacegan.degradations._damage import damage_with_mask
 
 # The ordinary looks a crop takes before damage, with their chances: all are negatives for the detector.
 LOOKS = (("clean", 0.35), ("web", 0.25), ("grain", 0.2), ("jpeg", 0.1), ("full", 0.1))
-DAMAGE_PROBABILITY = 2 / 3
+DAMAGE_PROBABILITY = 3 / 5
+MONOCHROME_PROBABILITY = 1 / 2
+CONTRAST_PROBABILITY = 1 / 3
 DAMAGE_SCALE = (0.2, 1.2)  # damage drawn as on a face of 100-600 px wide: 0.6-10 px strokes
 
 
@@ -42,6 +47,22 @@ def film_grain(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     sigma = float(rng.uniform(3.0, 12.0))
     noise = grain[..., None] * sigma + rng.standard_normal(image.shape, dtype=np.float32) * (sigma * 0.15)
     return np.clip(np.rint(image.astype(np.float32) + noise), 0, 255).astype(np.uint8)
+
+
+def old_print_look(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Half the time monochrome (grey, or one time in three sepia-toned), a third of the time a hard contrast with
+    clipped whites and blacks: how old prints look, damage or not."""
+    out = image.astype(np.float32)
+    if rng.random() < MONOCHROME_PROBABILITY:
+        grey = out @ np.array([0.299, 0.587, 0.114], np.float32)
+        tone = np.array([1.0, 1.0, 1.0], np.float32)
+        if rng.random() < 1 / 3:
+            tone = np.array([1.07, 0.98, 0.82], np.float32) + rng.uniform(-0.03, 0.03, 3).astype(np.float32)
+        out = grey[..., None] * tone
+    if rng.random() < CONTRAST_PROBABILITY:
+        gain = float(rng.uniform(1.2, 2.2))
+        out = (out - float(rng.uniform(90, 160))) * gain + 128.0
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -67,11 +88,13 @@ def make_sample(clean: np.ndarray, size: int, rng: np.random.Generator) -> tuple
         crop = film_grain(crop, rng)
     elif look != "clean":
         crop = degrade(crop, look, rng=rng)
+    mask = np.zeros(crop.shape[:2], bool)
     if rng.random() < DAMAGE_PROBABILITY:
         scale = math.exp(rng.uniform(math.log(DAMAGE_SCALE[0]), math.log(DAMAGE_SCALE[1])))
         crop, mask, _ = damage_with_mask(crop, rng, scale=scale)
-        return crop, mask, look + "+damage"
-    return crop, np.zeros(crop.shape[:2], bool), look
+        look += "+damage"
+    # The print's look over everything, damage included, as a scan of an old print shows it.
+    return old_print_look(crop, rng), mask, look
 
 
 class DamageSamples(Dataset):

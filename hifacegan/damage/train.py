@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -142,6 +144,7 @@ def train_detector(
     bar = tqdm(
         loader, initial=step, total=settings.steps, desc=settings.name, unit="step", disable=not progress
     )
+    stop = _StopOnSignal()
     for batch in bar:
         for group in optimiser.param_groups:
             group["lr"] = _learning_rate(settings, step)
@@ -162,11 +165,33 @@ def train_detector(
         if max_minutes is not None and minutes >= max_minutes:
             log(f"stopping at step {step}: --max-minutes {max_minutes:g} reached")
             break
+        if stop.signal:
+            log(f"stopping at step {step}: {stop.signal}; continue with --resume")
+            break
+    stop.restore()
     bar.close()
     _save(run, network, optimiser, step, settings)
     scores = scores or evaluate(network, held_out)
     export(run, network, settings, step, scores)
     return scores
+
+
+class _StopOnSignal:
+    """SIGTERM or Ctrl-C asks the run to stop after its current step, saving and exporting as at its end."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGTERM, signal.SIGINT):
+                self.previous[number] = signal.signal(number, self._note)
+
+    def _note(self, number: int, frame: object) -> None:
+        self.signal = signal.Signals(number).name
+
+    def restore(self) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
 
 
 def _save(run: Path, network, optimiser, step: int, settings: DetectorTraining) -> None:
