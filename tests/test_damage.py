@@ -10,7 +10,7 @@ import torch
 
 from hifacegan.damage import DamageDetector, build_detector, detector_path
 from hifacegan.damage.data import DamageSamples, film_grain, make_sample
-from hifacegan.damage.removal import clean_photo, face_window, fill
+from hifacegan.damage.removal import clean_photo, face_window, fill, thin_parts
 from hifacegan.damage.train import DetectorTraining, f1_score, train_detector
 from hifacegan.data.files import read_rgb8
 from hifacegan.degradations import degrade_with_mask, fit_to_size, rng_for
@@ -150,3 +150,13 @@ def test_face_weights_are_not_a_detector():
         DamageDetector(resolve("hifacegan-lite-fidelity").path)
     with pytest.raises(WeightsError, match="no damage detector"):
         detector_path("no-such-detector")
+
+
+def test_only_thin_marks_count_as_damage():
+    mask = np.zeros((200, 200), bool)
+    mask[20:23, 10:190] = True  # a scratch 3 px wide
+    mask[100:130, 60:120] = True  # a blob 30 px thick: a mouth the detector mistook
+    mask[170, 170] = True  # a speck
+    kept = thin_parts(mask, max_width=8)
+    assert kept[21, 100] and kept[170, 170] and not kept[115, 90]
+    assert kept.sum() == 3 * 180 + 1

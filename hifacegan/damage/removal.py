@@ -20,6 +20,11 @@ GROW = 1  # pixels added around the detector's mask: the soft rim of a stroke is
 RADIUS = 3  # the inpainting's neighbourhood, in pixels
 FACE_MARGIN = 0.25  # the box searched around a face, grown by this share of its size on each side
 METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+# Damage is thin: a scratch is 1-8 px wide on a 512 px face (its window about 750 px), dust a few pixels. A marked
+# region wider than this share of its window's short side (at least MIN_WIDTH px) is a mouth, an eye or a white
+# collar the detector mistook, and is never filled: a wrong fill there would cost the face its features.
+MAX_WIDTH_SHARE = 0.03
+MIN_WIDTH = 5.0
 
 
 @dataclass
@@ -65,15 +70,31 @@ def face_window(box: tuple[float, float, float, float], shape: tuple[int, int]) 
     return left, top, max(left, right), max(top, bottom)
 
 
+def thin_parts(mask: np.ndarray, max_width: float) -> np.ndarray:
+    """``mask`` without its connected regions wider than ``max_width`` px at their widest (twice the largest
+    distance from a region's pixel to its edge): strokes and specks stay, blobs go."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask
+    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    widest = np.zeros(count, np.float32)
+    np.maximum.at(widest, labels.ravel(), distance.ravel())
+    keep = 2 * widest <= max_width
+    keep[0] = False
+    return keep[labels]
+
+
 def find_damage(
     photo: np.ndarray, window: tuple[int, int, int, int], detector: DamageDetector
 ) -> DamageFound:
-    """The detector's mask over ``window`` of ``photo`` (H, W) or (H, W, C) of any of the pipeline's depths."""
+    """The detector's mask over ``window`` of ``photo`` (H, W) or (H, W, C) of any of the pipeline's depths, less
+    the regions too wide to be damage (:func:`thin_parts`)."""
     x0, y0, x1, y1 = window
     pixels = photo[y0:y1, x0:x1]
     if pixels.size == 0:
         return DamageFound(window, np.zeros(pixels.shape[:2], bool))
-    return DamageFound(window, detector(as_rgb8(pixels)))
+    max_width = max(MIN_WIDTH, MAX_WIDTH_SHARE * min(pixels.shape[:2]))
+    return DamageFound(window, thin_parts(detector(as_rgb8(pixels)), max_width))
 
 
 def fill(
