@@ -60,6 +60,34 @@ def test_no_module_outgrows_one_sitting() -> None:
     assert long == [], f"split these by job (at most {MAX_MODULE_LINES} lines): {long}"
 
 
+def _private_imports(path: Path) -> list[tuple[int, str]]:
+    """``from M import _name`` lines of ``path``, but a package's own private submodules imported by a sibling."""
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    package = package.replace("server", "hifacegan_server", 1).replace(
+        "installers", "hifacegan_installers", 1
+    )
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and node.module != package:
+                    found.append((node.lineno, f"{node.module}.{alias.name}"))
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    wrong = [
+        f"{path.relative_to(REPO)}:{line} imports {name}"
+        for folder in ("hifacegan", "server", "installers", "docs")
+        for path in _modules(folder)
+        for line, name in _private_imports(path)
+    ]
+    assert wrong == [], "make these public (a documented name) or keep them in one module:\n" + "\n".join(
+        wrong
+    )
+
+
 def test_no_training_checkpoint_is_tracked() -> None:
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert [name for name in tracked.splitlines() if name.endswith(CHECKPOINT_SUFFIXES)] == []

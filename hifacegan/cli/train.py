@@ -139,9 +139,9 @@ def resolve_from_args(args: argparse.Namespace):
     """The run's TrainConfig: base (recipe, or the run's saved config on --resume), options, then --set."""
     from hifacegan.train.config import (
         ConfigError,
-        _read_yaml,
         load_config_source,
         parse_assignment,
+        read_yaml,
         resolve_config,
     )
     from hifacegan.train.loop import CONFIG_FILE
@@ -150,7 +150,7 @@ def resolve_from_args(args: argparse.Namespace):
         saved = Path(args.out).expanduser() / CONFIG_FILE
         if not saved.is_file():
             raise ConfigError(f"--resume: {saved} does not exist; is {args.out} a run directory?")
-        base, source = _read_yaml(saved), str(saved)
+        base, source = read_yaml(saved), str(saved)
         if args.config is not None:
             print(
                 f"note: --resume continues with {saved}; --config {args.config} is ignored", file=sys.stderr

@@ -25,8 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hifacegan.data.files import ImageReadError, list_images, read_rgb8
-from hifacegan.degradations import degrade
-from hifacegan.degradations._damage import damage_with_mask
+from hifacegan.degradations import damage_with_mask, degrade
 
 # The ordinary looks a crop takes before damage, with their chances: all are negatives for the detector.
 LOOKS = (("clean", 0.35), ("web", 0.25), ("grain", 0.2), ("jpeg", 0.1), ("full", 0.1))

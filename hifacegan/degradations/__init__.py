@@ -13,6 +13,7 @@ and ``fit_to_size`` prepares a clean face at the model's size.
 
 from __future__ import annotations
 
+from hifacegan.degradations._damage import damage_with_mask
 from hifacegan.degradations._mix import TaskMix, parse_task_mix
 from hifacegan.degradations._ops import fit_to_size
 from hifacegan.degradations._seeding import resolve_rng, rng_for
@@ -35,6 +36,7 @@ __all__ = [
     "Task",
     "TaskMix",
     "check_image",
+    "damage_with_mask",
     "degrade",
     "degrade_with_mask",
     "degrade_with_params",

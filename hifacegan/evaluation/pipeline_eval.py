@@ -102,7 +102,7 @@ def _share(values: list[float], reference: list[float]) -> float | None:
 
 
 def _median(values: list[float]) -> float | None:
-    """The median of the finite values (the runner's ``_mean`` for the means), None when there are none."""
+    """The median of the finite values (the runner's ``finite_mean`` for the means), None when there are none."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.median(finite)) if finite else None
 
@@ -111,7 +111,7 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
     """Pipeline-mode evaluation; writes ``metrics.json``, ``report.md`` and ``per_image.json`` under ``out``."""
     from hifacegan.degradations import degrade_with_mask, draws_damage, get_task, rng_for
     from hifacegan.devices import select_device
-    from hifacegan.evaluation.runner import _mean, _write_reports
+    from hifacegan.evaluation.runner import finite_mean, write_reports
     from hifacegan.metrics import FaceAnalyzer, MetricUnavailable, fed, lle, niqe, psnr, ssim, to_batch
     from hifacegan.pipeline import Renovator
 
@@ -204,11 +204,11 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
                 method,
                 n=len(images),
                 faces_missed=missed[method] if method not in (DEGRADED, BASELINE) else None,
-                psnr=_mean(scores[method]["psnr"]),
-                ssim=_mean(scores[method]["ssim"]),
-                fed=_mean(scores[method]["fed"]),
-                lle=_mean(scores[method]["lle"]),
-                niqe=_mean(scores[method]["niqe"]),
+                psnr=finite_mean(scores[method]["psnr"]),
+                ssim=finite_mean(scores[method]["ssim"]),
+                fed=finite_mean(scores[method]["fed"]),
+                lle=finite_mean(scores[method]["lle"]),
+                niqe=finite_mean(scores[method]["niqe"]),
                 detail_kept=_median(scores[method]["detail_kept"]),
                 fid=fids.get(method),
             )
@@ -220,11 +220,11 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
             "detail_kept_min": min((v for v in scores[m]["detail_kept"] if math.isfinite(v)), default=None),
             **(
                 {
-                    "mask_error": _mean(scores[m]["mask_error"]),
+                    "mask_error": finite_mean(scores[m]["mask_error"]),
                     "mask_error_share_of_input": _share(
                         scores[m]["mask_error"], scores[DEGRADED]["mask_error"]
                     ),
-                    "outside_psnr": _mean(scores[m]["outside_psnr"]),
+                    "outside_psnr": finite_mean(scores[m]["outside_psnr"]),
                 }
                 if damaged
                 else {}
@@ -255,7 +255,7 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
         f"HiFaceGAN pipeline evaluation: task {task}, {len(images)} photos at long side {config.size} px, "
         f"seed {config.seed}"
     )
-    _write_reports(
+    write_reports(
         config.out, rows, details, markdown_table(rows, title, notes + [f"wall time {elapsed:.0f} s"])
     )
     return rows

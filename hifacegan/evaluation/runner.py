@@ -78,7 +78,8 @@ class EvalConfig:
     reuse: Path | None = None
 
 
-def _mean(values: Sequence[float]) -> float | None:
+def finite_mean(values: Sequence[float]) -> float | None:
+    """The mean of the finite values (a metric that could not be measured is NaN or None), None when none is."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(finite)) if finite else None
 
@@ -227,14 +228,14 @@ def evaluate(config: EvalConfig) -> list[dict]:
                 output.name,
                 n=len(clean),
                 faces_missed=None if face_error else sum(not r.found[m] for r in per_image),
-                psnr=_mean(pairwise[m]["psnr"]),
-                ssim=_mean(pairwise[m]["ssim"]),
-                ms_ssim=_mean(pairwise[m]["ms_ssim"]),
-                lpips=_mean(pairwise[m]["lpips"]) if lpips is not None else None,
+                psnr=finite_mean(pairwise[m]["psnr"]),
+                ssim=finite_mean(pairwise[m]["ssim"]),
+                ms_ssim=finite_mean(pairwise[m]["ms_ssim"]),
+                lpips=finite_mean(pairwise[m]["lpips"]) if lpips is not None else None,
                 fid=fids[m],
-                fed=None if face_error else _mean([r.fed[m] for r in usable]),
-                lle=None if face_error else _mean([r.lle[m] for r in usable]),
-                niqe=_mean([r.niqe[m] for r in per_image]),
+                fed=None if face_error else finite_mean([r.fed[m] for r in usable]),
+                lle=None if face_error else finite_mean([r.lle[m] for r in usable]),
+                niqe=finite_mean([r.niqe[m] for r in per_image]),
             )
         )
     elapsed = time.perf_counter() - started
@@ -258,7 +259,7 @@ def evaluate(config: EvalConfig) -> list[dict]:
         "images": images,
     }
     title = f"HiFaceGAN evaluation: task {task}, {len(clean)} images at {config.size} px, seed {config.seed}"
-    _write_reports(
+    write_reports(
         config.out, rows, details, markdown_table(rows, title, notes + [f"wall time {elapsed:.0f} s"])
     )
     return rows
@@ -309,7 +310,8 @@ def _save_images(
             save_png_atomic(folder / safe / f"{name}.png", image)
 
 
-def _write_reports(out: Path, rows: list[dict], details: dict, markdown: str) -> None:
+def write_reports(out: Path, rows: list[dict], details: dict, markdown: str) -> None:
+    """``per_image.json``, ``metrics.json`` and ``report.md`` of an evaluation, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "per_image.json", details)
     write_text_atomic(out / "report.md", markdown)
@@ -349,7 +351,7 @@ def evaluate_no_reference(config: EvalConfig) -> list[dict]:
             output.name,
             n=len(photos),
             faces_missed=None if face_error else sum(not r.found[m] for r in per_image),
-            niqe=_mean([r.niqe[m] for r in per_image]),
+            niqe=finite_mean([r.niqe[m] for r in per_image]),
         )
         for m, output in enumerate(outputs)
     ]
@@ -375,7 +377,7 @@ def evaluate_no_reference(config: EvalConfig) -> list[dict]:
         ],
     }
     title = f"No-reference evaluation: {len(photos)} photos from {config.data}"
-    _write_reports(
+    write_reports(
         config.out, rows, details, markdown_table(rows, title, notes + [f"wall time {elapsed:.0f} s"])
     )
     return rows

@@ -185,7 +185,8 @@ def list_configs() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A training config file's mapping; ConfigError saying what is wrong with a file that is not one."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -206,10 +207,10 @@ def load_config_source(spec: str | os.PathLike[str]) -> tuple[dict[str, Any], st
     if path.suffix in (".yaml", ".yml") or os.sep in text:
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        return _read_yaml(path), str(path)
+        return read_yaml(path), str(path)
     shipped = CONFIG_DIR / f"{text}.yaml"
     if shipped.is_file():
-        return _read_yaml(shipped), f"config {text}"
+        return read_yaml(shipped), f"config {text}"
     if text in list_generators():
         return {"name": text, "generator": text}, f"generator config {text}"
     raise ConfigError(
