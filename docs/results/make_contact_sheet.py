@@ -23,7 +23,7 @@ from hifacegan.pipeline import Renovator
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
 
 
-def _window(box: tuple[float, ...], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+def padded_window(box: tuple[float, ...], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
     pad = 0.2 * max(x1 - x0, y1 - y0)
     return (
@@ -34,7 +34,7 @@ def _window(box: tuple[float, ...], shape: tuple[int, ...]) -> tuple[int, int, i
     )
 
 
-def _tile(pixels: np.ndarray, window: tuple[int, int, int, int], height: int) -> Image.Image:
+def tile(pixels: np.ndarray, window: tuple[int, int, int, int], height: int) -> Image.Image:
     x0, y0, x1, y1 = window
     crop = Image.fromarray(np.ascontiguousarray(pixels[y0:y1, x0:x1, :3]))
     width = max(1, round(crop.width * height / crop.height))
@@ -70,11 +70,11 @@ def main() -> None:
         largest = max(faces, key=lambda f: f.size)
         if largest.size < args.min_face:
             continue
-        window = _window(largest.box, pixels.shape)
-        tiles = [_tile(pixels, window, args.height)]
+        window = padded_window(largest.box, pixels.shape)
+        tiles = [tile(pixels, window, args.height)]
         for renovator in renovators:
             result = renovator(pixels, fidelity=args.fidelity, faces="largest")
-            tiles.append(_tile(result.image, window, args.height))
+            tiles.append(tile(result.image, window, args.height))
         rows.append(tiles)
         names.append(path.stem)
         print(f"{path.name}: face {largest.size:.0f} px")
@@ -94,9 +94,9 @@ def main() -> None:
         x = 3 * gap + (i % columns) * (cell + 3 * gap)
         y = (i // columns) * (args.height + label + gap)
         draw.text((x, y), f"{name}: input | " + " | ".join(Path(w).stem for w in args.weights), fill="black")
-        for tile in tiles:
-            sheet.paste(tile, (x, y + label))
-            x += tile.width + gap
+        for face_tile in tiles:
+            sheet.paste(face_tile, (x, y + label))
+            x += face_tile.width + gap
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out)
     print(f"wrote {args.out} ({sheet.width}x{sheet.height}, {len(rows)} faces)")

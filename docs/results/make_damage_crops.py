@@ -17,29 +17,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from make_contact_sheet import padded_window, tile  # beside this script
 from PIL import Image
 
 from hifacegan.damage.removal import clean_photo
 from hifacegan.degradations import degrade_with_mask, rng_for
 from hifacegan.evaluation.pipeline_eval import fit_long_side
 from hifacegan.pipeline import Renovator
-
-
-def window(box, shape) -> tuple[int, int, int, int]:
-    x0, y0, x1, y1 = box
-    pad = 0.2 * max(x1 - x0, y1 - y0)
-    return (
-        max(0, int(x0 - pad)),
-        max(0, int(y0 - pad)),
-        min(shape[1], int(x1 + pad)),
-        min(shape[0], int(y1 + pad)),
-    )
-
-
-def tile(pixels: np.ndarray, cut: tuple[int, int, int, int], zoom: float) -> Image.Image:
-    x0, y0, x1, y1 = cut
-    crop = Image.fromarray(np.ascontiguousarray(pixels[y0:y1, x0:x1, :3]))
-    return crop.resize((round(crop.width * zoom), round(crop.height * zoom)), Image.NEAREST)
 
 
 def marked(photo: np.ndarray, renovator: Renovator, box) -> np.ndarray:
@@ -66,11 +50,12 @@ def rows_for(path: Path, args, on: Renovator, off: Renovator) -> list[list[Image
     faces = sorted(renovated.faces, key=lambda f: -(f.box[2] - f.box[0]))[: args.per_photo]
     rows = []
     for face in faces:
-        cut = window(face.box, photo.shape)
+        cut = padded_window(face.box, photo.shape)
+        height = round((cut[3] - cut[1]) * args.zoom)
         images = [photo, marked(photo, on, face.box), renovated.image, kept.image] + (
             [clean] if clean is not None else []
         )
-        rows.append([tile(image, cut, args.zoom) for image in images])
+        rows.append([tile(image, cut, height) for image in images])
         print(
             f"{path.name}: face {[round(v) for v in face.box]}, damage {face.path and face.path.get('damage')}"
         )
