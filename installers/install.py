@@ -12,6 +12,7 @@ Every change goes through the journal (see journal.py), so running it again is h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Callable
@@ -23,7 +24,15 @@ from hifacegan_installers import autostart as login
 from hifacegan_installers import hostpython
 from hifacegan_installers.hosts import HostInstall, detect, select
 from hifacegan_installers.journal import InstallError, Journal, undo_all
-from hifacegan_installers.places import GIMP_PLUGIN, KRITA_PLUGIN, Places, current_os
+from hifacegan_installers.places import (
+    ELSEWHERE,
+    GIMP_PLUGIN,
+    KRITA_PLUGIN,
+    Places,
+    account_home,
+    current_os,
+    same_path,
+)
 from hifacegan_installers.sources import Sources, find_sources
 from hifacegan_server.paths import loopback_endpoint
 
@@ -149,8 +158,26 @@ def install(
     if autostart:
         report.autostart = login.install_autostart(places, journal, report.problems)
     journal.info.update({"python": login.server_command()[0], "hosts": [h.key for h in chosen]})
+    if home is None:
+        _point_from_account_home(places, journal, say)
     journal.save()
     return report
+
+
+def _point_from_account_home(places: Places, journal: Journal, say: Callable[[str], None]) -> None:
+    """When ``$HOME`` is not the account's home, say so and leave a pointer to this install's manifest in the
+    account home, so that an uninstall run with the usual ``$HOME`` finds it (the pointer is journaled: the
+    uninstall removes it too)."""
+    account = Places.for_home(account_home(), places.os_name)
+    if same_path(account.home, places.home):
+        return
+    say(
+        f"note: installing into $HOME {places.home}, not your account's home {account.home}: GIMP, Krita and the "
+        "login item use these files only when they run with the same HOME."
+    )
+    pointer = account.config_dir / ELSEWHERE
+    data = json.dumps({"manifests": [str(places.manifest)]}, indent=1) + "\n"
+    journal.write_file(pointer, data.encode(), 0o600)
 
 
 @dataclass
@@ -333,4 +360,15 @@ def uninstall(
 ) -> int:
     """Remove everything the installer added to ``home`` and restore what it changed; returns the action count."""
     places = Places.for_home(home, os_name, config_dir)
-    return undo_all(places.manifest, dry_run=dry_run, say=say)
+    if places.manifest.is_file() or home is not None:
+        return undo_all(places.manifest, dry_run=dry_run, say=say)
+    # Installed with another $HOME: the account home's pointer names the manifest.
+    pointer = Places.for_home(account_home(), places.os_name).config_dir / ELSEWHERE
+    manifests = []
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        manifests = [Path(p) for p in json.loads(pointer.read_text())["manifests"]]
+    found = [m for m in manifests if m.is_file()]
+    if not found:
+        return undo_all(places.manifest, dry_run=dry_run, say=say)
+    say(f"found the install made with another HOME through {pointer}")
+    return sum(undo_all(manifest, dry_run=dry_run, say=say) for manifest in found)

@@ -19,19 +19,30 @@ SYSTEMD_UNIT = "renovate-faces.service"
 LAUNCH_AGENT = "org.renovate-faces.server"
 WINDOWS_TASK = "Renovate Faces server"
 MANIFEST = "install-manifest.json"
+ELSEWHERE = (
+    "installs-elsewhere.json"  # in the account home's config: manifests of installs into another $HOME
+)
 
 FLATPAK_GIMP = "org.gimp.GIMP"
 FLATPAK_KRITA = "org.kde.krita"
 
 
 def real_home() -> Path:
-    """The home of the user running this, from the password database when there is one (not ``$HOME``)."""
+    """The home the installer, the doctor and the server all serve: ``$HOME`` (one rule for the three; the hosts
+    and the plug-ins they start read ``$HOME`` too). See :func:`account_home` for the password database's."""
+    return Path(os.path.expanduser("~"))
+
+
+def account_home() -> Path:
+    """The account's home from the password database (where ``$HOME`` normally points; ``sudo -E``, sandboxes
+    and scripts may set another). An install into another ``$HOME`` leaves a pointer here (:data:`ELSEWHERE`), so
+    that an uninstall run with the usual ``$HOME`` still finds it."""
     try:
         import pwd
 
         return Path(pwd.getpwuid(os.getuid()).pw_dir)
     except (ImportError, KeyError):
-        return Path(os.path.expanduser("~"))
+        return real_home()
 
 
 def current_os() -> str:

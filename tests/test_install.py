@@ -366,3 +366,39 @@ def test_cli_help_and_json(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0
     assert snapshot(home) == {}
+
+
+def test_home_set_elsewhere_is_the_one_home_and_uninstall_finds_it(tmp_path: Path, monkeypatch) -> None:
+    """``HOME`` set to a folder other than the account's (``sudo -E``, sandboxes, scripts): the installer serves
+    ``$HOME`` as the doctor and the server do, and an uninstall run with the account's usual HOME still finds it."""
+    import importlib
+
+    from hifacegan_installers.diagnose import doctor_home
+    from hifacegan_installers.places import ELSEWHERE
+
+    elsewhere = lived_in_home(tmp_path)
+    account = tmp_path / "account"
+    account.mkdir()
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "RENOVATE_FACES_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(elsewhere))
+    installer = importlib.import_module("hifacegan_installers.install")
+    monkeypatch.setattr(installer, "account_home", lambda: account)  # the password database's, kept in tmp
+    planned = install(None, ["gimp", "krita"], autostart=False, os_name="linux", say=quiet, dry_run=True)
+    assert planned.home == elsewhere and planned.manifest.is_relative_to(elsewhere)  # before: the account's
+    before, account_before = snapshot(elsewhere), snapshot(account)
+
+    report = install(None, ["gimp", "krita"], autostart=False, os_name="linux", say=quiet)
+    assert [h.installed for h in report.hosts] == [True, True], report.to_dict()
+    assert doctor_home() == elsewhere
+    assert (elsewhere / ".local/share/krita/pykrita/renovate_faces").is_dir()
+    assert (
+        kritarc.get_value((elsewhere / ".config/kritarc").read_text(), "python", "enable_renovate_faces")
+        == "true"
+    )
+    assert (elsewhere / ".config/renovate-faces/server.json").is_file() and report.manifest.is_file()
+    assert (account / ".config/renovate-faces" / ELSEWHERE).is_file()
+
+    monkeypatch.setenv("HOME", str(account))  # uninstall with the usual HOME
+    assert uninstall(None, os_name="linux", say=quiet) > 0
+    assert snapshot(elsewhere) == before and snapshot(account) == account_before
