@@ -25,6 +25,7 @@ import zmq
 
 from hifacegan_server import paths
 from hifacegan_server import protocol as P
+from hifacegan_server.budget import check_fits
 from hifacegan_server.fairqueue import DONE, QUEUED, FairQueue, Job
 from hifacegan_server.jobs import Event, Worker
 from hifacegan_server.logs import RejectionLog
@@ -474,6 +475,7 @@ class Server:
         """A renovate or preview request as a Job: id, geometry, frames and options checked, nothing queued yet."""
         job_id = self.new_job_id(session, request)
         spec = P.parse_image_spec(request, self.limits.max_pixels)
+        check_fits(spec)  # before any work starts: refused with its estimate rather than killed halfway
         pixels, mask = P.renovate_buffers(request, spec, [f.buffer for f in frames])
         known = P.PREVIEW_OPTIONS if request["op"] == P.OP_PREVIEW else P.OPTIONS
         options = P.validate_options(request.get("options"), known)

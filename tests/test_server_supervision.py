@@ -181,3 +181,16 @@ def test_an_out_of_memory_while_loading_says_so():
     assert event.header["code"] == P.E_OUT_OF_MEMORY
     message = event.header["message"]
     assert "load the weights 'default' on cuda" in message and "smaller region" not in message
+
+
+def test_a_photo_too_large_for_free_memory_is_refused_with_its_estimate():
+    from hifacegan_server.budget import available_memory, check_fits, job_memory_estimate
+
+    spec = P.ImageSpec(20000, 15000, 3, "u8", 60000)
+    assert job_memory_estimate(spec) == 2 * 20000 * 15000 * 3 + 256 * 2**20
+    with pytest.raises(P.ProtocolError) as refused:
+        check_fits(spec, available=1 * 2**30)
+    assert refused.value.code == P.E_TOO_LARGE
+    assert "needs about 1.9 GB" in refused.value.message and "only 1.0 GB is free" in refused.value.message
+    check_fits(P.ImageSpec(640, 480, 3, "u8", 1920), available=1 * 2**30)  # fits: no error
+    assert available_memory() is None or available_memory() > 0
