@@ -11,7 +11,7 @@ Every ``damage`` image draws, in this order:
 1. fading towards a paper tone, a third of the time (strength U[0.05, 0.35]), and a colour cast a third of the
    time (per-channel gains within 8%): global changes, outside the mask;
 2. 1-4 scratches or cracks, each a smooth random walk of U[0.25, 1.1] of the width, 1-8 px thick at 512 px, light
-   (3 in 4) or dark, opacity U[0.55, 1], with a branch a third of the time, and soft or torn edges;
+   (9 in 10) or dark, opacity U[0.55, 1], with a branch a third of the time, and soft or torn edges;
 3. 0-40 dust specks (radius 0.6-3 px at 512) and 0-4 fibres (short thin curls), light or dark.
 
 Sizes scale with width / 512 like the paper's recipes. The mask marks pixels whose drawn opacity is at least
@@ -159,7 +159,7 @@ def damage_with_mask(
     strokes = []
     for _ in range(int(rng.integers(1, 5))):
         alpha, info = _scratch((height, width), scale, rng)
-        info["light"] = bool(rng.random() < 0.75)
+        info["light"] = bool(rng.random() < 0.9)
         out = _composite(out, alpha, info["light"], rng)
         coverage = np.maximum(coverage, alpha)
         strokes.append(info)
