@@ -106,7 +106,7 @@ def face_dict(face: Any) -> dict[str, Any]:
     if hasattr(face, "to_dict"):
         face = face.to_dict()
     out: dict[str, Any] = {}
-    for key in ("box", "landmarks", "score", "renovated", "reason", "path"):
+    for key in ("box", "landmarks", "score", "renovated", "reason", "path", "changed"):
         if hasattr(face, key):
             out[key] = plain(getattr(face, key))
         elif isinstance(face, dict) and key in face:

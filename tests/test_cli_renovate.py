@@ -182,3 +182,24 @@ def test_solvay_with_python_dash_m(weights_folder, solvay_photo, tmp_path):
     out = read_photo(tmp_path / "solvay.png")
     source = read_photo(solvay_photo)
     assert out.pixels.shape == source.pixels.shape and out.icc_profile == source.icc_profile
+
+
+def test_the_cli_counts_faces_changed_not_faces_visited(tmp_path):
+    """A clean, sharp portrait: its face is visited and kept whole, so the CLI says 0 changed, in plain words."""
+    from hifacegan.data.files import read_rgb8, write_png_atomic
+    from hifacegan.evaluation.pipeline_eval import fit_long_side
+
+    portrait = REPO.parent / "shared" / "data" / "faces-hires" / "london-1024" / "neutral_021_03.jpg"
+    photo = tmp_path / "portrait.png"
+    write_png_atomic(photo, fit_long_side(read_rgb8(portrait)[0], 384))
+    summary = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hifacegan", "renovate", str(photo), "-o", str(tmp_path / "out"), "--device", "cpu",
+         "--damage", "off", "--json", str(summary)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    totals = json.loads(summary.read_text())["totals"]
+    assert totals["faces_renovated"] == 1 and totals["faces_changed"] == 0
+    assert "1 face found, 0 changed (1 already looked sharp and clean, so kept every pixel)" in proc.stderr
+    assert "0 of 1 face changed" in proc.stderr and "(s)" not in proc.stderr

@@ -14,8 +14,14 @@ from hifacegan.damage.removal import clean_photo, face_window, fill, thin_parts
 from hifacegan.damage.train import DetectorTraining, f1_score, train_detector
 from hifacegan.data.files import read_rgb8
 from hifacegan.degradations import degrade_with_mask, fit_to_size, rng_for
+from hifacegan.pipeline import Renovator
 from hifacegan.weights import WeightsError
 from hifacegan.weights.store import resolve
+
+
+def require_detector() -> None:
+    """The embedded detector ships with the package: its absence is a packaging fault, not a skip."""
+    detector_path()  # raises WeightsError naming what exists
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +166,51 @@ def test_only_thin_marks_count_as_damage():
     kept = thin_parts(mask, max_width=8)
     assert kept[21, 100] and kept[170, 170] and not kept[115, 90]
     assert kept.sum() == 3 * 180 + 1
+
+
+@pytest.fixture(scope="module")
+def sharp_portrait(shared_data: Path) -> np.ndarray:
+    """A clean studio portrait (London face set, CC BY 4.0) at long side 512: a sharp face of about 250 px."""
+    from hifacegan.evaluation.pipeline_eval import fit_long_side
+
+    return fit_long_side(
+        read_rgb8(shared_data / "faces-hires" / "london-1024" / "neutral_021_03.jpg")[0], 512
+    )
+
+
+def draw_scratch(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A light crack 3 px wide across the cheek, nose and brow, as on a scanned print; and its mask."""
+    import cv2
+
+    mask = np.zeros(image.shape[:2], np.uint8)
+    points = np.array([[170, 330], [215, 290], [250, 262], [290, 230], [335, 205], [360, 170]], np.int32)
+    cv2.polylines(mask, [points.reshape(-1, 1, 2)], False, 255, thickness=3, lineType=cv2.LINE_AA)
+    alpha = mask.astype(np.float32)[..., None] / 255.0
+    scratched = np.rint(image * (1 - alpha) + 235.0 * alpha).astype(np.uint8)
+    return scratched, mask > 0
+
+
+def test_a_sharp_face_with_a_drawn_scratch_comes_back_without_it(sharp_portrait):
+    import cv2
+
+    require_detector()
+    scratched, mask = draw_scratch(sharp_portrait)
+    renovator = Renovator("default", "cpu", damage="faces")
+    result = renovator(scratched, fidelity=0.5)
+    (face,) = [f for f in result.faces if f.renovated]
+    assert face.path["damage"]["area"] > 0.5 * mask.sum()
+    before = np.abs(scratched.astype(float) - sharp_portrait)[mask].mean()
+    after = np.abs(result.image.astype(float) - sharp_portrait)[mask].mean()
+    assert after < 0.25 * before, (before, after)  # the crack is gone
+    near = cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    rest = ~near[y0:y1, x0:x1]
+    assert np.array_equal(result.image[y0:y1, x0:x1][rest], scratched[y0:y1, x0:x1][rest])  # byte for byte
+    kept = Renovator("default", "cpu", damage="off")(scratched, fidelity=0.5).image
+    assert np.abs(kept.astype(float) - sharp_portrait)[mask].mean() > 0.8 * before  # off: the crack stays
+
+
+def test_a_clean_sharp_portrait_stays_byte_for_byte(sharp_portrait):
+    require_detector()
+    result = Renovator("default", "cpu", damage="faces")(sharp_portrait, fidelity=0.5)
+    assert np.array_equal(result.image, sharp_portrait)

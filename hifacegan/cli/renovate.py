@@ -202,6 +202,7 @@ def _renovate_one(renovator, src: Path, dst: Path, args, stage_hook) -> dict:
     record["faces"] = faces
     record["found"] = len(faces)
     record["renovated"] = result.renovated
+    record["changed"] = sum(f.changed for f in result.faces)
     record["skipped"] = dict(Counter(f["reason"] for f in faces if not f["renovated"]))
     record["notes"] = list(result.notes)
     stage_hook("encode")
@@ -305,12 +306,10 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"error: {exc}", file=sys.stderr)
         records.append(record)
         if record.get("error") is None:
-            line = f"{src}: {record['found']} face(s) found, {record['renovated']} renovated"
-            kept = sum(
-                1 for f in record["faces"] if f["renovated"] and (f.get("path") or {}).get("degradation") == 0
-            )
+            line = f"{src}: {_faces(record['found'])} found, {record['changed']} changed"
+            kept = record["renovated"] - record["changed"]
             if kept:
-                line += f" ({kept} already looked sharp and kept every pixel)"
+                line += f" ({kept} already looked sharp and clean, so kept every pixel)"
             if record["skipped"]:
                 line += "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in record["skipped"].items())
             if record["found"] == 0:
@@ -332,16 +331,22 @@ def run(args: argparse.Namespace) -> int:
             "failed": len(failed),
             "faces_found": sum(r["found"] for r in ok),
             "faces_renovated": sum(r["renovated"] for r in ok),
+            "faces_changed": sum(r["changed"] for r in ok),
             "faces_skipped": sum(r["found"] - r["renovated"] for r in ok),
         },
         "seconds_per_stage": stage_totals,
     }
     t = summary["totals"]
     say(
-        f"{t['written']}/{t['photos']} photo(s) written, {t['faces_renovated']}/{t['faces_found']} face(s) renovated"
+        f"{t['written']} of {t['photos']} photos written; {t['faces_changed']} of {_faces(t['faces_found'])} changed"
         + (f", {t['failed']} failed" if failed else "")
     )
     say("seconds per stage: " + ", ".join(f"{s} {v:.2f}" for s, v in stage_totals.items()))
     if args.json is not None:
         _write_json(args.json, summary)
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _faces(count: int) -> str:
+    """``1 face``, ``3 faces``: counts read as words, never ``face(s)``."""
+    return f"{count} face" if count == 1 else f"{count} faces"

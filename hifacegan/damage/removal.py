@@ -25,6 +25,10 @@ METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 # collar the detector mistook, and is never filled: a wrong fill there would cost the face its features.
 MAX_WIDTH_SHARE = 0.03
 MIN_WIDTH = 5.0
+# A window whose marked share (after the width filter) is under this is left as it is: a few stray marks on a
+# clean face are the detector's errors, and filling them would change a clean portrait for nothing.
+# docs/results/probe_damage.py set it (docs/benchmarks.md, "Removing damage").
+MIN_SHARE = 0.0
 
 
 @dataclass
@@ -88,13 +92,16 @@ def find_damage(
     photo: np.ndarray, window: tuple[int, int, int, int], detector: DamageDetector
 ) -> DamageFound:
     """The detector's mask over ``window`` of ``photo`` (H, W) or (H, W, C) of any of the pipeline's depths, less
-    the regions too wide to be damage (:func:`thin_parts`)."""
+    the regions too wide to be damage (:func:`thin_parts`); empty when under :data:`MIN_SHARE` of the window."""
     x0, y0, x1, y1 = window
     pixels = photo[y0:y1, x0:x1]
     if pixels.size == 0:
         return DamageFound(window, np.zeros(pixels.shape[:2], bool))
     max_width = max(MIN_WIDTH, MAX_WIDTH_SHARE * min(pixels.shape[:2]))
-    return DamageFound(window, thin_parts(detector(as_rgb8(pixels)), max_width))
+    mask = thin_parts(detector(as_rgb8(pixels)), max_width)
+    if mask.mean() < MIN_SHARE:
+        mask = np.zeros_like(mask)
+    return DamageFound(window, mask)
 
 
 def fill(

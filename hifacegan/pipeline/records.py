@@ -73,6 +73,9 @@ class FaceReport:
     reason: str = ""
     # How the face went through the network (renovated faces): FacePath.to_dict().
     path: dict | None = None
+    # Whether any of its pixels changed: a renovated face measured sharp and clean, with no damage found, keeps
+    # every pixel (renovated, not changed). What the hosts and the CLI count.
+    changed: bool = False
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -153,4 +156,5 @@ def face_report(face: Detection, renovated: bool, reason: str, path: FacePath | 
         renovated=renovated,
         reason="" if renovated else (reason or "not renovated"),
         path=path.to_dict() if renovated and path is not None else None,
+        changed=renovated and path is not None and (path.degradation > 0 or path.damage_area > 0),
     )
