@@ -28,7 +28,7 @@ MIN_WIDTH = 5.0
 # A window whose marked share (after the width filter) is under this is left as it is: a few stray marks on a
 # clean face are the detector's errors, and filling them would change a clean portrait for nothing.
 # docs/results/probe_damage.py set it (docs/benchmarks.md, "Removing damage").
-MIN_SHARE = 0.0
+MIN_SHARE = 0.004
 
 
 @dataclass

@@ -234,5 +234,39 @@ def export(run: Path, network, settings: DetectorTraining, step: int, scores: di
         metrics={"held_out": {k: round(v, 4) for k, v in scores.items()}, "threshold": THRESHOLD},
     )
     path = run / f"{settings.name}.safetensors"
-    save_weights(path, network.eval(), card, dtype=torch.float16, write_markdown=True)
+    card = save_weights(path, network.eval(), card, dtype=torch.float16)
+    write_bytes(path.with_suffix(".md"), detector_markdown(card).encode())
     return path
+
+
+def detector_markdown(card: ModelCard) -> str:
+    """The detector's model card in Markdown, written beside its weights (a face network's card says other
+    things: an alignment template, an output convention)."""
+    lines = [
+        "---",
+        f"name: {card.name}",
+        f"config: {card.config}",
+        f"role: {card.role}",
+        f"sha256: {card.sha256}",
+        "tags: [hifacegan, damage-detection, old-photos]",
+        "---",
+        "",
+        f"# {card.name}",
+        "",
+        card.description,
+        "",
+        "## Use",
+        f"- Network: `hifacegan.damage.build_detector({card.config!r})`, any RGB image in [0, 1] (trained on "
+        f"{card.size} px crops; fully convolutional).",
+        f"- Output: one logit per pixel; damage where its sigmoid is at least {card.metrics.get('threshold')}.",
+        "- `hifacegan.damage.DamageDetector` loads and runs it; `hifacegan.damage.removal` fills what it marks.",
+        "",
+        "## Training",
+        "",
+        *[f"- {k}: {v}" for k, v in card.training.items()],
+        "",
+        "## Held-out synthetic damage",
+        "",
+        *[f"- {k}: {v}" for k, v in (card.metrics.get("held_out") or {}).items()],
+    ]
+    return "\n".join(lines) + "\n"
