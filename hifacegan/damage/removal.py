@@ -20,11 +20,11 @@ GROW = 1  # pixels added around the detector's mask: the soft rim of a stroke is
 RADIUS = 3  # the inpainting's neighbourhood, in pixels
 FACE_MARGIN = 0.25  # the box searched around a face, grown by this share of its size on each side
 METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
-# Damage is thin: a scratch is 1-8 px wide on a 512 px face (its window about 750 px), dust a few pixels. A marked
+# Damage is thin: a scratch is 1-8 px wide in a 512 px photo (a face window of 250-500 px), dust a few pixels. A marked
 # region wider than this share of its window's short side (at least MIN_WIDTH px) is a mouth, an eye or a white
 # collar the detector mistook, and is never filled: a wrong fill there would cost the face its features.
-MAX_WIDTH_SHARE = 0.03
-MIN_WIDTH = 5.0
+MAX_WIDTH_SHARE = 0.05
+MIN_WIDTH = 6.0
 # A window whose marked share (after the width filter) is under this is left as it is: a few stray marks on a
 # clean face are the detector's errors, and filling them would change a clean portrait for nothing.
 # docs/results/probe_damage.py set it (docs/benchmarks.md, "Removing damage").
