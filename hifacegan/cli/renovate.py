@@ -109,9 +109,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--damage",
         choices=("faces", "photo", "off"),
-        default="faces",
-        help="scratches, cracks and dust: found and filled around each face (faces, the default), over the whole "
-        "photo (photo), or left as they are (off); every other pixel is kept",
+        default="off",
+        help="scratches, cracks and dust: found and filled around each face (faces), over the whole photo "
+        "(photo), or left as they are (off, the default while the detector still changes some clean faces); "
+        "every other pixel is kept",
     )
     parser.add_argument(
         "--quality", type=int, default=95, help="JPEG/WebP quality of the output (default 95)"

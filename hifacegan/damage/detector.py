@@ -83,14 +83,13 @@ class DamageDetector:
 
 
 def detector_for(choice: str, device: str | torch.device = "cpu") -> tuple[str, DamageDetector | None]:
-    """The pipeline's damage step: its scope (``faces``, ``photo`` or ``off``) and its detector, none for ``off``
-    or while no detector's weights are installed (the step is then skipped, with a line in the log)."""
+    """The pipeline's damage step: its scope (``faces``, ``photo`` or ``off``) and its detector, loaded whenever
+    its weights are installed (so that a single call can turn the step on); none while they are not (the step is
+    then skipped, with a line in the log)."""
     from hifacegan.damage.removal import DAMAGE_CHOICES
 
     if choice not in DAMAGE_CHOICES:
         raise ValueError(f"damage={choice!r}: choose one of {', '.join(DAMAGE_CHOICES)}")
-    if choice == "off":
-        return choice, None
     try:
         detector_path()
     except WeightsError:

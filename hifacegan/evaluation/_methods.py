@@ -42,14 +42,14 @@ def run_weights(
     batch_size: int = 8,
     progress: bool = True,
     precision: str = "auto",
-    damage: str = "faces",
+    damage: str = "off",
 ) -> MethodOutput:
     """Run one weights file's generator on the aligned crops, batched, no detection (they already are faces).
 
     The crops' size must be a multiple of 32 (the generator's contract); the network's raw output becomes an
     image by the weights' own convention (``card.to_image``), then 8-bit like any saved result. As in the
-    pipeline, scratches and dust are first found and filled on each crop (``damage``: ``faces``, or ``off``)
-    while a damage detector is installed.
+    pipeline, scratches and dust can first be found and filled on each crop (``damage``: ``faces``; ``off``,
+    the default, as the pipeline's) while a damage detector is installed.
     """
     from hifacegan.devices import inference_dtype
     from hifacegan.weights import load_weights
@@ -84,8 +84,8 @@ def _without_damage(crops: Sequence[np.ndarray], damage: str, notes: list[str]) 
     from hifacegan.damage.detector import detector_for
     from hifacegan.damage.removal import fill
 
-    _, detector = detector_for("faces" if damage != "off" else "off")
-    if detector is None:
+    scope, detector = detector_for(damage)
+    if scope == "off" or detector is None:
         return crops
     cleaned = [fill(crop, detector(crop)) for crop in crops]
     changed = sum(not np.array_equal(a, b) for a, b in zip(crops, cleaned, strict=True))

@@ -132,7 +132,7 @@ class Renovator:
         parsing: str = "auto",
         threads: int | None = None,
         sizes: str = "auto",
-        damage: str = "faces",
+        damage: str = "off",
     ) -> None:
         self.device = select_device(device)
         # torch's thread count is process-wide: the program that owns the process sets it (the CLI and the server:
