@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from hifacegan.damage.detector import DamageDetector
+from hifacegan.face.blending import colour_view, to_rgb_float
 
 GROW = 1  # pixels added around the detector's mask: the soft rim of a stroke is filled with it
 RADIUS = 3  # the inpainting's neighbourhood, in pixels
@@ -51,17 +52,10 @@ class DamageFound:
 
 
 def as_rgb8(pixels: np.ndarray) -> np.ndarray:
-    """A window of a photo of any of the pipeline's layouts and depths, as the detector's uint8 RGB."""
-    if pixels.dtype == np.uint16:
-        pixels = (pixels.astype(np.float32) / 257.0).round().astype(np.uint8)
-    elif pixels.dtype == np.float32:
-        pixels = np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    channels = pixels.shape[2]
-    if channels in (1, 2):
-        return np.repeat(pixels[..., :1], 3, axis=2)
-    return np.ascontiguousarray(pixels[..., :3])
+    """A window of a photo of any of the pipeline's layouts and depths, as the detector's uint8 RGB (the blending's
+    own reading of colour channels and full white, :func:`~hifacegan.face.blending.to_rgb_float`)."""
+    window = pixels if pixels.ndim == 3 else pixels[..., None]
+    return np.clip(np.rint(to_rgb_float(window) * 255.0), 0, 255).astype(np.uint8)
 
 
 def face_window(box: tuple[float, float, float, float], shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -117,7 +111,7 @@ def fill(
     flag = METHODS[method]
     squeeze = pixels.ndim == 2
     work = pixels[..., None] if squeeze else pixels
-    colour = 3 if work.shape[2] >= 3 else 1  # alpha is never filled
+    colour = colour_view(work).shape[2]  # alpha is never filled
     source = np.ascontiguousarray(work[..., :colour])
     if work.dtype == np.uint8:
         filled = cv2.inpaint(source, grown, RADIUS, flag).reshape(source.shape)
