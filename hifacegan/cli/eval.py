@@ -26,8 +26,6 @@ finds no face are counted in faces_missed, never dropped silently.
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from hifacegan.evaluation import default_workers
-
     parser = subparsers.add_parser(
         "eval",
         help="score weights with the paper's eight metrics",
@@ -40,6 +38,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "  hifacegan eval --pipeline --data faces-hires --task none --size 1024 --weights default --out reports/hires",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_input_options(parser)
+    _add_run_options(parser)
+    return parser
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    """What is scored: the data, the reports' folder, the degradation and the methods."""
     parser.add_argument(
         "--data", type=Path, required=True, metavar="DIR", help="folder of clean face crops or photos"
     )
@@ -81,6 +86,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--no-reference", action="store_true", help="photos without ground truth: NIQE + face counts"
     )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """How it runs: saved images, worker processes, batches, device and precision, LPIPS weights, reuse."""
+    from hifacegan.evaluation import default_workers
+
     parser.add_argument(
         "--save-images", action="store_true", help="also save every image as PNG under REPORT_DIR/images"
     )
@@ -110,7 +121,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "input pixels are checked) and score only --weights, which replace rows of the same name",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    return parser
 
 
 def _task_or_none(value: str) -> str:

@@ -40,7 +40,7 @@ from hifacegan.evaluation._methods import (
     run_weights,
 )
 from hifacegan.evaluation._report import make_row, markdown_table
-from hifacegan.evaluation._reuse import FED_LLE_AT, EvalInputs, inputs_digest, load_reused
+from hifacegan.evaluation._reuse import FED_LLE_AT, EvalInputs, ReusedRows, inputs_digest, load_reused
 from hifacegan.metrics import (
     LPIPS,
     InceptionFeatures,
@@ -144,35 +144,13 @@ def _load_optional(factory: Callable[[], object], name: str, notes: list[str]) -
 
 def evaluate(config: EvalConfig) -> list[dict]:
     """Reference-mode evaluation; writes ``metrics.json``, ``report.md`` and ``per_image.json`` under ``out``."""
-    from hifacegan.degradations import degrade, fit_to_size, get_task, rng_for
-
-    if config.task is None:
-        raise ValueError("--task is required unless --no-reference (e.g. --task full)")
-    task = get_task(config.task).name
-    if config.size < 32:
-        raise ValueError(f"--size must be at least 32 px, got {config.size}")
+    task = _reference_task(config)
     started = time.perf_counter()
     device = select_device(config.device)
-    if device.type == "cpu" and config.workers > 0:
-        # Leave the pool its cores: OpenMP threads that share a core with a busy process spin and stall.
-        torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - config.workers)))
-    files, names = find_images(config.data, config.limit)
-    clean = [
-        fit_to_size(read_rgb(f), config.size) for f in tqdm(files, desc="read", disable=not config.progress)
-    ]
-    degraded = [
-        degrade(img, task, rng=rng_for(config.seed, name)) for img, name in zip(clean, names, strict=True)
-    ]
-
+    _leave_cores_to_pool(device, config.workers)
+    names, clean, degraded = _clean_and_degraded(config, task)
     inputs_sha256 = inputs_digest(degraded)
-    reused = None
-    if config.reuse:
-        inputs = EvalInputs(names, inputs_sha256, clean, degraded)
-        reused = load_reused(
-            config.reuse, task=task, size=config.size, seed=config.seed, data=config.data, inputs=inputs
-        )
-    if reused is not None and not config.weights:
-        raise ValueError("--reuse takes the rows of an earlier run: give --weights to score something new")
+    reused = _load_reuse(config, task, EvalInputs(names, inputs_sha256, clean, degraded))
     outputs = [] if reused is not None else [run_degraded(degraded), run_baseline(degraded, config.progress)]
     for spec in config.weights:
         outputs.append(
@@ -189,55 +167,12 @@ def evaluate(config: EvalConfig) -> list[dict]:
         notes += [f"{output.name}: {note}" for note in output.notes]
     lpips = _load_optional(lambda: LPIPS(config.alexnet_weights, device), "LPIPS", notes)
     inception = _load_optional(lambda: InceptionFeatures(device=device), "FID", notes)
-
-    pairwise: list[dict[str, list[float]]] = []
-    fids: list[float | None] = []
-
-    def torch_work() -> None:
-        for output in tqdm(outputs, desc="PSNR/SSIM/MS-SSIM/LPIPS", disable=not config.progress, leave=False):
-            pairwise.append(_pairwise(clean, output, device, config.batch_size, lpips))
-        if inception is None or len(clean) < 2:
-            fids.extend([None] * len(outputs))
-            return
-        reference = _inception_features(inception, clean, config.batch_size, "clean", config.progress)
-        for output in outputs:
-            feats = _inception_features(
-                inception, output.images, config.batch_size, output.name, config.progress
-            )
-            fids.append(fid_from_features(reference, feats))
-
-    jobs = [(i, clean[i], [o.images[i] for o in outputs]) for i in range(len(clean))]
-    per_image = _score_jobs(jobs, config.workers, config.progress, torch_work)
+    per_image, pairwise, fids = _score_methods(config, clean, outputs, device, lpips, inception)
 
     face_error = next((r.face_error for r in per_image if r.face_error), None)
-    if face_error:
-        notes.append(f"FED/LLE unavailable: {face_error}")
-    if reused is not None:  # its own explanations (an unavailable metric, say); repeats go below
-        notes += reused.notes
     reference_missed = sum(not r.reference_found for r in per_image)
-    if reference_missed and not face_error:
-        notes.append(
-            f"dlib found no face in {reference_missed} of {len(clean)} clean images; FED and LLE skip those "
-            "images (counted, not hidden), and faces missed counts detections over all images"
-        )
-    rows = []
-    for m, output in enumerate(outputs):
-        usable = [r for r in per_image if r.reference_found]
-        rows.append(
-            make_row(
-                output.name,
-                n=len(clean),
-                faces_missed=None if face_error else sum(not r.found[m] for r in per_image),
-                psnr=finite_mean(pairwise[m]["psnr"]),
-                ssim=finite_mean(pairwise[m]["ssim"]),
-                ms_ssim=finite_mean(pairwise[m]["ms_ssim"]),
-                lpips=finite_mean(pairwise[m]["lpips"]) if lpips is not None else None,
-                fid=fids[m],
-                fed=None if face_error else finite_mean([r.fed[m] for r in usable]),
-                lle=None if face_error else finite_mean([r.lle[m] for r in usable]),
-                niqe=finite_mean([r.niqe[m] for r in per_image]),
-            )
-        )
+    notes += _scoring_notes(face_error, reference_missed, len(clean), reused)
+    rows = _reference_rows(outputs, per_image, pairwise, fids, face_error, lpips is not None, len(clean))
     elapsed = time.perf_counter() - started
     images = [_image_detail(names[r.index], r, outputs, pairwise) for r in per_image]
     if reused is not None:
@@ -262,6 +197,131 @@ def evaluate(config: EvalConfig) -> list[dict]:
     write_reports(
         config.out, rows, details, markdown_table(rows, title, notes + [f"wall time {elapsed:.0f} s"])
     )
+    return rows
+
+
+def _reference_task(config: EvalConfig) -> str:
+    """The degradation task's name, once the task and the crop size are known to be usable."""
+    from hifacegan.degradations import get_task
+
+    if config.task is None:
+        raise ValueError("--task is required unless --no-reference (e.g. --task full)")
+    task = get_task(config.task).name
+    if config.size < 32:
+        raise ValueError(f"--size must be at least 32 px, got {config.size}")
+    return task
+
+
+def _leave_cores_to_pool(device: torch.device, workers: int) -> None:
+    """On the CPU, fewer torch threads so that the dlib/NIQE pool keeps its cores."""
+    if device.type == "cpu" and workers > 0:
+        # Leave the pool its cores: OpenMP threads that share a core with a busy process spin and stall.
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - workers)))
+
+
+def _clean_and_degraded(
+    config: EvalConfig, task: str
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """The file keys, the clean crops at ``size`` and their degradations, each seeded from its file key."""
+    from hifacegan.degradations import degrade, fit_to_size, rng_for
+
+    files, names = find_images(config.data, config.limit)
+    clean = [
+        fit_to_size(read_rgb(f), config.size) for f in tqdm(files, desc="read", disable=not config.progress)
+    ]
+    degraded = [
+        degrade(img, task, rng=rng_for(config.seed, name)) for img, name in zip(clean, names, strict=True)
+    ]
+    return names, clean, degraded
+
+
+def _load_reuse(config: EvalConfig, task: str, inputs: EvalInputs) -> ReusedRows | None:
+    """The earlier report's rows that ``--reuse`` names, checked to be of these inputs; None without it."""
+    reused = None
+    if config.reuse:
+        reused = load_reused(
+            config.reuse, task=task, size=config.size, seed=config.seed, data=config.data, inputs=inputs
+        )
+    if reused is not None and not config.weights:
+        raise ValueError("--reuse takes the rows of an earlier run: give --weights to score something new")
+    return reused
+
+
+def _score_methods(
+    config: EvalConfig,
+    clean: list[np.ndarray],
+    outputs: list[MethodOutput],
+    device: torch.device,
+    lpips: LPIPS | None,
+    inception: InceptionFeatures | None,
+) -> tuple[list[_workers.ImageScores], list[dict[str, list[float]]], list[float | None]]:
+    """Per-image dlib and NIQE scores from the pool while the pairwise metrics and FID run here on torch."""
+    pairwise: list[dict[str, list[float]]] = []
+    fids: list[float | None] = []
+
+    def torch_work() -> None:
+        for output in tqdm(outputs, desc="PSNR/SSIM/MS-SSIM/LPIPS", disable=not config.progress, leave=False):
+            pairwise.append(_pairwise(clean, output, device, config.batch_size, lpips))
+        if inception is None or len(clean) < 2:
+            fids.extend([None] * len(outputs))
+            return
+        reference = _inception_features(inception, clean, config.batch_size, "clean", config.progress)
+        for output in outputs:
+            feats = _inception_features(
+                inception, output.images, config.batch_size, output.name, config.progress
+            )
+            fids.append(fid_from_features(reference, feats))
+
+    jobs = [(i, clean[i], [o.images[i] for o in outputs]) for i in range(len(clean))]
+    per_image = _score_jobs(jobs, config.workers, config.progress, torch_work)
+    return per_image, pairwise, fids
+
+
+def _scoring_notes(
+    face_error: str | None, reference_missed: int, n: int, reused: ReusedRows | None
+) -> list[str]:
+    """What the scoring could not do: dlib unavailable, the reused report's own notes, clean faces not found."""
+    notes = []
+    if face_error:
+        notes.append(f"FED/LLE unavailable: {face_error}")
+    if reused is not None:  # its own explanations (an unavailable metric, say); repeats go below
+        notes += reused.notes
+    if reference_missed and not face_error:
+        notes.append(
+            f"dlib found no face in {reference_missed} of {n} clean images; FED and LLE skip those "
+            "images (counted, not hidden), and faces missed counts detections over all images"
+        )
+    return notes
+
+
+def _reference_rows(
+    outputs: list[MethodOutput],
+    per_image: list[_workers.ImageScores],
+    pairwise: list[dict[str, list[float]]],
+    fids: list[float | None],
+    face_error: str | None,
+    has_lpips: bool,
+    n: int,
+) -> list[dict]:
+    """One row per method: the mean of each metric over the images where it could be measured."""
+    rows = []
+    for m, output in enumerate(outputs):
+        usable = [r for r in per_image if r.reference_found]
+        rows.append(
+            make_row(
+                output.name,
+                n=n,
+                faces_missed=None if face_error else sum(not r.found[m] for r in per_image),
+                psnr=finite_mean(pairwise[m]["psnr"]),
+                ssim=finite_mean(pairwise[m]["ssim"]),
+                ms_ssim=finite_mean(pairwise[m]["ms_ssim"]),
+                lpips=finite_mean(pairwise[m]["lpips"]) if has_lpips else None,
+                fid=fids[m],
+                fed=None if face_error else finite_mean([r.fed[m] for r in usable]),
+                lle=None if face_error else finite_mean([r.lle[m] for r in usable]),
+                niqe=finite_mean([r.niqe[m] for r in per_image]),
+            )
+        )
     return rows
 
 
@@ -323,18 +383,7 @@ def evaluate_no_reference(config: EvalConfig) -> list[dict]:
     started = time.perf_counter()
     files, names = find_images(config.data, config.limit)
     photos = [read_rgb(f) for f in tqdm(files, desc="read", disable=not config.progress)]
-    outputs = [MethodOutput("input photo", photos)]
-    if config.weights:
-        from hifacegan.pipeline import Renovator
-
-        for spec in config.weights:
-            renovator = Renovator(
-                weights=spec, device=config.device, precision=config.precision, batch_size=config.batch_size
-            )
-            images = [
-                renovator(p).image for p in tqdm(photos, desc=f"renovate {spec}", disable=not config.progress)
-            ]
-            outputs.append(MethodOutput(str(spec), images))
+    outputs = _photos_and_renovations(config, photos)
     if config.save_images:
         _save_images(config.out / "images", names, [], outputs, config.progress)
     jobs = [(i, None, [o.images[i] for o in outputs]) for i in range(len(photos))]
@@ -381,3 +430,20 @@ def evaluate_no_reference(config: EvalConfig) -> list[dict]:
         config.out, rows, details, markdown_table(rows, title, notes + [f"wall time {elapsed:.0f} s"])
     )
     return rows
+
+
+def _photos_and_renovations(config: EvalConfig, photos: list[np.ndarray]) -> list[MethodOutput]:
+    """The input photos, then each ``--weights``' renovation of them by the whole-photo pipeline."""
+    outputs = [MethodOutput("input photo", photos)]
+    if config.weights:
+        from hifacegan.pipeline import Renovator
+
+        for spec in config.weights:
+            renovator = Renovator(
+                weights=spec, device=config.device, precision=config.precision, batch_size=config.batch_size
+            )
+            images = [
+                renovator(p).image for p in tqdm(photos, desc=f"renovate {spec}", disable=not config.progress)
+            ]
+            outputs.append(MethodOutput(str(spec), images))
+    return outputs
