@@ -113,16 +113,7 @@ def install(
     journal = Journal(places.manifest, dry_run=dry_run, say=say)
     report = InstallReport(places.home, journal.manifest, dry_run=dry_run)
     chosen = select(detect(places, root), hosts, places, root)
-    if not chosen:
-        report.problems.append(
-            "Found neither GIMP 3 nor Krita. Install one, or name it to install the plug-in anyway: "
-            "hifacegan-install --host gimp --host krita"
-        )
-    if not dry_run and places.os_name == current_os():
-        try:
-            login.check_server_importable()
-        except InstallError as exc:
-            report.problems.append(str(exc))
+    report.problems += _preflight_problems(chosen, places, dry_run)
     sandboxed = [c for c in chosen if c.sandboxed and not c.blocked]
     if sandboxed and endpoint is None:
         endpoint = SANDBOX_ENDPOINT
@@ -130,30 +121,7 @@ def install(
     for host in chosen:
         result = HostResult(host.key, host.label)
         report.hosts.append(result)
-        say(f"== {host.label}")
-        if host.blocked:
-            result.problems.append(f"not installed: {host.blocked}")
-            say(f"   skipped: {host.blocked}")
-            continue
-        for note in host.notes:
-            say(f"   note: {note}")
-        try:
-            if host.host == "gimp":
-                _install_gimp(context, host, result)
-            else:
-                _install_krita(context, host, result)
-            _host_python(context, host, result)
-            if host.sandboxed:
-                _sandbox_config(context, host, endpoint, result)
-                if not autostart:
-                    result.problems.append(
-                        f"{host.label} cannot start the server from its sandbox and autostart is off: "
-                        "start it yourself (hifacegan-server) before using the plug-in, or rerun without "
-                        "--no-autostart."
-                    )
-        except InstallError as exc:
-            result.problems.append(str(exc))
-            say(f"   failed: {exc}")
+        _install_host(context, host, result, endpoint, autostart)
     report.server_config = _server_config(context, endpoint)
     if autostart:
         report.autostart = login.install_autostart(places, journal, report.problems)
@@ -162,6 +130,52 @@ def install(
         _point_from_account_home(places, journal, say)
     journal.save()
     return report
+
+
+def _preflight_problems(chosen: list[HostInstall], places: Places, dry_run: bool) -> list[str]:
+    """What stops the install before any host: no host found, or a server this Python cannot import."""
+    problems = []
+    if not chosen:
+        problems.append(
+            "Found neither GIMP 3 nor Krita. Install one, or name it to install the plug-in anyway: "
+            "hifacegan-install --host gimp --host krita"
+        )
+    if not dry_run and places.os_name == current_os():
+        try:
+            login.check_server_importable()
+        except InstallError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _install_host(
+    ctx: _Context, host: HostInstall, result: HostResult, endpoint: str | None, autostart: bool
+) -> None:
+    """One host: its plug-in files, its Python's dependencies and, when sandboxed, its own server config."""
+    ctx.say(f"== {host.label}")
+    if host.blocked:
+        result.problems.append(f"not installed: {host.blocked}")
+        ctx.say(f"   skipped: {host.blocked}")
+        return
+    for note in host.notes:
+        ctx.say(f"   note: {note}")
+    try:
+        if host.host == "gimp":
+            _install_gimp(ctx, host, result)
+        else:
+            _install_krita(ctx, host, result)
+        _host_python(ctx, host, result)
+        if host.sandboxed:
+            _sandbox_config(ctx, host, endpoint, result)
+            if not autostart:
+                result.problems.append(
+                    f"{host.label} cannot start the server from its sandbox and autostart is off: "
+                    "start it yourself (hifacegan-server) before using the plug-in, or rerun without "
+                    "--no-autostart."
+                )
+    except InstallError as exc:
+        result.problems.append(str(exc))
+        ctx.say(f"   failed: {exc}")
 
 
 def _point_from_account_home(places: Places, journal: Journal, say: Callable[[str], None]) -> None:
