@@ -495,31 +495,13 @@ class Client:
         next_beat = start + self.heartbeat_interval
         cancel_sent: float | None = None
         accepted = False
-        if timeout is None:
-            timeout = float(self.limits.get("job_timeout", 600.0)) + 30.0
+        timeout = float(self.limits.get("job_timeout", 600.0)) + 30.0 if timeout is None else timeout
         while True:
             now = time.monotonic()
             if cancel is not None and cancel.is_set() and cancel_sent is None:
                 self._send_quiet(self._header(P.OP_CANCEL, job=job))
                 cancel_sent = now
-            if cancel_sent is not None and now - cancel_sent > CANCEL_GRACE:
-                self._drop_socket()
-                raise Cancelled("The job was cancelled (the server did not confirm in time).")
-            if now - start > timeout and cancel_sent is None:
-                self._send_quiet(self._header(P.OP_CANCEL, job=job))
-                self._drop_socket()
-                raise ServerError(
-                    f"The server did not finish within {timeout:g} s; the job was cancelled. Try a smaller image "
-                    "or region.",
-                    P.E_TIMEOUT,
-                )
-            if now - last_heard > self.server_silence:
-                self._drop_socket()
-                raise ServerUnavailable(
-                    f"The renovate-faces server at {self.endpoint} stopped answering {now - last_heard:.1f} s ago "
-                    f"while renovating (it may have crashed or been stopped); see its log "
-                    f"{paths.log_dir() / paths.LOG_FILE} and start it again."
-                )
+            self._check_deadlines(job, now, start, timeout, last_heard, cancel_sent)
             if now >= next_beat:
                 self._send_quiet(self._header(P.OP_HEARTBEAT, jobs=[job]))
                 next_beat = now + self.heartbeat_interval
@@ -554,6 +536,29 @@ class Client:
                 raise ServerUnavailable(
                     "The renovate-faces server lost this job (it was restarted); run the command again."
                 )
+
+    def _check_deadlines(
+        self, job: str, now: float, start: float, timeout: float, heard: float, cancel_sent: float | None
+    ) -> None:
+        """Give up on the job once its cancel went unconfirmed, its time ran out or the server fell silent."""
+        if cancel_sent is not None and now - cancel_sent > CANCEL_GRACE:
+            self._drop_socket()
+            raise Cancelled("The job was cancelled (the server did not confirm in time).")
+        if now - start > timeout and cancel_sent is None:
+            self._send_quiet(self._header(P.OP_CANCEL, job=job))
+            self._drop_socket()
+            raise ServerError(
+                f"The server did not finish within {timeout:g} s; the job was cancelled. Try a smaller image "
+                "or region.",
+                P.E_TIMEOUT,
+            )
+        if now - heard > self.server_silence:
+            self._drop_socket()
+            raise ServerUnavailable(
+                f"The renovate-faces server at {self.endpoint} stopped answering {now - heard:.1f} s ago "
+                f"while renovating (it may have crashed or been stopped); see its log "
+                f"{paths.log_dir() / paths.LOG_FILE} and start it again."
+            )
 
     def _send_quiet(self, header: dict[str, Any]) -> None:
         """Best effort: heartbeats and cancels must never block the wait loop."""
