@@ -109,7 +109,29 @@ class TrainConfig:
 
     def validate(self, source: str = "config") -> None:
         """Catch the mistakes that would otherwise surface hours later or as a shape error."""
-        from hifacegan.data.datasets import check_zoom_out
+        self._check_parts(source)
+        self._check_counts(source)
+        self._check_rates(source)
+        if not (self.gan or self.fidelity or self.lambda_perceptual > 0):
+            raise ConfigError(
+                f"{source}: no loss left to train with; enable gan, fidelity or the perceptual loss"
+            )
+        if not (
+            self.template in ("data", "ffhq")
+            or (
+                isinstance(self.template, list)
+                and len(self.template) == 5
+                and all(isinstance(p, list) and len(p) == 2 for p in self.template)
+            )
+        ):
+            raise ConfigError(
+                f"{source}: template must be data, ffhq or five [x, y] points, not {self.template!r}"
+            )
+        if self.role not in (None, "fidelity", "perceptual"):
+            raise ConfigError(f"{source}: role must be fidelity, perceptual or null, not {self.role!r}")
+
+    def _check_parts(self, source: str) -> None:
+        """The named parts exist: the generator, the task mix, the discriminator and the perceptual backbone."""
         from hifacegan.degradations import parse_task_mix
         from hifacegan.losses import BACKBONES
         from hifacegan.models import generator_spec, list_discriminators
@@ -128,6 +150,9 @@ class TrainConfig:
             raise ConfigError(
                 f"{source}: perceptual must be one of {', '.join(BACKBONES)}, not {self.perceptual!r}"
             )
+
+    def _check_counts(self, source: str) -> None:
+        """Batch size, intervals and limits are positive integers (the optional ones or null); workers 0 or more."""
         positive = {
             "batch_size": self.batch_size,
             "log_every": self.log_every,
@@ -143,6 +168,11 @@ class TrainConfig:
                 raise ConfigError(f"{source}: {key} must be a positive integer or null, got {value!r}")
         if self.workers < 0:
             raise ConfigError(f"{source}: workers must be 0 or more, got {self.workers}")
+
+    def _check_rates(self, source: str) -> None:
+        """Fractions and probabilities lie in their ranges, and a time budget is positive."""
+        from hifacegan.data.datasets import check_zoom_out
+
         if not 0.0 <= self.decay_fraction <= 1.0:
             raise ConfigError(f"{source}: decay_fraction must be in [0, 1], got {self.decay_fraction}")
         try:
@@ -153,23 +183,6 @@ class TrainConfig:
             raise ConfigError(f"{source}: clean_probability must be in [0, 1), got {self.clean_probability}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"{source}: max_minutes must be positive, got {self.max_minutes}")
-        if not (self.gan or self.fidelity or self.lambda_perceptual > 0):
-            raise ConfigError(
-                f"{source}: no loss left to train with; enable gan, fidelity or the perceptual loss"
-            )
-        if not (
-            self.template in ("data", "ffhq")
-            or (
-                isinstance(self.template, list)
-                and len(self.template) == 5
-                and all(isinstance(p, list) and len(p) == 2 for p in self.template)
-            )
-        ):
-            raise ConfigError(
-                f"{source}: template must be data, ffhq or five [x, y] points, not {self.template!r}"
-            )
-        if self.role not in (None, "fidelity", "perceptual"):
-            raise ConfigError(f"{source}: role must be fidelity, perceptual or null, not {self.role!r}")
 
     @property
     def image_size(self) -> int:

@@ -29,35 +29,13 @@ def export_weights(
     from hifacegan.weights import ModelCard, save_weights
 
     role = config.role or ("fidelity" if config.fidelity and not config.gan else "perceptual")
-    losses = []
-    if config.fidelity:
-        losses.append(f"L1 x{config.lambda_l1:g}")
-    if step_fn.perceptual is not None:
-        losses.append(f"perceptual x{config.lambda_perceptual:g} ({step_fn.perceptual.backbone})")
-    if config.gan:
-        losses.append(
-            f"LSGAN x{config.lambda_gan:g} + feature matching x{config.lambda_fm:g} ({config.discriminator})"
-        )
     training = {
-        "losses": ", ".join(losses),
+        "losses": _losses_used(step_fn, config),
         "perceptual_network": summary["perceptual"],
-        "data": f"{data.name}, {summary['samples']} samples seen, degradation task {config.task!r}, "
-        f"random flips {config.flip}"
-        + (
-            f", zoom-out p {config.zoom_out_probability:g} (scale {config.zoom_out_min_scale:g}-1)"
-            if config.zoom_out_probability
-            else ""
-        )
-        + (f", undegraded p {config.clean_probability:g}" if config.clean_probability else ""),
+        "data": _data_seen(config, data, summary),
         "steps": summary["step"],
         "batch_size": f"{config.batch_size} x {summary['world_size']} process(es)",
-        "optimizer": f"Adam betas ({config.beta1:g}, {config.beta2:g}), lr G {config.lr_g:g}"
-        + (f" / D {config.lr_d:g}, " if config.gan else ", ")
-        + (
-            f"constant then linear decay over the last {config.decay_fraction:.0%} of {config.steps} steps"
-            if config.steps
-            else "constant"
-        ),
+        "optimizer": _optimizer_used(config),
         "trained_minutes": round(summary["trained_seconds"] / 60, 1),
         "stopped_by": summary["stopped_by"],
         "seed": config.seed,
@@ -88,6 +66,47 @@ def export_weights(
         write_markdown=True,
     )
     return path
+
+
+def _losses_used(step_fn: TrainingStep, config: TrainConfig) -> str:
+    """The card's losses: each term the generator was trained with, and its weight."""
+    losses = []
+    if config.fidelity:
+        losses.append(f"L1 x{config.lambda_l1:g}")
+    if step_fn.perceptual is not None:
+        losses.append(f"perceptual x{config.lambda_perceptual:g} ({step_fn.perceptual.backbone})")
+    if config.gan:
+        losses.append(
+            f"LSGAN x{config.lambda_gan:g} + feature matching x{config.lambda_fm:g} ({config.discriminator})"
+        )
+    return ", ".join(losses)
+
+
+def _data_seen(config: TrainConfig, data: Path, summary: dict[str, Any]) -> str:
+    """The card's data: the folder, the samples seen and how they were degraded and augmented."""
+    return (
+        f"{data.name}, {summary['samples']} samples seen, degradation task {config.task!r}, "
+        f"random flips {config.flip}"
+        + (
+            f", zoom-out p {config.zoom_out_probability:g} (scale {config.zoom_out_min_scale:g}-1)"
+            if config.zoom_out_probability
+            else ""
+        )
+        + (f", undegraded p {config.clean_probability:g}" if config.clean_probability else "")
+    )
+
+
+def _optimizer_used(config: TrainConfig) -> str:
+    """The card's optimizer: Adam's betas, the learning rates and their schedule."""
+    return (
+        f"Adam betas ({config.beta1:g}, {config.beta2:g}), lr G {config.lr_g:g}"
+        + (f" / D {config.lr_d:g}, " if config.gan else ", ")
+        + (
+            f"constant then linear decay over the last {config.decay_fraction:.0%} of {config.steps} steps"
+            if config.steps
+            else "constant"
+        )
+    )
 
 
 def card_template(config: TrainConfig, data: Path, run_dir: Path) -> tuple[list[list[float]], str]:

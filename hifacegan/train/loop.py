@@ -288,19 +288,11 @@ class Trainer:
         batches_per_epoch = sampler.per_rank // config.batch_size
         if at.offset >= batches_per_epoch:
             at.epoch, at.offset = at.epoch + 1, 0
-        scalars = None
-        if self.primary:
-            scalars = ScalarLog(
-                self.run_dir, _loss_names(self.step_fn), resume_step=at.step if self.resumed else None
-            )
+        scalars = self._open_scalars()
         last_step, last_reason = step_limit(config)
         stop = StopFlag()
         stop.install()
-        bar = None
-        if self.primary and progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=last_step, initial=at.step, unit="step", dynamic_ncols=True, desc=config.name)
+        bar = self._progress_bar(progress, last_step)
         self.started = time.monotonic()
         last_ckpt = self.started
         window = LossWindow(self.started, at.samples)
@@ -321,12 +313,7 @@ class Trainer:
                     if bar is not None:
                         bar.update(1)
                     if self.primary and at.step % config.image_every == 0:
-                        save_grid(
-                            self.run_dir / "samples" / f"step_{at.step:07d}.png",
-                            batch["lq"],
-                            fake.cpu(),
-                            batch["gt"],
-                        )
+                        self._save_samples(batch, fake)
                     reason = self._stop_reason(stop, last_step, last_reason)
                     if any_rank(reason is not None, dist):
                         stopped_by = reason or "another rank stopped"
@@ -346,6 +333,33 @@ class Trainer:
                 scalars.close()
         at.trained_seconds += time.monotonic() - self.started
         return stopped_by
+
+    def _open_scalars(self) -> ScalarLog | None:
+        """The loss log on the primary rank (continued after a resume); None on the others."""
+        if not self.primary:
+            return None
+        return ScalarLog(
+            self.run_dir, _loss_names(self.step_fn), resume_step=self.at.step if self.resumed else None
+        )
+
+    def _progress_bar(self, progress: bool, last_step: int | None) -> Any:
+        """A tqdm bar of steps on the primary rank when ``progress``; None otherwise."""
+        if not (self.primary and progress):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=last_step, initial=self.at.step, unit="step", dynamic_ncols=True, desc=self.config.name
+        )
+
+    def _save_samples(self, batch: dict[str, torch.Tensor], fake: torch.Tensor) -> None:
+        """The step's input, output and target side by side, under ``RUN_DIR/samples``."""
+        save_grid(
+            self.run_dir / "samples" / f"step_{self.at.step:07d}.png",
+            batch["lq"],
+            fake.cpu(),
+            batch["gt"],
+        )
 
     def _train_step(
         self, batch: dict[str, torch.Tensor], batches_per_epoch: int
