@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from hifacegan.damage.data import DamageSamples
 from hifacegan.damage.detector import ROLE, THRESHOLD
-from hifacegan.damage.network import build_detector
+from hifacegan.damage.network import DamageUNet, build_detector
 from hifacegan.train.checkpoint import LAST, load_checkpoint, save_checkpoint, write_bytes
 from hifacegan.weights.card import ModelCard
 from hifacegan.weights.format import save_weights
@@ -112,6 +112,34 @@ def _start(run: Path, settings: DetectorTraining | None, resume: bool) -> tuple[
     return settings, {}
 
 
+def _network_and_optimiser(
+    settings: DetectorTraining, state: dict
+) -> tuple[DamageUNet, torch.optim.Adam, int]:
+    """A seeded fresh detector and its Adam, or both as the checkpoint ``state`` left them; the step reached."""
+    torch.manual_seed(settings.seed)
+    network = build_detector(settings.config)
+    optimiser = torch.optim.Adam(network.parameters(), lr=settings.lr)
+    step = 0
+    if state:
+        network.load_state_dict(state["network"])
+        optimiser.load_state_dict(state["optimiser"])
+        step = int(state["step"])
+    return network, optimiser, step
+
+
+def _optimise(
+    network: DamageUNet, optimiser: torch.optim.Adam, batch: dict[str, torch.Tensor], lr: float
+) -> torch.Tensor:
+    """One step of Adam at ``lr`` on the batch's loss; returns the loss."""
+    for group in optimiser.param_groups:
+        group["lr"] = lr
+    loss = loss_of(network(batch["image"]), batch["mask"])
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss
+
+
 def train_detector(
     run: str | Path,
     settings: DetectorTraining | None = None,
@@ -123,14 +151,7 @@ def train_detector(
     """Train (or continue) a detector in ``run`` until ``settings.steps`` or ``max_minutes``; export its weights."""
     run = Path(run).expanduser()
     settings, state = _start(run, settings, resume)
-    torch.manual_seed(settings.seed)
-    network = build_detector(settings.config)
-    optimiser = torch.optim.Adam(network.parameters(), lr=settings.lr)
-    step = 0
-    if state:
-        network.load_state_dict(state["network"])
-        optimiser.load_state_dict(state["optimiser"])
-        step = int(state["step"])
+    network, optimiser, step = _network_and_optimiser(settings, state)
     held_out = DamageSamples(
         settings.held_out, settings.size, seed=settings.seed + 1000, count=settings.eval_samples
     )
@@ -146,12 +167,7 @@ def train_detector(
     )
     stop = _StopOnSignal()
     for batch in bar:
-        for group in optimiser.param_groups:
-            group["lr"] = _learning_rate(settings, step)
-        loss = loss_of(network(batch["image"]), batch["mask"])
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        loss = _optimise(network, optimiser, batch, _learning_rate(settings, step))
         step += 1
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         minutes = (time.monotonic() - began) / 60
