@@ -1,5 +1,6 @@
-"""The house rules of docs/architecture.md, checked on the source: arrows point one way, modules stay small, and
-no training checkpoint is tracked. A change that breaks one fails here with the file and line to look at."""
+"""The house rules of docs/architecture.md, checked on the source: arrows point one way, modules and functions
+stay small, and no training checkpoint is tracked. A change that breaks one fails here with the file and line to
+look at."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from conftest import REPO
 
 MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 60
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 # What each folder must never import (top-level names), down the flow host -> plug-in -> client -> server ->
 # pipeline -> networks: the library knows neither the server nor the installers; the server not the installers;
@@ -58,6 +60,30 @@ def test_no_module_outgrows_one_sitting() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     ]
     assert long == [], f"split these by job (at most {MAX_MODULE_LINES} lines): {long}"
+
+
+def _long_functions(path: Path) -> list[str]:
+    """``path:line name length`` of each function (methods and nested ones too) over the limit, docstring included."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} {length}")
+    return found
+
+
+def test_no_function_over_60_lines() -> None:
+    long = [
+        entry
+        for folder in ("hifacegan", "server", "installers")
+        for path in _modules(folder)
+        for entry in _long_functions(path)
+    ]
+    assert long == [], (
+        f"split these into named steps (at most {MAX_FUNCTION_LINES} lines from def to last line):\n"
+        + "\n".join(long)
+    )
 
 
 def _private_imports(path: Path) -> list[tuple[int, str]]:
