@@ -28,7 +28,6 @@ import zmq
 
 from hifacegan_server import protocol as P
 from hifacegan_server.errors import (
-    JobStopped,
     LoadOutOfMemory,
     PipelineUnavailable,
     failure,
@@ -308,6 +307,8 @@ class Worker(threading.Thread):
     def _call(self, job: Job, renovator: Any) -> Any:
         import numpy as np
 
+        from hifacegan.pipeline import CancelToken
+
         spec = job.spec
         image = image_of(job)
         region = None
@@ -319,26 +320,23 @@ class Worker(threading.Thread):
             "faces": opts.get("faces", "all"),
             "max_faces": opts.get("max_faces"),
             "region": region,
-            "progress": lambda stage, fraction: self._checkpoint(job),
             "report": lambda state: self._on_report(job, state),
-            "cancel": job.cancel_event.is_set,
+            # the job's own event: a client's cancel, its silence, a time limit or shutdown set it, and the pipeline
+            # stops at its next check (before each batch of faces) with the photo untouched
+            "cancel": CancelToken(job.cancel_event),
         }
         if "min_face_size" in opts:
             kwargs["min_face_size"] = opts["min_face_size"]
-        if "damage" in opts:
-            kwargs["damage"] = opts["damage"]
+        for option in ("damage", "grain"):
+            if option in opts:
+                kwargs[option] = opts[option]
         return renovator(image, **kwargs)
-
-    def _checkpoint(self, job: Job) -> None:
-        """Between the pipeline's stages and batches of faces: stop a cancelled job, run waiting previews."""
-        if job.cancel_event.is_set():
-            raise JobStopped(job.cancel_reason or "cancelled")
-        self._serve_previews()
 
     def _on_report(self, job: Job, state: Any) -> None:
         """The pipeline's Progress as each stage starts: detect, then renovate and paste per batch of faces; its
-        ``text`` ("Renovating faces 5-8 of 29 (about 12 s left)") is what the user reads."""
-        self._checkpoint(job)
+        ``text`` ("Renovating faces 5-8 of 29 (about 12 s left)") is what the user reads. Previews waiting for this
+        worker are served here, between the job's stages (a slider must not wait for a whole photo)."""
+        self._serve_previews()
         fraction = state.done / state.total if state.total else 0.0
         faces = {"done": state.done, "total": state.total, "remaining": state.remaining}
         self._emit_progress(job, state.stage, fraction, text=state.text, faces=faces)

@@ -84,6 +84,8 @@ class Previewers:
             from hifacegan.pipeline import FacePreviewer
 
             self._by_key[key] = FacePreviewer(renovator)
+        from hifacegan.pipeline import CancelToken
+
         spec = job.spec
         return self._by_key[key](
             image_of(job),
@@ -95,4 +97,6 @@ class Previewers:
             else (spec.width, spec.height, spec.channels, spec.dtype, job.pixels_key),
             min_face_size=job.options.get("min_face_size", 16),
             damage=job.options.get("damage"),
+            grain=job.options.get("grain"),
+            cancel=CancelToken(job.cancel_event),
         )

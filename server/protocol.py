@@ -34,10 +34,15 @@ FACE_CHOICES = ("all", "largest", "center")
 DAMAGE_CHOICES = ("faces", "photo", "off")
 """Where scratches and dust are found and filled: around each face, over the whole photo, or nowhere."""
 
-OPTIONS = ("weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout", "damage", "batch_size")
+GRAIN_CHOICES = ("keep", "remove")
+"""Whether the photo's grain is laid back over renovated faces (keep) or they are left smooth (remove)."""
+
+OPTIONS = (
+    "weights", "fidelity", "faces", "max_faces", "min_face_size", "timeout", "damage", "grain", "batch_size",
+)  # fmt: skip
 """The renovate options a server knows; any other key is refused (``bad_option``)."""
 
-PREVIEW_OPTIONS = ("weights", "fidelity", "min_face_size", "timeout", "damage")
+PREVIEW_OPTIONS = ("weights", "fidelity", "min_face_size", "timeout", "damage", "grain")
 """The options a preview takes (one face: no face choice, no face count)."""
 
 # Requests (client -> server).
@@ -340,12 +345,11 @@ def validate_options(options: Any, known: tuple[str, ...] = OPTIONS) -> dict[str
         if options["faces"] not in FACE_CHOICES:
             raise BadOption(f"'faces' must be one of {', '.join(FACE_CHOICES)}, got {options['faces']!r}.")
         out["faces"] = options["faces"]
-    if "damage" in options and options["damage"] is not None:
-        if options["damage"] not in DAMAGE_CHOICES:
-            raise BadOption(
-                f"'damage' must be one of {', '.join(DAMAGE_CHOICES)}, got {options['damage']!r}."
-            )
-        out["damage"] = options["damage"]
+    for key, choices in (("damage", DAMAGE_CHOICES), ("grain", GRAIN_CHOICES)):
+        if key in options and options[key] is not None:
+            if options[key] not in choices:
+                raise BadOption(f"'{key}' must be one of {', '.join(choices)}, got {options[key]!r}.")
+            out[key] = options[key]
     for key, high in (("max_faces", 1 << 20), ("min_face_size", 1 << 20), ("batch_size", 256)):
         if key in options and options[key] is not None:
             value = options[key]

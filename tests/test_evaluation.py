@@ -249,9 +249,13 @@ def test_no_reference_mode_scores_photos_in_worker_processes(shared_data: Path, 
         )
     out = tmp_path / "report"
     assert (
-        main(["eval", "--no-reference", "--data", str(small), "--out", str(out), "--workers", "1", "--quiet"])
+        main(["eval", "--no-reference", "--data", str(small), "--out", str(out), "--workers", "1", "--quiet",
+              "--save-images"])
         == 0
-    )
+    )  # fmt: skip
+    assert sorted(p.name for p in (out / "images" / "input-photo").iterdir()) == sorted(
+        p.name for p in small.iterdir()
+    )  # photos without ground truth have no clean set to save
     rows = json.loads((out / "metrics.json").read_text())
     assert len(rows) == 1 and rows[0]["method"] == "input photo" and rows[0]["n"] == 2
     assert rows[0]["psnr"] is None and rows[0]["niqe"] > 0

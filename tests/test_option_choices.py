@@ -167,3 +167,14 @@ def test_the_library_and_the_protocol_know_the_same_damage_choices():
         assert P.validate_options({"damage": choice}, P.PREVIEW_OPTIONS) == {"damage": choice}
     with pytest.raises(P.BadOption, match="'damage' must be one of"):
         P.validate_options({"damage": "some"})
+
+
+def test_the_library_the_cli_and_the_protocol_know_the_same_grain_choices():
+    from hifacegan.cli.renovate import GRAIN_CHOICES as CLI_GRAIN_CHOICES
+    from hifacegan.face.grain import GRAIN_CHOICES
+
+    assert tuple(GRAIN_CHOICES) == P.GRAIN_CHOICES == CLI_GRAIN_CHOICES
+    for choice in P.GRAIN_CHOICES:
+        assert P.validate_options({"grain": choice}, P.PREVIEW_OPTIONS) == {"grain": choice}
+    with pytest.raises(P.BadOption, match="'grain' must be one of"):
+        P.validate_options({"grain": "some"})

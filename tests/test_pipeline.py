@@ -91,7 +91,7 @@ def _far_from_faces(shape, boxes) -> np.ndarray:
 def test_solvay_photo(renovator, solvay_photo):
     photo = read_photo(solvay_photo)
     stages = []
-    result = renovator(photo.pixels, fidelity=0.3, progress=lambda stage, f: stages.append((stage, f)))
+    result = renovator(photo.pixels, fidelity=0.3, report=lambda state: stages.append(state.stage))
     image, original = result.image, photo.pixels
     assert image.shape == original.shape and image.dtype == original.dtype
     renovated = [f for f in result.faces if f.renovated]
@@ -110,8 +110,7 @@ def test_solvay_photo(renovator, solvay_photo):
         np.abs(rgb[..., 0] - rgb[..., 1]).max()
         <= np.abs(original[..., 0].astype(int) - original[..., 1]).max() + 2
     )
-    assert {s for s, _ in stages} == {"detect", "renovate", "paste"}
-    assert stages[-1][1] == 1.0
+    assert set(stages) == {"detect", "renovate", "paste", "done"} and stages[-1] == "done"
     assert set(result.timings) >= {"detect", "align", "network", "paste"}
 
 
@@ -216,7 +215,30 @@ def test_slider_refuses_a_partner_built_differently(tmp_path, small_photo, caplo
     np.testing.assert_array_equal(low, high)  # one network whatever the slider says
 
 
-def test_cancel_stops_between_faces(identity, small_photo):
+def test_one_cancel_token_stops_between_faces_and_leaves_the_photo(identity, small_photo):
+    from hifacegan.pipeline import CancelToken, Progress
+
+    small_batches = Renovator.__new__(Renovator)
+    small_batches.__dict__.update(identity.__dict__)
+    small_batches.batch_size = 1
+    token = CancelToken()
+    seen: list[Progress] = []
+
+    def report(state: Progress) -> None:  # a host's Cancel pressed while the second face is blended
+        seen.append(state)
+        if state.stage == "paste" and state.first == 2:
+            token.cancel("the user pressed Cancel")
+
+    before = small_photo.copy()
+    with pytest.raises(Cancelled, match="after 2 of"):
+        small_batches(small_photo, cancel=token, report=report)
+    assert np.array_equal(small_photo, before) and token.reason == "the user pressed Cancel"
+    assert [s.stage for s in seen][-1] == "paste"  # stopped before the third batch began
+    with pytest.raises(Cancelled, match="before it started"):
+        identity(small_photo, cancel=token)
+
+
+def test_the_older_stop_and_progress_callbacks_still_work_with_a_warning(identity, small_photo):
     calls = []
 
     def cancel() -> bool:
@@ -226,10 +248,12 @@ def test_cancel_stops_between_faces(identity, small_photo):
     small_batches = Renovator.__new__(Renovator)
     small_batches.__dict__.update(identity.__dict__)
     small_batches.batch_size = 1
-    with pytest.raises(Cancelled):
+    with pytest.warns(DeprecationWarning, match="CancelToken"), pytest.raises(Cancelled):
         small_batches(small_photo, cancel=cancel)
-    with pytest.raises(Cancelled):
-        identity(small_photo, cancel=lambda: True)
+    stages = []
+    with pytest.warns(DeprecationWarning, match="report="):
+        identity(small_photo, progress=lambda stage, fraction: stages.append(stage))
+    assert stages[0] == "detect" and stages[-1] == "paste"
 
 
 def test_bad_inputs_are_refused_clearly(identity):
@@ -279,9 +303,10 @@ def test_progress_follows_the_work_in_order(renovator, solvay_photo):
     photo = read_photo(solvay_photo)
     legacy: list[tuple[str, float]] = []
     states: list[Progress] = []
-    result = renovator(
-        photo.pixels, fidelity=0.5, progress=lambda s, f: legacy.append((s, f)), report=states.append
-    )
+    with pytest.warns(DeprecationWarning):
+        result = renovator(
+            photo.pixels, fidelity=0.5, progress=lambda s, f: legacy.append((s, f)), report=states.append
+        )
     total = sum(1 for f in result.faces if f.renovated)
     assert total >= 25
     stages = [s.stage for s in states]

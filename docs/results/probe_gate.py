@@ -40,11 +40,11 @@ def probe(sizes: list[int], tasks: list[str], step: int, data: Path, out: Path) 
                 clean = fit_long_side(image, size)
                 for task in tasks:
                     photo = clean if task == "none" else degrade(clean, task, rng=rng_for(0, name))
-                    faces = renovator.detector(photo)
+                    faces = renovator.detect(photo)
                     if not faces:
                         continue
                     index = max(range(len(faces)), key=lambda i: faces[i].size)
-                    face = renovator._prepare(photo, faces[index], index)
+                    face = renovator.prepare(photo, faces[index], index)
                     row = {"name": name, "size": size, "task": task, "face_size": face.path.face_size}
                     if face.large is None:  # at the network's size: the small-face gate, already in path
                         row.update(merge="replace", now=face.path.degradation)

@@ -70,6 +70,13 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         "measured in the box of the largest face (adds a 'detail kept' column)",
     )
     parser.add_argument(
+        "--grain",
+        choices=("keep", "remove"),
+        default="keep",
+        help="with --pipeline: lay the photo's grain back over renovated faces (keep, what users get by default) "
+        "or leave them smooth (remove)",
+    )
+    parser.add_argument(
         "--seed", type=at_least(0), default=0, metavar="S", help="degradation seed (default 0)"
     )
     parser.add_argument(
@@ -150,6 +157,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         batch_size=args.batch_size,
+        grain=args.grain,
         progress=not args.quiet,
     )
     return _evaluate_and_show(lambda: evaluate_pipeline(config), args.out)

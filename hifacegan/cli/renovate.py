@@ -17,6 +17,10 @@ from pathlib import Path
 
 from hifacegan.cli._args import PRECISION_CHOICES, PRECISION_HELP, at_least
 
+# the choices as the library names them (hifacegan.face.grain.GRAIN_CHOICES), without importing numpy and OpenCV
+# before --help
+GRAIN_CHOICES = ("keep", "remove")
+
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_SETUP = 0, 1, 2, 3
 STAGES = ("decode", "detect", "align", "network", "paste", "encode")
 
@@ -41,6 +45,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_files(parser)
+    _add_choice_of_faces(parser)
+    _add_look(parser)
+    _add_running(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
+    return parser
+
+
+def _add_files(parser: argparse.ArgumentParser) -> None:
+    """What goes in and what comes out: photos, the output, the summary, face crops, JPEG quality."""
     parser.add_argument(
         "inputs", nargs="+", metavar="IN", help="photos, or folders of photos (searched recursively)"
     )
@@ -51,6 +65,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="OUT",
         help="output photo (one input file, with an image extension) or output folder (created if missing)",
     )
+    parser.add_argument(
+        "--save-faces", type=Path, default=None, metavar="DIR", help="also save each renovated face crop"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="SUMMARY",
+        help="write a JSON summary (faces, boxes, timings)",
+    )
+    parser.add_argument(
+        "--quality", type=int, default=95, help="JPEG/WebP quality of the output (default 95)"
+    )
+
+
+def _add_look(parser: argparse.ArgumentParser) -> None:
+    """How renovated faces look: the weights, the fidelity slider, damage and grain."""
     parser.add_argument(
         "--weights",
         default="default",
@@ -64,8 +95,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="0 = perceptual (sharpest), 1 = fidelity (closest to the input); default 0.5",
     )
     parser.add_argument(
-        "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps"
+        "--damage",
+        choices=("faces", "photo", "off"),
+        default="off",
+        help="scratches, cracks and dust: found and filled around each face (faces), over the whole photo "
+        "(photo), or left as they are (off, the default while the detector still changes some clean faces); "
+        "every other pixel is kept",
     )
+    parser.add_argument(
+        "--grain",
+        choices=GRAIN_CHOICES,
+        default="keep",
+        help="film grain and sensor noise: laid back over renovated faces, matched to the photo's own around "
+        "each face, so they do not look pasted in (keep, the default), or left smooth (remove)",
+    )
+
+
+def _add_choice_of_faces(parser: argparse.ArgumentParser) -> None:
+    """Which faces are renovated."""
     parser.add_argument(
         "--only-center-face", action="store_true", help="renovate only the face closest to the photo's centre"
     )
@@ -82,15 +129,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="PX",
         help="skip faces smaller than PX pixels (default 16)",
     )
+
+
+def _add_running(parser: argparse.ArgumentParser) -> None:
+    """Where and how the networks run: device, detector, number format, batch size."""
     parser.add_argument(
-        "--save-faces", type=Path, default=None, metavar="DIR", help="also save each renovated face crop"
-    )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        metavar="SUMMARY",
-        help="write a JSON summary (faces, boxes, timings)",
+        "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps"
     )
     parser.add_argument(
         "--detector",
@@ -106,19 +150,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="faces per network batch (default: 4 on a CPU, 8 on a GPU)",
     )
-    parser.add_argument(
-        "--damage",
-        choices=("faces", "photo", "off"),
-        default="off",
-        help="scratches, cracks and dust: found and filled around each face (faces), over the whole photo "
-        "(photo), or left as they are (off, the default while the detector still changes some clean faces); "
-        "every other pixel is kept",
-    )
-    parser.add_argument(
-        "--quality", type=int, default=95, help="JPEG/WebP quality of the output (default 95)"
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
-    return parser
 
 
 def _collect(inputs: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
@@ -172,7 +203,7 @@ def check_writable(photo, fmt: str) -> None:
         )
 
 
-def _renovate_one(renovator, src: Path, dst: Path, args, stage_hook) -> dict:
+def _renovate_one(renovator, src: Path, dst: Path, args, stage_hook, token) -> dict:
     import numpy as np
 
     from hifacegan.imageio import FORMATS, Photo, output_format, read_photo, write_photo
@@ -194,7 +225,8 @@ def _renovate_one(renovator, src: Path, dst: Path, args, stage_hook) -> dict:
         faces="center" if args.only_center_face else args.faces,
         max_faces=args.max_faces,
         min_face_size=args.min_face_size,
-        progress=lambda stage, fraction: stage_hook(stage),
+        report=lambda state: stage_hook(state.stage),
+        cancel=token,
         return_crops=args.save_faces is not None,
     )
     for key in ("detect", "align", "network", "paste"):
@@ -227,125 +259,171 @@ def _renovate_one(renovator, src: Path, dst: Path, args, stage_hook) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hifacegan.imageio import FORMATS
-
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(message)s")
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    if not 0.0 <= args.fidelity <= 1.0:
-        print(f"error: --fidelity must be within 0..1, got {args.fidelity}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.max_faces is not None and args.max_faces < 0:
-        print("error: --max-faces must be 0 or more", file=sys.stderr)
-        return EXIT_USAGE
-    found, problems = _collect(args.inputs)
-    for message in problems:
-        print(f"error: {message}", file=sys.stderr)
-    if not found:
-        print("error: no photos to renovate", file=sys.stderr)
-        return EXIT_USAGE
-    output = Path(args.output)
-    from hifacegan.imageio import ImageWriteError, output_format
-
-    if len(found) > 1 and (output.is_file() or output.suffix.lower() in FORMATS):
-        print(f"error: {len(found)} photos need an output folder, but {output} names a file", file=sys.stderr)
-        return EXIT_USAGE
-    if len(found) == 1 and output.suffix and not output.is_dir():
-        try:
-            output_format(output)
-        except ImageWriteError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    plan = _plan(found, output)
-    sources = {src.resolve() for src, _ in plan}
-    clashes = [dst for _, dst in plan if dst.resolve() in sources]
-    if clashes:
-        print(f"error: {clashes[0]} would overwrite an input photo; choose another -o", file=sys.stderr)
-        return EXIT_USAGE
-
+    plan = _checked_plan(args)
+    if isinstance(plan, int):
+        return plan
     from hifacegan.devices import configure_cpu_threads
-    from hifacegan.pipeline import Renovator, WeightsUnavailable
 
     configure_cpu_threads()  # this command owns its process: all cores but one, on every device
-
-    try:
-        renovator = Renovator(
-            args.weights,
-            device=args.device,
-            detector=args.detector,
-            damage=args.damage,
-            precision=args.precision,
-            batch_size=args.batch_size,
-        )
-    except WeightsUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except (ValueError, RuntimeError) as exc:  # device not available, detector unusable
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SETUP
+    renovator = _load(args)
+    if isinstance(renovator, int):
+        return renovator
     info = renovator.describe()
     say(f"weights {info['weights']} ({info['size']} px) on {info['device']}, detector {info['detector']}")
-
-    from tqdm import tqdm
-
-    from hifacegan.imageio import ImageReadError, ImageWriteError
-
-    records = []
-    bar = tqdm(plan, unit="photo", disable=args.quiet or None, file=sys.stderr, dynamic_ncols=True)
-    for src, dst in bar:
-        bar.set_description(src.name[:30])
-        try:
-            record = _renovate_one(renovator, src, dst, args, lambda stage: bar.set_postfix_str(stage))
-        except (ImageReadError, ImageWriteError, ValueError, OSError) as exc:
-            record = {
-                "input": str(src),
-                "output": None,
-                "error": str(exc),
-                "faces": [],
-                "found": 0,
-                "renovated": 0,
-            }
-            tqdm.write(f"error: {exc}", file=sys.stderr)
-        records.append(record)
-        if record.get("error") is None:
-            line = f"{src}: {_faces(record['found'])} found, {record['changed']} changed"
-            kept = record["renovated"] - record["changed"]
-            if kept:
-                line += f" ({kept} already looked sharp and clean, so kept every pixel)"
-            if record["skipped"]:
-                line += "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in record["skipped"].items())
-            if record["found"] == 0:
-                line += " (no face found: written unchanged)"
-            if not args.quiet:
-                tqdm.write(line, file=sys.stderr)
-    bar.close()
-
-    ok = [r for r in records if r.get("error") is None]
+    records = _renovate_all(renovator, plan, args)
     failed = [r for r in records if r.get("error") is not None]
-    stage_totals = {s: round(sum(r["timings"][s] for r in ok), 3) for s in STAGES}
-    summary = {
-        **info,
-        "fidelity": args.fidelity,
-        "photos": records,
-        "totals": {
-            "photos": len(records),
-            "written": len(ok),
-            "failed": len(failed),
-            "faces_found": sum(r["found"] for r in ok),
-            "faces_renovated": sum(r["renovated"] for r in ok),
-            "faces_changed": sum(r["changed"] for r in ok),
-            "faces_skipped": sum(r["found"] - r["renovated"] for r in ok),
-        },
-        "seconds_per_stage": stage_totals,
-    }
+    summary = _summary(info, args, records)
     t = summary["totals"]
     say(
         f"{t['written']} of {t['photos']} photos written; {t['faces_changed']} of {_faces(t['faces_found'])} changed"
         + (f", {t['failed']} failed" if failed else "")
     )
-    say("seconds per stage: " + ", ".join(f"{s} {v:.2f}" for s, v in stage_totals.items()))
+    say("seconds per stage: " + ", ".join(f"{s} {v:.2f}" for s, v in summary["seconds_per_stage"].items()))
     if args.json is not None:
         _write_json(args.json, summary)
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+    stopped = len(records) < len(plan)  # SIGTERM: the photos left were not written
+    return EXIT_SOME_FAILED if failed or stopped else EXIT_OK
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _checked_plan(args: argparse.Namespace) -> list[tuple[Path, Path]] | int:
+    """(input, output) for every photo, or the exit code after saying what is wrong with the arguments."""
+    from hifacegan.imageio import FORMATS, ImageWriteError, output_format
+
+    if not 0.0 <= args.fidelity <= 1.0:
+        return _usage_error(f"--fidelity must be within 0..1, got {args.fidelity}")
+    if args.max_faces is not None and args.max_faces < 0:
+        return _usage_error("--max-faces must be 0 or more")
+    found, problems = _collect(args.inputs)
+    for message in problems:
+        print(f"error: {message}", file=sys.stderr)
+    if not found:
+        return _usage_error("no photos to renovate")
+    output = Path(args.output)
+    if len(found) > 1 and (output.is_file() or output.suffix.lower() in FORMATS):
+        return _usage_error(f"{len(found)} photos need an output folder, but {output} names a file")
+    if len(found) == 1 and output.suffix and not output.is_dir():
+        try:
+            output_format(output)
+        except ImageWriteError as exc:
+            return _usage_error(str(exc))
+    plan = _plan(found, output)
+    sources = {src.resolve() for src, _ in plan}
+    clashes = [dst for _, dst in plan if dst.resolve() in sources]
+    if clashes:
+        return _usage_error(f"{clashes[0]} would overwrite an input photo; choose another -o")
+    return plan
+
+
+def _load(args: argparse.Namespace):
+    """The Renovator the arguments ask for, or EXIT_SETUP after saying why it cannot be made."""
+    from hifacegan.pipeline import Renovator, WeightsUnavailable
+
+    try:
+        return Renovator(
+            args.weights,
+            device=args.device,
+            detector=args.detector,
+            damage=args.damage,
+            grain=args.grain,
+            precision=args.precision,
+            batch_size=args.batch_size,
+        )
+    except (WeightsUnavailable, ValueError, RuntimeError) as exc:  # weights, device or detector unusable
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+
+
+def _renovate_all(renovator, plan: list[tuple[Path, Path]], args: argparse.Namespace) -> list[dict]:
+    """Every photo of the plan, with a progress bar; a photo that fails is recorded and the others go on.
+
+    SIGTERM cancels the run's CancelToken: the photo in progress stops between batches of faces and is not
+    written (outputs are written whole or not at all), and the summary so far is kept."""
+    from tqdm import tqdm
+
+    from hifacegan.imageio import ImageReadError, ImageWriteError
+    from hifacegan.pipeline import Cancelled, CancelToken
+
+    token = CancelToken()
+    records = []
+    bar = tqdm(plan, unit="photo", disable=args.quiet or None, file=sys.stderr, dynamic_ncols=True)
+    with _cancel_on_sigterm(token):
+        for src, dst in bar:
+            bar.set_description(src.name[:30])
+            try:
+                record = _renovate_one(renovator, src, dst, args, bar.set_postfix_str, token)
+            except Cancelled:
+                tqdm.write(f"stopped: {src} was not written (the run was terminated)", file=sys.stderr)
+                break
+            except (ImageReadError, ImageWriteError, ValueError, OSError) as exc:
+                record = {"input": str(src), "output": None, "error": str(exc), "faces": [], "found": 0}
+                record["renovated"] = 0
+                tqdm.write(f"error: {exc}", file=sys.stderr)
+            records.append(record)
+            if record.get("error") is None and not args.quiet:
+                tqdm.write(_line(src, record), file=sys.stderr)
+    bar.close()
+    return records
+
+
+def _cancel_on_sigterm(token):
+    """A context in which SIGTERM cancels ``token`` (main thread only; elsewhere it changes nothing)."""
+    import contextlib
+    import signal
+    import threading
+
+    @contextlib.contextmanager
+    def handler():
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: token.cancel("terminated"))
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return handler()
+
+
+def _line(src: Path, record: dict) -> str:
+    """One photo's outcome in a sentence: faces found and changed, kept, skipped and why."""
+    line = f"{src}: {_faces(record['found'])} found, {record['changed']} changed"
+    kept = record["renovated"] - record["changed"]
+    if kept:
+        line += f" ({kept} already looked sharp and clean, so kept every pixel)"
+    if record["skipped"]:
+        line += "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in record["skipped"].items())
+    if record["found"] == 0:
+        line += " (no face found: written unchanged)"
+    return line
+
+
+def _summary(info: dict, args: argparse.Namespace, records: list[dict]) -> dict:
+    """The --json summary: what ran, every photo's record, totals and seconds per stage."""
+    ok = [r for r in records if r.get("error") is None]
+    return {
+        **info,
+        "fidelity": args.fidelity,
+        "grain": args.grain,
+        "photos": records,
+        "totals": {
+            "photos": len(records),
+            "written": len(ok),
+            "failed": len(records) - len(ok),
+            "faces_found": sum(r["found"] for r in ok),
+            "faces_renovated": sum(r["renovated"] for r in ok),
+            "faces_changed": sum(r["changed"] for r in ok),
+            "faces_skipped": sum(r["found"] - r["renovated"] for r in ok),
+        },
+        "seconds_per_stage": {s: round(sum(r["timings"][s] for r in ok), 3) for s in STAGES},
+    }
 
 
 def _faces(count: int) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -54,6 +54,7 @@ class PipelineEvalConfig:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int | None = None  # faces per network batch (None: the pipeline's default for the device)
+    grain: str = "keep"  # the photo's grain laid back over renovated faces (keep) or not (remove)
     progress: bool = True
 
 
@@ -107,12 +108,27 @@ def _median(values: list[float]) -> float | None:
     return float(np.median(finite)) if finite else None
 
 
+@dataclass
+class _Tally:
+    """The scores gathered so far, per method: each metric's values, faces missed, and face boxes for FID."""
+
+    methods: list[str]
+    keys: list[str]
+    scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    missed: dict[str, int] = field(default_factory=dict)
+    boxes: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.scores = {m: {k: [] for k in self.keys} for m in self.methods}
+        self.missed = dict.fromkeys(self.methods, 0)
+        self.boxes = {m: [] for m in [*self.methods, "clean"]}
+
+
 def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
     """Pipeline-mode evaluation; writes ``metrics.json``, ``report.md`` and ``per_image.json`` under ``out``."""
-    from hifacegan.degradations import degrade_with_mask, draws_damage, get_task, rng_for
+    from hifacegan.degradations import draws_damage, get_task
     from hifacegan.devices import select_device
-    from hifacegan.evaluation.runner import finite_mean, write_reports
-    from hifacegan.metrics import FaceAnalyzer, MetricUnavailable, fed, lle, niqe, psnr, ssim, to_batch
+    from hifacegan.metrics import FaceAnalyzer, MetricUnavailable
     from hifacegan.pipeline import Renovator
 
     task = NO_TASK if config.task == NO_TASK else get_task(config.task).name
@@ -120,25 +136,21 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
         raise ValueError(f"--size must be at least 64 px for --pipeline, got {config.size}")
     started = time.perf_counter()
     device = select_device(config.device)
-    renovators = {
-        spec: Renovator(spec, device, precision=config.precision, batch_size=config.batch_size)
+    renovators = [
+        Renovator(spec, device, precision=config.precision, batch_size=config.batch_size)
         for spec in config.weights
-    }
-    detector = (
-        next(iter(renovators.values())).detector if renovators else Renovator("identity", device).detector
-    )
+    ]
+    detector = renovators[0].detector if renovators else Renovator("identity", device).detector
     try:
         analyzer: FaceAnalyzer | None = FaceAnalyzer()
         face_error = None
     except MetricUnavailable as exc:
         analyzer, face_error = None, str(exc)
-    methods = [DEGRADED, BASELINE] + [r.weights_name for r in renovators.values()]
-    keys = ["psnr", "ssim", "fed", "lle", "niqe", "detail_kept"]
     damaged = task != NO_TASK and draws_damage(task)
-    keys += ["mask_error", "outside_psnr"] if damaged else []
-    scores = {m: {k: [] for k in keys} for m in methods}
-    missed = dict.fromkeys(methods, 0)
-    boxes_for_fid: dict[str, list[np.ndarray]] = {m: [] for m in methods + ["clean"]}
+    keys = ["psnr", "ssim", "fed", "lle", "niqe", "detail_kept"] + (
+        ["mask_error", "outside_psnr"] if damaged else []
+    )
+    tally = _Tally([DEGRADED, BASELINE] + [r.weights_name for r in renovators], keys)
     files, names = find_images(config.data, config.limit)
     images, notes, no_face = [], [], []
     for path, name in tqdm(list(zip(files, names, strict=True)), desc="photos", disable=not config.progress):
@@ -148,117 +160,170 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
             no_face.append(name)
             continue
         box = max(faces, key=lambda f: f.size).pixel_box(clean.shape)
-        degraded, mask = clean, None
-        if task != NO_TASK:
-            degraded, mask, _ = degrade_with_mask(clean, task, rng=rng_for(config.seed, name))
-        outputs = {DEGRADED: degraded, BASELINE: classical_restore(degraded)}
-        paths = {}
-        for renovator in renovators.values():
-            end = 1.0 if renovator.card is not None and renovator.card.role == "fidelity" else 0.0
-            result = renovator(degraded, fidelity=end)
-            hit = [f for f in result.faces if f.renovated and _overlaps(box, f.box)]
-            if not hit:
-                missed[renovator.weights_name] += 1
-            paths[renovator.weights_name] = hit[0].path if hit else None
-            outputs[renovator.weights_name] = result.image
-        reference = analyzer.measure_at(clean, box) if analyzer is not None else None
-        clean_detail = detail_measure(clean, box)
-        x0, y0, x1, y1 = box
-        target = clean[y0:y1, x0:x1]
-        boxes_for_fid["clean"].append(cv2.resize(target, (FID_SIDE, FID_SIDE), interpolation=cv2.INTER_AREA))
-        detail = {"name": name, "box": list(box), "paths": paths, "methods": {}}
-        for method, output in outputs.items():
-            crop = output[y0:y1, x0:x1]
-            pair = (to_batch(crop[None]), to_batch(target[None]))
-            values = {
-                "psnr": min(float(psnr(*pair)[0]), PSNR_IDENTICAL),
-                "ssim": float(ssim(*pair)[0]) if min(crop.shape[:2]) >= 11 else float("nan"),
-                "niqe": niqe(crop) if min(crop.shape[:2]) >= 96 else float("nan"),
-                "detail_kept": detail_measure(output, box) / max(clean_detail, 1e-6),
-                "fed": float("nan"),
-                "lle": float("nan"),
-                **(damage_scores(output, clean, mask, box) if damaged else {}),
-            }
-            if reference is not None:
-                measure = analyzer.measure_at(output, box)
-                values["fed"] = fed(reference, measure)
-                values["lle"] = lle(reference, measure, output.shape[1])
-            for key, value in values.items():
-                scores[method][key].append(value)
-            detail["methods"][method] = {
-                k: (round(v, 4) if math.isfinite(v) else None) for k, v in values.items()
-            }
-            boxes_for_fid[method].append(cv2.resize(crop, (FID_SIDE, FID_SIDE), interpolation=cv2.INTER_AREA))
-        images.append(detail)
+        outputs, paths, mask = _outputs(clean, box, name, task, config.seed, renovators, tally)
+        images.append(
+            _score_photo(clean, box, name, outputs, paths, mask if damaged else None, analyzer, tally)
+        )
     if no_face:
         notes.append(
             f"no face found in {len(no_face)} clean image(s), so there is no box to score: {', '.join(no_face[:10])}"
         )
     if face_error:
         notes.append(f"FED/LLE unavailable: {face_error}")
-    fids = _fids(boxes_for_fid, methods, device, notes)
-    rows = []
-    for method in methods:
-        rows.append(
-            make_row(
-                method,
-                n=len(images),
-                faces_missed=missed[method] if method not in (DEGRADED, BASELINE) else None,
-                psnr=finite_mean(scores[method]["psnr"]),
-                ssim=finite_mean(scores[method]["ssim"]),
-                fed=finite_mean(scores[method]["fed"]),
-                lle=finite_mean(scores[method]["lle"]),
-                niqe=finite_mean(scores[method]["niqe"]),
-                detail_kept=_median(scores[method]["detail_kept"]),
-                fid=fids.get(method),
-            )
-        )
-    summary = {
-        m: {
-            "psnr_median": _median(scores[m]["psnr"]),
-            "detail_kept_median": _median(scores[m]["detail_kept"]),
-            "detail_kept_min": min((v for v in scores[m]["detail_kept"] if math.isfinite(v)), default=None),
-            **(
-                {
-                    "mask_error": finite_mean(scores[m]["mask_error"]),
-                    "mask_error_share_of_input": _share(
-                        scores[m]["mask_error"], scores[DEGRADED]["mask_error"]
-                    ),
-                    "outside_psnr": finite_mean(scores[m]["outside_psnr"]),
-                }
-                if damaged
-                else {}
-            ),
-        }
-        for m in methods
-    }
+    return _report(config, task, device, tally, images, notes, time.perf_counter() - started, damaged)
+
+
+def _report(
+    config: PipelineEvalConfig,
+    task: str,
+    device: torch.device,
+    tally: _Tally,
+    images: list[dict],
+    notes: list[str],
+    elapsed: float,
+    damaged: bool,
+) -> list[dict]:
+    """Rows, FID and the three report files (metrics.json, report.md, per_image.json) under ``config.out``."""
+    from hifacegan.evaluation.runner import run_details, write_reports
+
+    rows = _rows(tally, len(images), _fids(tally.boxes, tally.methods, device, notes))
     notes.append(
         "scored in the box of the clean image's largest face; detail kept is the median over the faces "
         f"(the others are means); faces missed counts faces the pipeline did not renovate; a face returned "
         f"identical to the clean one counts as PSNR {PSNR_IDENTICAL:g} dB"
     )
-    elapsed = time.perf_counter() - started
-    details = {
-        "mode": "pipeline",
-        "task": task,
-        "size": config.size,
-        "seed": config.seed,
-        "data": str(config.data),
-        "device": str(device),
-        "seconds": round(elapsed, 1),
-        "methods": methods,
-        "summary": summary,
-        "notes": notes,
-        "images": images,
-    }
+    what = {"mode": "pipeline", "task": task, "size": config.size, "seed": config.seed, "grain": config.grain}
+    what["data"] = str(config.data)
+    summary = _summary(tally, damaged)
+    details = run_details(what, device, elapsed, tally.methods, notes, images, summary=summary)
     title = (
         f"HiFaceGAN pipeline evaluation: task {task}, {len(images)} photos at long side {config.size} px, "
-        f"seed {config.seed}"
+        f"seed {config.seed}" + (", grain removed" if config.grain == "remove" else "")
     )
     write_reports(
         config.out, rows, details, markdown_table(rows, title, notes + [f"wall time {elapsed:.0f} s"])
     )
     return rows
+
+
+def _outputs(
+    clean: np.ndarray,
+    box: tuple[int, int, int, int],
+    name: str,
+    task: str,
+    seed: int,
+    renovators: list,
+    tally: _Tally,
+) -> tuple[dict[str, np.ndarray], dict[str, dict | None], np.ndarray | None]:
+    """Every method's whole photo for one clean image degraded with ``task``: the degraded input, the classical
+    baseline and each renovator at its own end of the slider; each renovator's path for the scored face (None and
+    a miss in ``tally`` when it renovated no face there); and the damage mask the task drew (or None)."""
+    from hifacegan.degradations import degrade_with_mask, rng_for
+
+    degraded, mask = clean, None
+    if task != NO_TASK:
+        degraded, mask, _ = degrade_with_mask(clean, task, rng=rng_for(seed, name))
+    outputs = {DEGRADED: degraded, BASELINE: classical_restore(degraded)}
+    paths = {}
+    for renovator in renovators:
+        end = 1.0 if renovator.card is not None and renovator.card.role == "fidelity" else 0.0
+        result = renovator(degraded, fidelity=end)
+        hit = [f for f in result.faces if f.renovated and _overlaps(box, f.box)]
+        if not hit:
+            tally.missed[renovator.weights_name] += 1
+        paths[renovator.weights_name] = hit[0].path if hit else None
+        outputs[renovator.weights_name] = result.image
+    return outputs, paths, mask
+
+
+def _score_photo(
+    clean: np.ndarray,
+    box: tuple[int, int, int, int],
+    name: str,
+    outputs: dict[str, np.ndarray],
+    paths: dict[str, dict | None],
+    mask: np.ndarray | None,
+    analyzer,
+    tally: _Tally,
+) -> dict:
+    """Score every method's output in the face's ``box`` against ``clean``; adds to ``tally`` and returns the
+    photo's row of per_image.json."""
+    from hifacegan.metrics import fed, lle, niqe, psnr, ssim, to_batch
+
+    reference = analyzer.measure_at(clean, box) if analyzer is not None else None
+    clean_detail = detail_measure(clean, box)
+    x0, y0, x1, y1 = box
+    target = clean[y0:y1, x0:x1]
+    tally.boxes["clean"].append(cv2.resize(target, (FID_SIDE, FID_SIDE), interpolation=cv2.INTER_AREA))
+    detail = {"name": name, "box": list(box), "paths": paths, "methods": {}}
+    for method, output in outputs.items():
+        crop = output[y0:y1, x0:x1]
+        pair = (to_batch(crop[None]), to_batch(target[None]))
+        values = {
+            "psnr": min(float(psnr(*pair)[0]), PSNR_IDENTICAL),
+            "ssim": float(ssim(*pair)[0]) if min(crop.shape[:2]) >= 11 else float("nan"),
+            "niqe": niqe(crop) if min(crop.shape[:2]) >= 96 else float("nan"),
+            "detail_kept": detail_measure(output, box) / max(clean_detail, 1e-6),
+            "fed": float("nan"),
+            "lle": float("nan"),
+            **(damage_scores(output, clean, mask, box) if mask is not None else {}),
+        }
+        if reference is not None:
+            measure = analyzer.measure_at(output, box)
+            values["fed"] = fed(reference, measure)
+            values["lle"] = lle(reference, measure, output.shape[1])
+        for key, value in values.items():
+            tally.scores[method][key].append(value)
+        detail["methods"][method] = {
+            k: (round(v, 4) if math.isfinite(v) else None) for k, v in values.items()
+        }
+        tally.boxes[method].append(cv2.resize(crop, (FID_SIDE, FID_SIDE), interpolation=cv2.INTER_AREA))
+    return detail
+
+
+def _rows(tally: _Tally, count: int, fids: dict) -> list[dict]:
+    """One report row per method: means of the scores, the median detail kept, FID, faces missed."""
+    from hifacegan.evaluation.runner import finite_mean
+
+    rows = []
+    for method in tally.methods:
+        scores = tally.scores[method]
+        rows.append(
+            make_row(
+                method,
+                n=count,
+                faces_missed=tally.missed[method] if method not in (DEGRADED, BASELINE) else None,
+                psnr=finite_mean(scores["psnr"]),
+                ssim=finite_mean(scores["ssim"]),
+                fed=finite_mean(scores["fed"]),
+                lle=finite_mean(scores["lle"]),
+                niqe=finite_mean(scores["niqe"]),
+                detail_kept=_median(scores["detail_kept"]),
+                fid=fids.get(method),
+            )
+        )
+    return rows
+
+
+def _summary(tally: _Tally, damaged: bool) -> dict:
+    """per_image.json's summary per method: medians, the least detail kept, and for damage tasks the mask's scores."""
+    from hifacegan.evaluation.runner import finite_mean
+
+    summary = {}
+    for m in tally.methods:
+        scores = tally.scores[m]
+        summary[m] = {
+            "psnr_median": _median(scores["psnr"]),
+            "detail_kept_median": _median(scores["detail_kept"]),
+            "detail_kept_min": min((v for v in scores["detail_kept"] if math.isfinite(v)), default=None),
+        }
+        if damaged:
+            summary[m]["mask_error"] = finite_mean(scores["mask_error"])
+            summary[m]["mask_error_share_of_input"] = _share(
+                scores["mask_error"], tally.scores[DEGRADED]["mask_error"]
+            )
+            summary[m]["outside_psnr"] = finite_mean(scores["outside_psnr"])
+    return summary
 
 
 def _fids(

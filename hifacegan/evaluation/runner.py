@@ -179,20 +179,17 @@ def evaluate(config: EvalConfig) -> list[dict]:
         rows, note = reused.merge(rows, images)
         notes.append(note)
     notes = list(dict.fromkeys(notes))  # a chain of --reuse runs repeats the notes every run makes
-    details = {
-        "task": task,
-        "size": config.size,
-        "seed": config.seed,
-        "data": str(config.data),
-        "device": str(device),
-        "seconds": round(elapsed, 1),
-        "methods": [row["method"] for row in rows],
-        "reference_faces_missed": reference_missed,
-        "fed_lle_at": FED_LLE_AT,
-        "inputs_sha256": inputs_sha256,
-        "notes": notes,
-        "images": images,
-    }
+    details = run_details(
+        {"task": task, "size": config.size, "seed": config.seed, "data": str(config.data)},
+        device,
+        elapsed,
+        [row["method"] for row in rows],
+        notes,
+        images,
+        reference_faces_missed=reference_missed,
+        fed_lle_at=FED_LLE_AT,
+        inputs_sha256=inputs_sha256,
+    )
     title = f"HiFaceGAN evaluation: task {task}, {len(clean)} images at {config.size} px, seed {config.seed}"
     write_reports(
         config.out, rows, details, markdown_table(rows, title, notes + [f"wall time {elapsed:.0f} s"])
@@ -363,11 +360,35 @@ def _reference_notes(config: EvalConfig, task: str, device: torch.device) -> lis
 def _save_images(
     folder: Path, names: list[str], clean: list[np.ndarray], outputs: list[MethodOutput], progress: bool
 ) -> None:
-    sets = [("clean", clean)] + [(o.name, o.images) for o in outputs]
+    sets = ([("clean", clean)] if clean else []) + [
+        (o.name, o.images) for o in outputs
+    ]  # no-reference: no clean
     for label, images in tqdm(sets, desc="save PNG", disable=not progress, leave=False):
         safe = re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-.") or "method"
         for name, image in zip(names, images, strict=True):
             save_png_atomic(folder / safe / f"{name}.png", image)
+
+
+def run_details(
+    what: dict,
+    device: object,
+    elapsed: float,
+    methods: list[str],
+    notes: list[str],
+    images: list,
+    **extra: object,
+) -> dict:
+    """per_image.json's content, the same for every mode: ``what`` was scored (task, size, seed, data...), where
+    and how long, the methods, any ``extra`` keys, the notes and one entry per image."""
+    return {
+        **what,
+        "device": str(device),
+        "seconds": round(elapsed, 1),
+        "methods": methods,
+        **extra,
+        "notes": notes,
+        "images": images,
+    }
 
 
 def write_reports(out: Path, rows: list[dict], details: dict, markdown: str) -> None:

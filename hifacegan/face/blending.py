@@ -72,6 +72,7 @@ def paste_face(
     opacity: float | np.ndarray = 1.0,
     base: Callable[[np.ndarray], np.ndarray] | None = None,
     canvas: tuple[np.ndarray, int, int] | None = None,
+    grain: bool = False,
 ) -> tuple[int, int, int, int] | None:
     """Blend ``face_rgb`` (size x size x 3 float in [0, 1], aligned by ``matrix`` photo->crop) into ``photo`` in place.
 
@@ -87,50 +88,106 @@ def paste_face(
     ``canvas``: ``(pixels, x, y)``, a copy of the photo's pixels whose top-left is photo pixel (x, y) (a preview's
     window): the face is blended exactly as into ``photo`` (same window, same arithmetic, read from ``photo``), but
     only the part of it inside ``pixels`` is written, there; ``photo`` is left unchanged.
+
+    ``grain``: put fresh grain matched to the photo's own over the part of the face the paste replaced
+    (hifacegan.face.grain), so that a renovated face keeps the photo's look instead of coming back smooth.
     """
     size = face_rgb.shape[0]
-    if mask is None:
-        mask = feather_mask(size)
     x0, y0, x1, y1 = crop_window(matrix, size, photo.shape[:2])
     if x1 <= x0 or y1 <= y0:
         return None
     to_window = invert_affine(shift_affine(matrix, x0, y0))
     dsize = (x1 - x0, y1 - y0)
-    weights = warp(np.ascontiguousarray(mask, dtype=np.float32), to_window, dsize, border=cv2.BORDER_CONSTANT)
-    if region is not None:
-        weights = weights * (region[y0:y1, x0:x1].astype(np.float32) / 255.0)
-    np.clip(weights, 0.0, 1.0, out=weights)
+    weights = _window_weights(
+        feather_mask(size) if mask is None else mask, to_window, dsize, region, (x0, y0)
+    )
     inside = weights > 0
     if not inside.any():
         return None
     warped = np.clip(warp(face_rgb, to_window, dsize, border=cv2.BORDER_REPLICATE), 0.0, 1.0)
-
-    window = photo[y0:y1, x0:x1]
-    colour = colour_view(window)
+    colour = colour_view(photo[y0:y1, x0:x1])
     peak = dtype_max(photo.dtype)
     original = colour.astype(np.float32) / peak
-    if colour.shape[2] == 1:
-        face = (warped @ LUMA)[..., None]
-    elif _is_gray(colour):
-        face = np.repeat((warped @ LUMA)[..., None], 3, axis=2)
-    else:
-        face = warped
+    face = _in_window_colours(warped, colour)
     if isinstance(opacity, np.ndarray):
         opacity_map = np.ascontiguousarray(opacity, dtype=np.float32)
         opacity = np.clip(warp(opacity_map, to_window, dsize, border=cv2.BORDER_CONSTANT), 0.0, 1.0)[
             ..., None
         ]
-    if base is not None or not np.isscalar(opacity) or opacity != 1.0:
-        under = original if base is None else _apply_rgb(base, original)
-        face = under + opacity * (face - under)
-    blended = original + weights[..., None] * (face - original)
+    blended = _composite(original, face, weights, opacity, base, grain, (x0, y0))
     if photo.dtype.kind == "f":
         result = blended.astype(photo.dtype)
     else:
         result = np.clip(np.rint(blended * peak), 0, peak).astype(photo.dtype)
+    _write(colour, result, inside, (x0, y0), canvas)
+    return x0, y0, x1, y1
+
+
+def _composite(
+    original: np.ndarray,
+    face: np.ndarray,
+    weights: np.ndarray,
+    opacity: float | np.ndarray,
+    base: Callable[[np.ndarray], np.ndarray] | None,
+    grain: bool,
+    origin: tuple[int, int],
+) -> np.ndarray:
+    """The window's new pixels (float): ``opacity`` of the face over ``base`` of the photo (or the photo itself),
+    laid over the photo by ``weights``, with the photo's grain put back where the paste replaced it."""
+    under = original
+    if base is not None or not np.isscalar(opacity) or opacity != 1.0:
+        under = original if base is None else _apply_rgb(base, original)
+        face = under + opacity * (face - under)
+    blended = original + weights[..., None] * (face - original)
+    if grain:
+        # the share of the photo's own pixels (and grain) each pixel keeps: under a denoised base, only outside
+        # the blend; over the photo itself, also what the opacity leaves of it
+        laid = weights[..., None] * (opacity if under is original else 1.0)
+        blended = blended + _grain(original, blended, weights, 1.0 - laid, origin)
+    return blended
+
+
+def _window_weights(
+    mask: np.ndarray,
+    to_window: np.ndarray,
+    dsize: tuple[int, int],
+    region: np.ndarray | None,
+    origin: tuple[int, int],
+) -> np.ndarray:
+    """The crop-space blend ``mask`` warped into the face's window (of ``dsize`` at ``origin``), times the
+    selection ``region`` there, within 0..1."""
+    weights = warp(np.ascontiguousarray(mask, dtype=np.float32), to_window, dsize, border=cv2.BORDER_CONSTANT)
+    if region is not None:
+        x0, y0 = origin
+        weights = weights * (region[y0 : y0 + dsize[1], x0 : x0 + dsize[0]].astype(np.float32) / 255.0)
+    np.clip(weights, 0.0, 1.0, out=weights)
+    return weights
+
+
+def _in_window_colours(warped: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """The warped RGB face in the window's colours: grey (its luma) for a grey window, or for an RGB window that
+    holds a grey picture (it must stay exactly grey)."""
+    if colour.shape[2] == 1:
+        return (warped @ LUMA)[..., None]
+    if _is_gray(colour):
+        return np.repeat((warped @ LUMA)[..., None], 3, axis=2)
+    return warped
+
+
+def _write(
+    colour: np.ndarray,
+    result: np.ndarray,
+    inside: np.ndarray,
+    origin: tuple[int, int],
+    canvas: tuple[np.ndarray, int, int] | None,
+) -> None:
+    """Write ``result`` where the face lies (``inside``): into the photo's window ``colour`` (at ``origin``), or,
+    with a ``canvas`` (pixels, x, y), only into the part of the canvas the window overlaps."""
     if canvas is None:
         colour[...] = np.where(inside[..., None], result, colour)
-        return x0, y0, x1, y1
+        return
+    x0, y0 = origin
+    x1, y1 = x0 + colour.shape[1], y0 + colour.shape[0]
     pixels, cx, cy = canvas
     ch, cw = pixels.shape[:2]
     ox0, oy0, ox1, oy1 = max(x0, cx), max(y0, cy), min(x1, cx + cw), min(y1, cy + ch)
@@ -138,7 +195,31 @@ def paste_face(
         face_part = (slice(oy0 - y0, oy1 - y0), slice(ox0 - x0, ox1 - x0))
         target = colour_view(pixels[oy0 - cy : oy1 - cy, ox0 - cx : ox1 - cx])
         target[...] = np.where(inside[face_part][..., None], result[face_part], target)
-    return x0, y0, x1, y1
+
+
+def _grain(
+    original: np.ndarray, pasted: np.ndarray, weights: np.ndarray, kept: np.ndarray, origin: tuple[int, int]
+) -> np.ndarray:
+    """Grain to add to a window (hifacegan.face.grain.grain_to_restore), grey where the window is grey; 0 when
+    the photo has none to match. Seeded by the window's position: the same photo gives the same bytes."""
+    from hifacegan.face.grain import grain_to_restore
+
+    channels = original.shape[2]
+
+    def rgb(window: np.ndarray) -> np.ndarray:
+        return window if channels == 3 else np.repeat(window, 3, axis=2)
+
+    kept_share = np.broadcast_to(kept[..., 0], weights.shape)
+    added = grain_to_restore(
+        rgb(original), rgb(pasted), weights, kept_share, seed=origin[0] * 100_003 + origin[1]
+    )
+    if added is None:
+        return np.zeros_like(original)
+    if channels == 1:
+        return added[..., :1]
+    if _is_gray(original):
+        return np.repeat(added[..., :1], 3, axis=2)
+    return added
 
 
 def _apply_rgb(function: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray) -> np.ndarray:

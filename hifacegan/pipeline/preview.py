@@ -2,7 +2,7 @@
 
 Made to follow a fidelity slider. A :class:`FacePreviewer` wraps a loaded :class:`~hifacegan.pipeline.Renovator`
 and runs one face through exactly its path (alignment with context, the band merge of large faces, colour match,
-paste-back: ``Renovator._prepare``, ``_renovate_faces`` and ``_blend``), so the preview's pixels are the ones a full
+paste-back: the Renovator's public steps ``prepare``, ``renovate`` and ``blend``), so the preview's pixels are the ones a full
 run gives that face. What makes it fast:
 
 - the detection of a photo is cached, keyed by a hash of its pixels (or the caller's ``key``): moving the slider
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hifacegan.damage.removal import clean_photo
 from hifacegan.face.detection import Detection
-from hifacegan.pipeline.records import FaceReport, check_image, face_report
+from hifacegan.pipeline.faces import PreparedFace
+from hifacegan.pipeline.records import CancelToken, FaceReport, check_image, face_report
 from hifacegan.pipeline.renovator import Renovator
 from hifacegan.pipeline.selection import select_faces
 
@@ -158,7 +158,7 @@ class FacePreviewer:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key], True
-        detections = self.renovator.detector(image)
+        detections = self.renovator.detect(image)
         with self._lock:
             self.detections_run += 1
             self._cache[key] = detections
@@ -172,6 +172,25 @@ class FacePreviewer:
         with self._lock:
             self._cache.clear()
 
+    def _prepare(
+        self, image: np.ndarray, detection: Detection, index: int, damage: str | None
+    ) -> tuple[np.ndarray, np.ndarray, PreparedFace]:
+        """The photo as (H, W, C), the photo the face is renovated in (a copy with damage filled around the face,
+        as a run would fill it, or the photo itself) and the face prepared in it."""
+        r = self.renovator
+        original = image if image.ndim == 3 else image[..., None]
+        photo, found = original, None
+        if r.damage_detector is not None and (damage or r.damage) != "off":
+            photo = original.copy()
+            (found,) = r.clean_damage(photo, [detection], None, "faces")
+        try:
+            face = r.prepare(photo, detection, index)
+        except ValueError as exc:
+            raise NoFaceFound(f"the face at {detection.box} cannot be aligned: {exc}") from exc
+        if found is not None:
+            face.path.damage_share, face.path.damage_area = found.share, found.area
+        return original, photo, face
+
     def __call__(
         self,
         image: np.ndarray,
@@ -182,16 +201,21 @@ class FacePreviewer:
         margin: float = MARGIN,
         min_face_size: float = 16,
         damage: str | None = None,
+        grain: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> FacePreview:
         """Renovate one face of ``image`` (as for :class:`Renovator`) at ``fidelity``: the largest, or the one at
         or nearest ``at`` = (x, y) in photo pixels. Raises :class:`NoFaceFound` when there is none to preview.
-        ``damage``: ``off`` shows the face with its scratches and dust left; else they are filled around it."""
+        ``damage``: ``off`` shows the face with its scratches and dust left; else they are filled around it.
+        ``grain``: ``remove`` shows the face without the photo's grain laid back over it. ``cancel``: checked
+        between the steps (a slider moved on makes this preview moot)."""
         image = check_image(image)
         if not 0.0 <= float(fidelity) <= 1.0:
             raise ValueError(f"fidelity must be within 0..1, got {fidelity}")
         if margin < 0:
             raise ValueError("margin must be >= 0")
         r = self.renovator
+        token = cancel or CancelToken()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         detections, cached = self.detect(image, key)
@@ -199,26 +223,18 @@ class FacePreviewer:
         timings["detect"] = t1 - t0
         index = choose_face(detections, image.shape[:2], at, min_face_size)
         detection = detections[index]
-        original = image if image.ndim == 3 else image[..., None]
-        photo, found = original, None
-        if r.damage_detector is not None and (damage or r.damage) != "off":  # filled as a run would fill them
-            photo = original.copy()
-            (found,) = clean_photo(photo, [tuple(detection.box)], r.damage_detector, "faces")
-        try:
-            face = r._prepare(photo, detection, index)
-        except ValueError as exc:
-            raise NoFaceFound(f"the face at {detection.box} cannot be aligned: {exc}") from exc
-        if found is not None:
-            face.path.damage_share, face.path.damage_area = found.share, found.area
+        token.check("before its face was prepared")
+        original, photo, face = self._prepare(image, detection, index, damage)
         t2 = time.perf_counter()
         timings["align"] = t2 - t1
-        (renovated,) = r._renovate_faces([face], fidelity)
+        token.check("before its face was renovated")
+        (renovated,) = r.renovate([face], fidelity)
         t3 = time.perf_counter()
         timings["network"] = t3 - t2
         x0, y0, x1, y1 = neighbourhood(detection.box, image.shape[:2], margin)
         before = original[y0:y1, x0:x1]
         after = photo[y0:y1, x0:x1].copy()
-        written, _ = r._blend(photo, face, renovated, None, canvas=(after, x0, y0))
+        written, _ = r.blend(photo, face, renovated, None, canvas=(after, x0, y0), grain=grain)
         timings["paste"] = time.perf_counter() - t3
         timings["total"] = time.perf_counter() - t0
         if image.ndim == 2:

@@ -6,6 +6,9 @@ of faces the same way.
 
 from __future__ import annotations
 
+import threading
+import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -17,7 +20,67 @@ LEFT_FROM_S = 5.0
 
 
 class Cancelled(Exception):
-    """The caller's cancel check returned True; the photo was left as it was."""
+    """The run's :class:`CancelToken` was cancelled; the photo was left as it was."""
+
+
+class CancelToken:
+    """The one way to stop a renovation or a preview.
+
+    ``cancel()`` from any thread (a host's Cancel button, the server when a client goes away or a time limit
+    passes, a signal handler); the pipeline checks the token between its steps and batches of faces
+    (:meth:`check`) and raises :class:`Cancelled`, leaving the photo as it was. Wraps a ``threading.Event`` (its
+    own, or the caller's: the server's job already has one).
+    """
+
+    def __init__(self, event: threading.Event | None = None) -> None:
+        self.event = event if event is not None else threading.Event()
+        self.reason = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Ask the run to stop at its next check; the first reason given is kept."""
+        self.reason = self.reason or reason
+        self.event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.event.is_set()
+
+    def check(self, where: str) -> None:
+        """Raise :class:`Cancelled` (saying ``where`` the run stopped) once the token is cancelled."""
+        if self.cancelled:
+            raise Cancelled(f"renovation cancelled {where}")
+
+
+class _PollingToken(CancelToken):
+    """A token over the older ``cancel`` callable (True: stop), kept for one release."""
+
+    def __init__(self, poll: Callable[[], bool]) -> None:
+        super().__init__()
+        self.poll = poll
+
+    @property
+    def cancelled(self) -> bool:
+        return self.event.is_set() or bool(self.poll())
+
+
+def as_token(cancel: CancelToken | threading.Event | Callable[[], bool] | None) -> CancelToken:
+    """The :class:`CancelToken` for a run's ``cancel`` argument: a token itself, a fresh one for None, one around a
+    ``threading.Event``; a plain callable still works for one release, with a DeprecationWarning."""
+    if cancel is None:
+        return CancelToken()
+    if isinstance(cancel, CancelToken):
+        return cancel
+    if isinstance(cancel, threading.Event):
+        return CancelToken(cancel)
+    if callable(cancel):
+        warnings.warn(
+            "passing a callable as cancel= is deprecated and will be removed in the next release: pass a "
+            "hifacegan.pipeline.CancelToken (or a threading.Event) and call its cancel()",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return _PollingToken(cancel)
+    raise TypeError(f"cancel must be a CancelToken, a threading.Event or None, not {type(cancel).__name__}")
 
 
 @dataclass(frozen=True)

@@ -15,57 +15,34 @@ the face looks degraded (:mod:`hifacegan.face.detail`): the face keeps the detai
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from hifacegan.damage.detector import detector_for
 from hifacegan.damage.removal import DamageFound, clean_photo
 from hifacegan.devices import configure_cpu_threads, inference_dtype, select_device
-from hifacegan.face.alignment import (
-    affine_scale,
-    align_face,
-    compose_affine,
-    crop_window,
-    estimate_similarity,
-    ffhq_template,
-    invert_affine,
-    warp,
-)
-from hifacegan.face.blending import feather_mask, paste_face, to_rgb_float
+from hifacegan.face.alignment import affine_scale, estimate_similarity, ffhq_template
+from hifacegan.face.blending import feather_mask
 from hifacegan.face.colour import match_colour
-from hifacegan.face.detail import (
-    NIQE_TRUSTED_FROM,
-    NOISY_SIGMA,
-    PixelMeasures,
-    context_template,
-    degradation,
-    denoise,
-    enlarge,
-    face_noise_sigma,
-    shrink,
-    working_size,
-)
 from hifacegan.face.detection import Detection, FaceDetector
+from hifacegan.face.grain import GRAIN_CHOICES
 from hifacegan.face.parsing import FaceParser
+from hifacegan.pipeline.faces import PreparedFace, kept_window, paste_prepared, prepare_face
 from hifacegan.pipeline.fidelity import FidelityBlender
-from hifacegan.pipeline.networks import (
-    FaceNetwork,
-    load_face_network,
-    size_variants,
-    suited,
-)
+from hifacegan.pipeline.networks import FaceNetwork, load_face_network, size_variants, suited
 from hifacegan.pipeline.records import (
-    Cancelled,
+    CancelToken,
     FacePath,
     Progress,
     RenovationResult,
+    as_token,
     check_image,
     face_report,
 )
@@ -77,32 +54,6 @@ log = logging.getLogger(__name__)
 IDENTITY = "identity"
 IDENTITY_SIZE = 512
 STAGES = ("detect", "renovate", "paste")
-
-
-@dataclass
-class _Face:
-    """One face ready for its network: the detection's ``index``, the ``network`` that suits it (None for
-    ``identity``), the photo->crop ``matrix``, the network's input ``aligned`` (float RGB), and for faces merged
-    through the bands (``large``) the whole crop at the face's own size and its denoised copy, and the measures of
-    its own pixels in the photo (``pixels``, hifacegan.face.detail.PixelMeasures)."""
-
-    index: int
-    network: FaceNetwork | None
-    matrix: np.ndarray
-    aligned: np.ndarray
-    large: tuple[np.ndarray, np.ndarray] | None
-    path: FacePath
-    pixels: PixelMeasures | None = None
-    # the face's own noise (large faces: face_noise_sigma; small ones: PixelMeasures.sigma)
-    sigma: float = 0.0
-    # a noisy small face: the photo->crop matrix of its crop with context, whose pixels are cleaned of their noise
-    surround: np.ndarray | None = None
-
-    @property
-    def kept(self) -> bool:
-        """A face measured as sharp and clean: it keeps every pixel, so the network is not run and nothing is
-        blended (for a large face not even the denoised photo its fine band would otherwise be laid over)."""
-        return self.path.degradation == 0
 
 
 class Renovator:
@@ -133,7 +84,13 @@ class Renovator:
         threads: int | None = None,
         sizes: str = "auto",
         damage: str = "off",
+        grain: str = "keep",
     ) -> None:
+        if grain not in GRAIN_CHOICES:
+            raise ValueError(
+                f"grain={grain!r}: choose keep (the photo's grain over renovated faces) or remove"
+            )
+        self.grain = grain
         self.device = select_device(device)
         # torch's thread count is process-wide: the program that owns the process sets it (the CLI and the server:
         # all cores but one, hifacegan.devices.configure_cpu_threads); a renovator sets it only when asked to.
@@ -198,153 +155,76 @@ class Renovator:
 
     # ------------------------------------------------------------------------------------------------ running
 
-    def _network_for(self, face: Detection) -> tuple[FaceNetwork | None, float]:
+    # ------------------------------------------------------------------------------------------------ steps
+    # The steps every face goes through, in order; __call__, the preview and the maintainer probes all use them.
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Step 1: every face of ``image`` ((H, W) or (H, W, C)), found on a downscaled copy."""
+        return self.detector(image)
+
+    def network_for(self, face: Detection) -> tuple[FaceNetwork | None, float]:
         """The network that suits ``face`` (None for ``identity``) and the face's own size in photo pixels.
 
-        The size is the side the weights' tight crop has in the photo (the same for every size of the family).
+        The size is the side the weights' tight crop has in the photo (the same for every size of the family);
+        each face goes to the installed size that suits it (hifacegan.pipeline.networks.suited).
         """
         face_size = self.size / affine_scale(estimate_similarity(face.landmarks_array(), self.template))
         if not self.networks:
             return None, face_size
         return suited(self.networks, face_size), face_size
 
-    def _align(
-        self, photo: np.ndarray, face: Detection, size: int, template: np.ndarray, face_size: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The face's aligned crop and its photo->crop matrix, for a network of ``size`` and ``template``.
+    def clean_damage(
+        self, photo: np.ndarray, faces: list[Detection], region: np.ndarray | None, scope: str
+    ) -> list[DamageFound]:
+        """Step 2 (when asked): scratches and dust found and filled around ``faces`` (``scope`` ``faces``), over the
+        photo (``photo``) or not at all (``off``), in place, before renovation (hifacegan.damage.removal)."""
+        scope = scope if self.damage_detector is not None else "off"
+        return clean_photo(photo, [tuple(f.box) for f in faces], self.damage_detector, scope, region)
 
-        A face at the network's size is cut as the weights were trained, on their own template (the tight crop);
-        a larger one at its own (capped) size with context around it, for the band merge
-        (hifacegan.face.detail.working_size and context_template).
-        """
-        side = working_size(face_size, size)
-        if side == size:
-            return align_face(photo, face.landmarks_array(), np.asarray(template, dtype=np.float64), side)
-        return align_face(photo, face.landmarks_array(), context_template(template, size, side), side)
+    def prepare(self, photo: np.ndarray, face: Detection, index: int) -> PreparedFace:
+        """Step 3: one face of ``photo`` ((H, W, C)) cut for its network and measured (hifacegan.pipeline.faces);
+        raises ValueError when it cannot be aligned."""
+        network, face_size = self.network_for(face)
+        return prepare_face(
+            photo, face, index, network, (self.weights_name, self.size, self.template), face_size
+        )
 
-    def _renovate_batch(
-        self, crops: list[np.ndarray], networks: list[FaceNetwork | None], fidelity: float
-    ) -> list[np.ndarray]:
-        """Each crop through its own network, batched per network; crops come back in their order."""
-        out: list[np.ndarray | None] = list(crops)
+    def renovate(self, faces: list[PreparedFace], fidelity: float) -> list[np.ndarray]:
+        """Step 4: the network's output for each prepared face (float RGB in [0, 1]), in their order, batched per
+        network. A face measured as sharp keeps its pixels whatever the network says: it is not run."""
+        out = [f.aligned for f in faces]
+        networks = [None if f.kept else f.network for f in faces]
         for network in {id(n): n for n in networks if n is not None}.values():
             index = [k for k, n in enumerate(networks) if n is network]
-            images = network.run([crops[k] for k in index], fidelity, self.device, self.dtype)
+            images = network.run([out[k] for k in index], fidelity, self.device, self.dtype)
             for k, image in zip(index, images, strict=True):
                 out[k] = image
         return out
 
-    def _prepare(self, photo: np.ndarray, face: Detection, index: int) -> _Face:
-        """Align one face of ``photo`` ((H, W, C)) for its network; raises ValueError when it cannot be aligned."""
-        network, face_size = self._network_for(face)
-        size, template = (network.size, network.template) if network else (self.size, self.template)
-        merge_size = face_size if network is not None else 0.0  # identity: never merged
-        crop, matrix = self._align(photo, face, size, template, merge_size)
-        name = network.name if network is not None else self.weights_name
-        path = FacePath(name, size, face_size, crop.shape[0])
-        whole = to_rgb_float(crop)
-        x0, y0, x1, y1 = face.pixel_box(photo.shape)
-        if crop.shape[0] == size:
-            if network is None or min(x1 - x0, y1 - y0) < 3:
-                return _Face(index, network, matrix, whole, None, path)
-            # the network's face replaces as much of this one as it looks degraded; around a noisy face the photo's
-            # own pixels are cleaned of their noise over the crop with context
-            pixels = PixelMeasures.of(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
-            path.degradation = pixels.degradation
-            surround = None
-            if pixels.sigma >= NOISY_SIGMA[0] and path.degradation > 0:
-                surround = estimate_similarity(face.landmarks_array(), context_template(template, size, size))
-            return _Face(index, network, matrix, whole, None, path, pixels, pixels.sigma, surround)
-        # merged through the bands (hifacegan.face.detail): denoised first, the low band renovated; the face's own
-        # pixels are measured only where degradation() reads them (faces under NIQE_TRUSTED_FROM)
-        sigma = face_noise_sigma(whole)
-        clean = denoise(whole, sigma)
-        pixels = None
-        if face_size < NIQE_TRUSTED_FROM and min(x1 - x0, y1 - y0) >= 3:
-            pixels = PixelMeasures.of(to_rgb_float(photo[y0:y1, x0:x1]), (x0, y0))
-        path.degradation = degradation(sigma, clean, pixels, face_size)
-        return _Face(index, network, matrix, shrink(clean, size), (whole, clean), path, pixels, sigma)
-
-    def _renovate_faces(self, faces: list[_Face], fidelity: float) -> list[np.ndarray]:
-        """The network's output for each prepared face (float RGB in [0, 1]), in their order."""
-        if not faces:
-            return []
-        # A small face measured as sharp keeps its pixels whatever the network says: no need to run it.
-        networks = [None if f.kept else f.network for f in faces]
-        return self._renovate_batch([f.aligned for f in faces], networks, fidelity)
-
-    def _blend(
+    def blend(
         self,
         photo: np.ndarray,
-        face: _Face,
+        face: PreparedFace,
         after: np.ndarray,
         region: np.ndarray | None,
         canvas: tuple[np.ndarray, int, int] | None = None,
+        grain: str | None = None,
     ) -> tuple[tuple[int, int, int, int] | None, np.ndarray]:
-        """Colour-match ``after`` (the network's output for ``face``) and paste it into ``photo`` (or ``canvas``,
-        hifacegan.face.blending.paste_face); returns the window written (None: nothing) and the matched face.
+        """Step 5: colour-match ``after`` (the network's output for ``face``) and paste it into ``photo`` (or
+        ``canvas``, hifacegan.face.blending.paste_face); returns the window written (None: nothing) and the matched
+        face. ``grain`` (``keep``/``remove``; None: the renovator's own) puts the photo's grain back over it.
 
-        A face measured as sharp (degradation 0) keeps every pixel: the network was not run for it
-        (``_renovate_faces``), so there is nothing to match or blend; its window is reported as it stands.
+        A face measured as sharp (degradation 0) keeps every pixel: the network was not run for it, so there is
+        nothing to match or blend; its window is reported as it stands.
         """
         if face.kept:
-            x0, y0, x1, y1 = crop_window(face.matrix, face.path.working_size, photo.shape[:2])
-            return ((x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None), after
+            return kept_window(photo, face), after
         matched = match_colour(after, face.aligned) if self.network is not None else after
+        keep_grain = (grain or self.grain) == "keep" and self.network is not None
         face_mask = self.parser.mask(matched) if self.parser is not None else feather_mask(len(matched))
-        if face.large is None and face.surround is None:
-            opacity = face.path.degradation  # a sharp small face keeps its pixels (PixelMeasures.degradation)
-            window = paste_face(
-                photo, matched, face.matrix, face_mask, region, opacity=opacity, canvas=canvas
-            )
-            return window, matched
-        if face.large is None:
-            # A noisy small face: one paste over its crop with context, whose own pixels are denoised, with the
-            # network's face (from the tight crop) laid over them where the tight crop's mask is.
-            size = len(matched)
-            to_surround = compose_affine(face.surround, invert_affine(face.matrix))
-            inside = warp(
-                np.ascontiguousarray(face_mask), to_surround, (size, size), border=cv2.BORDER_CONSTANT
-            )
-            window = paste_face(
-                photo,
-                np.clip(warp(matched, to_surround, (size, size), border=cv2.BORDER_REPLICATE), 0.0, 1.0),
-                face.surround,
-                feather_mask(size),
-                region,
-                opacity=inside * face.path.degradation,
-                base=partial(denoise, sigma=face.sigma),
-                canvas=canvas,
-            )
-            return window, matched
-        side = face.large[1].shape[0]
-        big_mask = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_LINEAR)
-        window = paste_face(
-            photo,
-            enlarge(matched, side),
-            face.matrix,
-            big_mask,
-            region,
-            opacity=face.path.degradation,
-            base=partial(denoise, sigma=face.sigma),
-            canvas=canvas,
-        )
-        return window, matched
+        return paste_prepared(photo, face, matched, face_mask, region, canvas, keep_grain), matched
 
-    def _clean(
-        self,
-        photo: np.ndarray,
-        faces: list[Detection],
-        region: np.ndarray | None,
-        timings: dict[str, float],
-        scope: str,
-    ) -> list[DamageFound]:
-        """Scratches and dust found and filled around the chosen faces (or over the photo), before renovation."""
-        start = time.perf_counter()
-        scope = scope if self.damage_detector is not None else "off"
-        found = clean_photo(photo, [tuple(f.box) for f in faces], self.damage_detector, scope, region)
-        timings["damage"] = time.perf_counter() - start
-        return found
+    # ------------------------------------------------------------------------------------------------ running
 
     def __call__(
         self,
@@ -355,37 +235,143 @@ class Renovator:
         min_face_size: float = 16,
         region: np.ndarray | None = None,
         progress: Callable[[str, float], None] | None = None,
-        cancel: Callable[[], bool] | None = None,
+        cancel: CancelToken | threading.Event | Callable[[], bool] | None = None,
         return_crops: bool = False,
         report: Callable[[Progress], None] | None = None,
         damage: str | None = None,
+        grain: str | None = None,
     ) -> RenovationResult:
         """Renovate ``image`` ((H, W) or (H, W, C), uint8/uint16/float32); the result has its shape and dtype.
 
-        Progress, in the order the work happens. ``report(Progress)`` is called as each stage starts: ``detect``;
+        Progress, in the order the work happens: ``report(Progress)`` is called as each stage starts: ``detect``;
         then for each batch of faces ``renovate`` (faces first..last of total: aligned and run through the
         network) and ``paste`` (the same faces colour-matched and blended back); then ``done``. Its ``done`` count
         rises after each batch and reaches ``total`` (the faces chosen); ``remaining`` estimates the seconds left.
 
-        ``progress(stage, fraction)``, the older callback, sees the stages end in that same order: ``detect`` 0.0
-        at its start and 1.0 at its end, ``renovate`` k/N after each batch of faces has been renovated and blended
-        back (N faces chosen), and ``paste`` 1.0 once every face is back (also with no face). Both callbacks may
-        raise to stop the run; ``cancel`` is checked before each batch.
+        Stopping: ``cancel``, a :class:`~hifacegan.pipeline.records.CancelToken`, is checked before detection and
+        before each batch; once cancelled the run raises Cancelled and ``image`` is left as it was. ``progress``
+        (stage, fraction) and a callable ``cancel`` are the older interface, kept for one release with a
+        DeprecationWarning.
 
-        ``damage`` (``faces``, ``photo`` or ``off``; None: the renovator's own) says where scratches and dust are
-        found and filled before the faces are renovated (hifacegan.damage.removal).
+        ``damage`` (``faces``, ``photo`` or ``off``) says where scratches and dust are found and filled before the
+        faces are renovated (hifacegan.damage.removal); ``grain`` (``keep`` or ``remove``) whether the photo's
+        grain is laid back over renovated faces (hifacegan.face.grain). None: the renovator's own.
         """
+        image, region = self._checked(image, fidelity, faces, region, grain)
+        token, progress = as_token(cancel), _older_progress(progress)
+        run = _Run(report or (lambda state: None), progress, token)
+        token.check("before it started")
+        output = image.copy()
+        photo = output if output.ndim == 3 else output[..., None]
+        detections, verdicts = self._find_faces(photo, run, faces, max_faces, min_face_size, region, damage)
+        chosen = [i for i, v in enumerate(verdicts) if not v]
+        redone = sum(n.redone for n in self.networks)
+        for first in range(0, len(chosen), self.batch_size):
+            token.check(f"after {len(run.done)} of {run.total} faces")
+            batch = chosen[first : first + self.batch_size]
+            self._one_batch(
+                photo, detections, batch, first, verdicts, region, fidelity, grain, run, return_crops
+            )
+        if not chosen:
+            progress("renovate", 1.0)
+        progress("paste", 1.0)
+        run.stage("done")
+        run.timings["total"] = time.perf_counter() - run.start
+        reports = [
+            face_report(d, i in run.done, verdicts[i], run.paths.get(i)) for i, d in enumerate(detections)
+        ]
+        notes = self._notes(detections, sum(n.redone for n in self.networks) - redone)
+        return RenovationResult(
+            image=output, faces=reports, timings=run.timings, notes=notes, crops=run.crops
+        )
+
+    def _find_faces(
+        self,
+        photo: np.ndarray,
+        run: _Run,
+        faces: str,
+        max_faces: int | None,
+        min_face_size: float,
+        region: np.ndarray | None,
+        damage: str | None,
+    ) -> tuple[list[Detection], list[str]]:
+        """Steps 1-2: every face detected, a verdict for each (empty: renovate it), damage filled around the chosen
+        ones (in ``photo``, the output's pixels)."""
+        run.stage("detect")
+        run.progress("detect", 0.0)
+        detections = self.detect(photo if photo.shape[2] > 1 else photo[..., 0])
+        run.timings["detect"] = time.perf_counter() - run.start
+        run.progress("detect", 1.0)
+        verdicts = select_faces(detections, photo.shape[:2], faces, max_faces, min_face_size, region)
+        chosen = [i for i, v in enumerate(verdicts) if not v]
+        run.total = len(chosen)
+        t0 = time.perf_counter()
+        found = self.clean_damage(photo, [detections[i] for i in chosen], region, damage or self.damage)
+        run.timings["damage"] = time.perf_counter() - t0
+        run.damage = dict(zip(chosen, found, strict=True))
+        return detections, verdicts
+
+    def _checked(
+        self, image: np.ndarray, fidelity: float, faces: str, region: np.ndarray | None, grain: str | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The call's image and region, checked; ValueError (a sentence) for anything the run cannot take."""
         image = check_image(image)
         if not 0.0 <= float(fidelity) <= 1.0:
             raise ValueError(f"fidelity must be within 0..1, got {fidelity}")
         if faces not in FACE_CHOICES:
             raise ValueError(f"faces={faces!r}: choose one of {', '.join(FACE_CHOICES)}")
-        region = check_region(region, image.shape[:2])
-        progress = progress or (lambda stage, fraction: None)
-        report = report or (lambda state: None)
-        cancel = cancel or (lambda: False)
-        timings = dict.fromkeys(("detect", "align", "network", "paste"), 0.0)
-        notes: list[str] = []
+        if grain is not None and grain not in GRAIN_CHOICES:
+            raise ValueError(
+                f"grain={grain!r}: choose keep (the photo's grain over renovated faces) or remove"
+            )
+        return image, check_region(region, image.shape[:2])
+
+    def _one_batch(
+        self,
+        photo: np.ndarray,
+        detections: list[Detection],
+        batch: list[int],
+        first: int,
+        verdicts: list[str],
+        region: np.ndarray | None,
+        fidelity: float,
+        grain: str | None,
+        run: _Run,
+        return_crops: bool,
+    ) -> None:
+        """One batch of chosen faces through steps 3-5: prepared, renovated, blended back; ``run`` records it."""
+        last = first + len(batch)
+        run.stage("renovate", first + 1, last)
+        t0 = time.perf_counter()
+        prepared: list[PreparedFace] = []
+        for i in batch:
+            try:
+                prepared.append(self.prepare(photo, detections[i], i))
+            except ValueError as exc:  # degenerate landmarks, face outside the photo
+                verdicts[i] = f"cannot align: {exc}"
+                continue
+            run.paths[i] = prepared[-1].path
+            run.paths[i].damage_share, run.paths[i].damage_area = run.damage[i].share, run.damage[i].area
+        t1 = time.perf_counter()
+        renovated = self.renovate(prepared, fidelity)
+        t2 = time.perf_counter()
+        run.timings["align"] += t1 - t0
+        run.timings["network"] += t2 - t1
+        run.stage("paste", first + 1, last)
+        for face, after in zip(prepared, renovated, strict=True):
+            window, matched = self.blend(photo, face, after, region, grain=grain)
+            if window is None:
+                verdicts[face.index] = "nothing to paste (face outside the photo or the region)"
+                continue
+            run.done.add(face.index)
+            if return_crops:
+                run.crops.append(np.clip(np.rint(matched * 255.0), 0, 255).astype(np.uint8))
+        run.timings["paste"] += time.perf_counter() - t2
+        run.progress("renovate", last / run.total)
+
+    def _notes(self, detections: list[Detection], redone: int) -> list[str]:
+        """What the result's notes tell the user: weights without a slider, no face, batches redone in fp32."""
+        notes = []
         for network in self.networks:
             if not network.blender.has_slider:
                 end = "fidelity" if network.single_end == 1.0 else "perceptual"
@@ -393,79 +379,57 @@ class Renovator:
                     f"weights {network.name} have no fidelity partner installed: fidelity has no effect on the "
                     f"faces they renovate (always the {end} network)"
                 )
-        if cancel():
-            raise Cancelled("renovation cancelled before it started")
-
-        start = time.perf_counter()
-        report(Progress("detect"))
-        progress("detect", 0.0)
-        detections = self.detector(image)
-        timings["detect"] = time.perf_counter() - start
-        progress("detect", 1.0)
-        verdicts = select_faces(detections, image.shape[:2], faces, max_faces, min_face_size, region)
-
-        output = image.copy()
-        photo = output if output.ndim == 3 else output[..., None]
-        chosen = [i for i, v in enumerate(verdicts) if not v]
-        found = self._clean(photo, [detections[i] for i in chosen], region, timings, damage or self.damage)
-        damage_at = dict(zip(chosen, found, strict=True))
-        done: set[int] = set()
-        paths: dict[int, FacePath] = {}
-        crops_out: list[np.ndarray] = []
-        total = len(chosen)
-        redone = sum(n.redone for n in self.networks)
-        faces_start = time.perf_counter()
-
-        def state(stage: str, first: int = 0, last: int = 0) -> Progress:
-            now = time.perf_counter()
-            finished = first - 1 if stage in ("renovate", "paste") else total  # faces of the earlier batches
-            remaining = (now - faces_start) / finished * (total - finished) if 0 < finished < total else None
-            return Progress(stage, finished, total, first, last, now - start, remaining)
-
-        for first in range(0, total, self.batch_size):
-            if cancel():
-                raise Cancelled(f"renovation cancelled after {len(done)} of {total} faces")
-            batch = chosen[first : first + self.batch_size]
-            report(state("renovate", first + 1, first + len(batch)))
-            t0 = time.perf_counter()
-            prepared: list[_Face] = []
-            for i in batch:
-                try:
-                    prepared.append(self._prepare(photo, detections[i], i))
-                except ValueError as exc:  # degenerate landmarks, face outside the photo
-                    verdicts[i] = f"cannot align: {exc}"
-                    continue
-                paths[i] = prepared[-1].path
-                paths[i].damage_share, paths[i].damage_area = damage_at[i].share, damage_at[i].area
-            t1 = time.perf_counter()
-            timings["align"] += t1 - t0
-            renovated = self._renovate_faces(prepared, fidelity)
-            t2 = time.perf_counter()
-            timings["network"] += t2 - t1
-            report(state("paste", first + 1, first + len(batch)))
-            for face, after in zip(prepared, renovated, strict=True):
-                window, matched = self._blend(photo, face, after, region)
-                if window is None:
-                    verdicts[face.index] = "nothing to paste (face outside the photo or the region)"
-                    continue
-                done.add(face.index)
-                if return_crops:
-                    crops_out.append(np.clip(np.rint(matched * 255.0), 0, 255).astype(np.uint8))
-            timings["paste"] += time.perf_counter() - t2
-            progress("renovate", (first + len(batch)) / total)
-        if not chosen:
-            progress("renovate", 1.0)
-        progress("paste", 1.0)
-        report(state("done"))
-        timings["total"] = time.perf_counter() - start
-        reports = [face_report(d, i in done, verdicts[i], paths.get(i)) for i, d in enumerate(detections)]
         if not detections:
             notes.append("no face found: the photo is returned unchanged")
-        if (redone := sum(n.redone for n in self.networks) - redone) > 0:
+        if redone > 0:
             notes.append(
                 f"{redone} batch(es) of faces gave NaN or Inf in {self.precision} and were redone in fp32"
             )
-        return RenovationResult(image=output, faces=reports, timings=timings, notes=notes, crops=crops_out)
+        return notes
+
+
+@dataclass
+class _Run:
+    """One call's running state: its callbacks, timings, and the faces done so far."""
+
+    report: Callable[[Progress], None]
+    progress: Callable[[str, float], None]
+    token: CancelToken
+    start: float = field(default_factory=time.perf_counter)
+    total: int = 0
+    timings: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("detect", "align", "network", "paste"), 0.0)
+    )
+    done: set[int] = field(default_factory=set)
+    paths: dict[int, FacePath] = field(default_factory=dict)
+    damage: dict[int, DamageFound] = field(default_factory=dict)
+    crops: list[np.ndarray] = field(default_factory=list)
+    faces_start: float | None = None
+
+    def stage(self, stage: str, first: int = 0, last: int = 0) -> None:
+        """Report ``stage`` starting (faces ``first``..``last``), with the time left estimated from the batches
+        finished so far."""
+        now = time.perf_counter()
+        if self.faces_start is None and stage in ("renovate", "paste"):
+            self.faces_start = now
+        finished = first - 1 if stage in ("renovate", "paste") else self.total  # faces of the earlier batches
+        remaining = None
+        if 0 < finished < self.total and self.faces_start is not None:
+            remaining = (now - self.faces_start) / finished * (self.total - finished)
+        self.report(Progress(stage, finished, self.total, first, last, now - self.start, remaining))
+
+
+def _older_progress(progress: Callable[[str, float], None] | None) -> Callable[[str, float], None]:
+    """The older ``progress(stage, fraction)`` callback, kept for one release with a DeprecationWarning."""
+    if progress is None:
+        return lambda stage, fraction: None
+    warnings.warn(
+        "progress= is deprecated and will be removed in the next release: pass report= (it receives a "
+        "hifacegan.pipeline.Progress with a sentence for the user) and stop a run with a CancelToken",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return progress
 
 
 def _config_of(weights: str | Path) -> str | None:
