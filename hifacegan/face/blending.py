@@ -134,7 +134,7 @@ def _composite(
 ) -> np.ndarray:
     """The window's new pixels (float): ``opacity`` of the face over ``base`` of the photo (or the photo itself),
     laid over the photo by ``weights``, with the photo's grain put back where the paste replaced it."""
-    under = original
+    under, network_face = original, face
     if base is not None or not np.isscalar(opacity) or opacity != 1.0:
         under = original if base is None else _apply_rgb(base, original)
         face = under + opacity * (face - under)
@@ -143,7 +143,7 @@ def _composite(
         # the share of the photo's own pixels (and grain) each pixel keeps: under a denoised base, only outside
         # the blend; over the photo itself, also what the opacity leaves of it
         laid = weights[..., None] * (opacity if under is original else 1.0)
-        blended = blended + _grain(original, blended, weights, 1.0 - laid, origin)
+        blended = blended + _grain(original, network_face, weights, 1.0 - laid, origin)
     return blended
 
 
@@ -198,7 +198,11 @@ def _write(
 
 
 def _grain(
-    original: np.ndarray, pasted: np.ndarray, weights: np.ndarray, kept: np.ndarray, origin: tuple[int, int]
+    original: np.ndarray,
+    network_face: np.ndarray,
+    weights: np.ndarray,
+    kept: np.ndarray,
+    origin: tuple[int, int],
 ) -> np.ndarray:
     """Grain to add to a window (hifacegan.face.grain.grain_to_restore), grey where the window is grey; 0 when
     the photo has none to match. Seeded by the window's position: the same photo gives the same bytes."""
@@ -211,7 +215,7 @@ def _grain(
 
     kept_share = np.broadcast_to(kept[..., 0], weights.shape)
     added = grain_to_restore(
-        rgb(original), rgb(pasted), weights, kept_share, seed=origin[0] * 100_003 + origin[1]
+        rgb(original), rgb(network_face), weights, kept_share, seed=origin[0] * 100_003 + origin[1]
     )
     if added is None:
         return np.zeros_like(original)

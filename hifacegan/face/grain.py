@@ -5,10 +5,9 @@ pasted in, "waxy" (issue #34, ``historic_FatMenClub`` in real GIMP). Grain at th
 is part of the photo's look, not damage. So where a face is renovated, grain is measured in the photo's own pixels
 around it and fresh grain with the same statistics is added over the part of the face the paste replaced:
 
-- **level**: the robust standard deviation of what a 2 px Gaussian blur removes, per channel, over the flat pixels
-  of the window around the face (edges and texture excluded: they read as noise), never more than the face's own
-  level (a textured background such as foliage or a tweed coat must not add grain the face never had), and only
-  as far as it is grain rather than noise to remove (:data:`GRAIN_IS_TEXTURE`, :data:`GRAIN_IS_NOISE`);
+- **level**: the robust standard deviation of what a 2 px Gaussian blur removes, per channel, over the face's flat
+  pixels (edges, eyes and hair excluded: they read as noise; the surroundings' when the face has too few), and
+  only as far as it is grain rather than noise to remove (:data:`GRAIN_IS_TEXTURE`, :data:`GRAIN_IS_NOISE`);
 - **size**: how much of the level survives a 2x area shrink (white grain keeps half, clumped film grain more),
   matched by Gaussian-filtered white noise of the width that keeps the same share (:func:`grain_width`);
 - **colour**: the correlation of the three channels' high-pass responses (1 for the grey grain of a black-and-white
@@ -17,8 +16,7 @@ around it and fresh grain with the same statistics is added over the part of the
 Only the grain the paste took away is put back: where the photo keeps a share ``r`` of its own pixels (the blend's
 feathered edge, a partly degraded face at opacity under 1) it keeps ``r`` of its grain, and fresh grain of
 ``sqrt(1 - r^2)`` of the level is added, so the total matches the photo's; and the level is lowered by what the
-pasted face already has (the network draws some texture of its own), so the face is never grainier than the
-photo. The grain is drawn from a generator seeded by the window's position: the same photo gives the same bytes
+network's face already has (it draws some texture of its own), so the face is never grainier than the photo. The grain is drawn from a generator seeded by the window's position: the same photo gives the same bytes
 every time, in the preview too.
 """
 
@@ -102,34 +100,30 @@ def channel_levels(pixels: np.ndarray, flat: np.ndarray) -> np.ndarray:
 
 
 def measure_grain(pixels: np.ndarray, face: np.ndarray) -> Grain | None:
-    """The grain of ``pixels`` (a window of the photo, float RGB in [0, 1]) around the face (``face``: the share of
+    """The grain of ``pixels`` (a window of the photo, float RGB in [0, 1]) where the face is (``face``: the share of
     each pixel the face covers, 0-1), as far as it is to be kept; None when too little of the window is flat, the
     grain is under MIN_LEVEL, or it is noise (GRAIN_IS_NOISE and over).
 
-    The level is the lower of the surroundings' and the face's own (module docstring), scaled down from
-    GRAIN_IS_TEXTURE to GRAIN_IS_NOISE.
+    Measured on the face's own flat pixels (skin, not eyes or hair): that is the grain the retoucher sees on the face
+    and expects back; around it (its surroundings' flat pixels) only when the face has too few.
     """
     pixels = np.asarray(pixels, dtype=np.float32)
-    around = flat_pixels(pixels, face < 0.3)
-    on_face = flat_pixels(pixels, face > 0.7)
-    if not around.any():
-        around = on_face
-    if not around.any():
+    where = flat_pixels(pixels, face > 0.7)
+    if not where.any():
+        where = flat_pixels(pixels, face < 0.3)
+    if not where.any():
         return None
-    levels = channel_levels(pixels, around)
-    if on_face.any():
-        levels = np.minimum(levels, channel_levels(pixels, on_face))
+    levels = channel_levels(pixels, where)
     level = float(np.mean(levels))
-    kept_share = float(np.clip((GRAIN_IS_NOISE - level) / (GRAIN_IS_NOISE - GRAIN_IS_TEXTURE), 0.0, 1.0))
-    if level < MIN_LEVEL or kept_share == 0.0:
+    share = float(np.clip((GRAIN_IS_NOISE - level) / (GRAIN_IS_NOISE - GRAIN_IS_TEXTURE), 0.0, 1.0))
+    if level < MIN_LEVEL or share == 0.0:
         return None
-    levels = levels * kept_share
     shrunk = cv2.resize(pixels, (pixels.shape[1] // 2, pixels.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    kept = channel_levels(shrunk, cv2.resize(around.astype(np.uint8), shrunk.shape[1::-1]) > 0)
-    responses = np.stack([high_pass(pixels[..., c])[around] for c in range(3)])
+    kept = channel_levels(shrunk, cv2.resize(where.astype(np.uint8), shrunk.shape[1::-1]) > 0)
+    responses = np.stack([high_pass(pixels[..., c])[where] for c in range(3)])
     correlation = np.nan_to_num(np.corrcoef(responses), nan=0.0)
     np.fill_diagonal(correlation, 1.0)
-    return Grain(levels, grain_width(float(np.mean(kept) / np.mean(levels))), correlation)
+    return Grain(levels * share, grain_width(float(np.mean(kept)) / level), correlation)
 
 
 @lru_cache(maxsize=1)
@@ -168,13 +162,13 @@ def synthesize(grain: Grain, shape: tuple[int, int], seed: int) -> np.ndarray:
 
 
 def grain_to_restore(
-    pixels: np.ndarray, pasted: np.ndarray, face: np.ndarray, kept: np.ndarray, seed: int
+    pixels: np.ndarray, network_face: np.ndarray, face: np.ndarray, kept: np.ndarray, seed: int
 ) -> np.ndarray | None:
     """What to add to a window whose face was pasted: fresh grain where the paste replaced the photo's pixels.
 
-    ``pixels``: the window as it was and ``pasted`` as the paste left it (float RGB in [0, 1]); ``face``: the share
-    of each pixel the face covers; ``kept``: the share of the photo's own pixels (and so of its grain) each pixel
-    keeps. Only the grain the pasted face lacks is added: what the network drew itself (or the photo kept) counts,
+    ``pixels``: the window as it was and ``network_face`` the face laid over it, in the window (float RGB in
+    [0, 1]); ``face``: the share of each pixel the face covers; ``kept``: the share of the photo's own pixels (and
+    so of its grain) each pixel keeps. What the network drew itself counts: only the grain its face lacks is added,
     so the face does not come back grainier than the photo. None when there is no grain to match
     (:func:`measure_grain`).
     """
@@ -182,10 +176,11 @@ def grain_to_restore(
     grain = measure_grain(pixels, face)
     if grain is None:
         return None
-    missing = np.sqrt(np.clip(1.0 - np.square(kept), 0.0, 1.0)).astype(np.float32)
-    on_face = flat_pixels(np.asarray(pasted, dtype=np.float32), face > 0.7)
+    network_face = np.asarray(network_face, dtype=np.float32)
+    on_face = flat_pixels(network_face, face > 0.7)
     if on_face.any():
-        has = channel_levels(np.asarray(pasted, dtype=np.float32), on_face)
+        has = channel_levels(network_face, on_face)
         lacking = np.sqrt(np.clip(1.0 - np.square(has / np.maximum(grain.levels, 1e-6)), 0.0, 1.0))
         grain = Grain(grain.levels * lacking, grain.width, grain.correlation)
+    missing = np.sqrt(np.clip(1.0 - np.square(kept), 0.0, 1.0)).astype(np.float32)
     return synthesize(grain, pixels.shape[:2], seed) * missing[..., None]
