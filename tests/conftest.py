@@ -25,6 +25,23 @@ DATA = SHARED / "data"
 REQUIRE_ALL = os.environ.get("RENOVATE_REQUIRE_ALL", "") not in ("", "0", "false", "no")
 
 
+#: Host tests by file: each file that drives a real host carries that host's marker, so ``-m "not krita"`` and
+#: ``-m gimp`` select what they say (the Makefile's test-fast also leaves these files out by name).
+HOST_MARKERS = {"test_gimp_": "gimp", "test_krita_": "krita"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Apply the markers the tiers filter on: ``gimp``/``krita`` by file, ``data`` wherever a test needs
+    ``../shared/data`` (its ``shared_data`` fixture, directly or through another fixture)."""
+    for item in items:
+        name = item.path.name
+        for prefix, marker in HOST_MARKERS.items():
+            if name.startswith(prefix):
+                item.add_marker(getattr(pytest.mark, marker))
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+
+
 def require(condition: object, reason: str) -> None:
     """Skip the calling test when ``condition`` is false, or fail it when CI demands every test run."""
     if condition:

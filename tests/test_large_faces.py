@@ -34,7 +34,8 @@ SMALL_SIDE = 128  # long side: faces of 40-80 px, under the network's 128 px cro
 
 @pytest.fixture(scope="module")
 def renovator() -> Renovator:
-    return Renovator("default", threads=1)
+    # pinned: the CPU and the feathered mask, whatever GPU or parsing weights a machine has (byte-exact tests)
+    return Renovator("default", device="cpu", parsing="off", threads=1)
 
 
 def _read_portraits(shared_data: Path, names: tuple[str, ...]) -> list[tuple[str, np.ndarray]]:
@@ -300,7 +301,7 @@ def family(tmp_path, monkeypatch) -> Path:
 def test_each_face_gets_the_weights_that_suit_its_size(family, portraits):
     from hifacegan.pipeline.networks import size_variants
 
-    renovator = Renovator(family / "fam-128.safetensors", threads=1)
+    renovator = Renovator(family / "fam-128.safetensors", device="cpu", parsing="off", threads=1)
     assert [n.name for n in renovator.networks] == ["fam-128", "fam-256"]
     assert [e.name for e in size_variants(renovator.network.card)] == ["fam-256"]
     _, image = portraits[1]
@@ -312,7 +313,7 @@ def test_each_face_gets_the_weights_that_suit_its_size(family, portraits):
         # crop with its context (face / CONTEXT_ZOOM).
         span = path["face_size"] / detail.CONTEXT_ZOOM
         assert path["network_size"] <= span * detail.DETAIL_MERGE_FROM or path["network_size"] == 128
-    one = Renovator(family / "fam-128.safetensors", threads=1, sizes="one")
+    one = Renovator(family / "fam-128.safetensors", device="cpu", parsing="off", threads=1, sizes="one")
     assert [n.name for n in one.networks] == ["fam-128"]
 
 
