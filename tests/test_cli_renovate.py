@@ -203,3 +203,37 @@ def test_the_cli_counts_faces_changed_not_faces_visited(tmp_path):
     assert totals["faces_renovated"] == 1 and totals["faces_changed"] == 0
     assert "1 face found, 0 changed (1 already looked sharp and clean, so kept every pixel)" in proc.stderr
     assert "0 of 1 face changed" in proc.stderr and "(s)" not in proc.stderr
+
+
+def test_sigterm_stops_between_photos_and_writes_nothing_half_done(weights_folder, solvay_photo, tmp_path):
+    """SIGTERM cancels the run's CancelToken: the photo in progress stops between batches of faces and is not
+    written, the photos before it are whole, the summary so far is kept, and the exit code says not all were."""
+    import signal
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(4):
+        (folder / f"solvay-{k}.png").write_bytes(solvay_photo.read_bytes())
+    out = tmp_path / "out"
+    environ = dict(
+        os.environ, HIFACEGAN_WEIGHTS_DIR=str(weights_folder), HIFACEGAN_OFFLINE="1", PYTHONPATH=str(REPO)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hifacegan", "renovate", str(folder), "-o", str(out), "--weights", "test-lite",
+         "--batch-size", "2", "--json", str(tmp_path / "s.json")],
+        env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (out / "solvay-0.png").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=300)
+    written = sorted(p.name for p in out.iterdir())
+    assert proc.returncode == 1, stderr
+    assert "was not written (the run was terminated)" in stderr
+    assert 1 <= len(written) < 4 and all(name.endswith(".png") for name in written)  # no temporary file left
+    for name in written:  # what was written is whole
+        assert read_photo(out / name).pixels.shape == read_photo(solvay_photo).pixels.shape
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["totals"]["written"] == len(written)
