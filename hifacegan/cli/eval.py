@@ -70,6 +70,13 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         "measured in the box of the largest face (adds a 'detail kept' column)",
     )
     parser.add_argument(
+        "--damage",
+        choices=("faces", "photo", "off"),
+        default="off",
+        help="with --pipeline: find and fill scratches and dust around each face (faces), over the photo (photo), "
+        "or not (off, what users get by default)",
+    )
+    parser.add_argument(
         "--grain",
         choices=("keep", "remove"),
         default="keep",
@@ -158,6 +165,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         precision=args.precision,
         batch_size=args.batch_size,
         grain=args.grain,
+        damage=args.damage,
         progress=not args.quiet,
     )
     return _evaluate_and_show(lambda: evaluate_pipeline(config), args.out)

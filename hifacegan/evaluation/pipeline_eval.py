@@ -55,6 +55,9 @@ class PipelineEvalConfig:
     precision: str = "auto"
     batch_size: int | None = None  # faces per network batch (None: the pipeline's default for the device)
     grain: str = "keep"  # the photo's grain laid back over renovated faces (keep) or not (remove)
+    damage: str = (
+        "off"  # scratches and dust found and filled around each face (faces), over the photo, or not
+    )
     progress: bool = True
 
 
@@ -193,12 +196,15 @@ def _report(
         f"identical to the clean one counts as PSNR {PSNR_IDENTICAL:g} dB"
     )
     what = {"mode": "pipeline", "task": task, "size": config.size, "seed": config.seed, "grain": config.grain}
+    what["damage"] = config.damage
     what["data"] = str(config.data)
     summary = _summary(tally, damaged)
     details = run_details(what, device, elapsed, tally.methods, notes, images, summary=summary)
     title = (
         f"HiFaceGAN pipeline evaluation: task {task}, {len(images)} photos at long side {config.size} px, "
-        f"seed {config.seed}" + (", grain removed" if config.grain == "remove" else "")
+        f"seed {config.seed}"
+        + (", grain removed" if config.grain == "remove" else "")
+        + (f", damage filled ({config.damage})" if config.damage != "off" else "")
     )
     write_reports(
         config.out, rows, details, markdown_table(rows, title, notes + [f"wall time {elapsed:.0f} s"])

@@ -184,7 +184,7 @@ class FacePreviewer:
             photo = original.copy()
             (found,) = r.clean_damage(photo, [detection], None, "faces")
         try:
-            face = r.prepare(photo, detection, index)
+            face = r.prepare(photo, detection, index, original if found is not None and found.area else None)
         except ValueError as exc:
             raise NoFaceFound(f"the face at {detection.box} cannot be aligned: {exc}") from exc
         if found is not None:

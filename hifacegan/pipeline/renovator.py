@@ -181,13 +181,15 @@ class Renovator:
         scope = scope if self.damage_detector is not None else "off"
         return clean_photo(photo, [tuple(f.box) for f in faces], self.damage_detector, scope, region)
 
-    def prepare(self, photo: np.ndarray, face: Detection, index: int) -> PreparedFace:
+    def prepare(
+        self, photo: np.ndarray, face: Detection, index: int, measured: np.ndarray | None = None
+    ) -> PreparedFace:
         """Step 3: one face of ``photo`` ((H, W, C)) cut for its network and measured (hifacegan.pipeline.faces);
-        raises ValueError when it cannot be aligned."""
+        ``measured``: the photo before damage was filled around the face (its degradation is read there). Raises
+        ValueError when it cannot be aligned."""
         network, face_size = self.network_for(face)
-        return prepare_face(
-            photo, face, index, network, (self.weights_name, self.size, self.template), face_size
-        )
+        fallback = (self.weights_name, self.size, self.template)
+        return prepare_face(photo, face, index, network, fallback, face_size, measured)
 
     def renovate(self, faces: list[PreparedFace], fidelity: float) -> list[np.ndarray]:
         """Step 4: the network's output for each prepared face (float RGB in [0, 1]), in their order, batched per
@@ -263,6 +265,7 @@ class Renovator:
         token.check("before it started")
         output = image.copy()
         photo = output if output.ndim == 3 else output[..., None]
+        run.original = image if image.ndim == 3 else image[..., None]
         detections, verdicts = self._find_faces(photo, run, faces, max_faces, min_face_size, region, damage)
         chosen = [i for i, v in enumerate(verdicts) if not v]
         redone = sum(n.redone for n in self.networks)
@@ -345,8 +348,10 @@ class Renovator:
         t0 = time.perf_counter()
         prepared: list[PreparedFace] = []
         for i in batch:
+            # the face's degradation is read before its fill: a fill reads as blur
+            measured = run.original if run.damage[i].area else None
             try:
-                prepared.append(self.prepare(photo, detections[i], i))
+                prepared.append(self.prepare(photo, detections[i], i, measured))
             except ValueError as exc:  # degenerate landmarks, face outside the photo
                 verdicts[i] = f"cannot align: {exc}"
                 continue
@@ -405,6 +410,7 @@ class _Run:
     damage: dict[int, DamageFound] = field(default_factory=dict)
     crops: list[np.ndarray] = field(default_factory=list)
     faces_start: float | None = None
+    original: np.ndarray | None = None  # the input, (H, W, C): damage is filled in the output only
 
     def stage(self, stage: str, first: int = 0, last: int = 0) -> None:
         """Report ``stage`` starting (faces ``first``..``last``), with the time left estimated from the batches
