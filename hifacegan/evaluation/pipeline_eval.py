@@ -55,9 +55,8 @@ class PipelineEvalConfig:
     precision: str = "auto"
     batch_size: int | None = None  # faces per network batch (None: the pipeline's default for the device)
     grain: str = "keep"  # the photo's grain laid back over renovated faces (keep) or not (remove)
-    damage: str = (
-        "off"  # scratches and dust found and filled around each face (faces), over the photo, or not
-    )
+    # scratches and dust found and filled around each face (faces), over the photo (photo), or not (off)
+    damage: str = "off"
     progress: bool = True
 
 
@@ -140,7 +139,14 @@ def evaluate_pipeline(config: PipelineEvalConfig) -> list[dict]:
     started = time.perf_counter()
     device = select_device(config.device)
     renovators = [
-        Renovator(spec, device, precision=config.precision, batch_size=config.batch_size)
+        Renovator(
+            spec,
+            device,
+            precision=config.precision,
+            batch_size=config.batch_size,
+            grain=config.grain,
+            damage=config.damage,
+        )
         for spec in config.weights
     ]
     detector = renovators[0].detector if renovators else Renovator("identity", device).detector
