@@ -13,7 +13,7 @@ from hifacegan_installers.checks import FAIL, OK, REINSTALL, SKIP, WARN, Check, 
 from hifacegan_installers.hosts import HostInstall, detect, select
 from hifacegan_installers.install import client_module, vendor_dir
 from hifacegan_installers.places import GIMP_PLUGIN, KRITA_PLUGIN, Places
-from hifacegan_installers.sources import CLIENT_FILES
+from hifacegan_installers.sources import CLIENT_FILES, SHARED_FILES
 
 PROCEDURE = "plug-in-renovate-faces"
 
@@ -82,7 +82,7 @@ def _gimp_files(places: Places, host: HostInstall) -> Check:
     folder = places.gimp_plugin_dir(host.flavor)
     script = folder / f"{GIMP_PLUGIN}.py"
     name = f"plugin:{host.key}"
-    missing = _missing_files([script, *(folder / f for f in CLIENT_FILES)])
+    missing = _missing_files([script, *(folder / f for f in (*CLIENT_FILES, *SHARED_FILES))])
     fix = f"{REINSTALL} --host {host.host}" + (f":{host.flavor}" if host.flavor != "system" else "")
     if missing:
         return Check(name, FAIL, f"GIMP plug-in missing: {', '.join(missing)}", fix, {"folder": str(folder)})

@@ -217,7 +217,7 @@ def _install_gimp(ctx: _Context, host: HostInstall, result: HostResult) -> None:
     ctx.journal.ensure_dir(folder)
     # GIMP runs only executable files, in a folder named as the file's stem.
     ctx.journal.copy_file(ctx.sources.gimp_script, folder / f"{GIMP_PLUGIN}.py", 0o755)
-    for source in ctx.sources.client_files:
+    for source in (*ctx.sources.client_files, *ctx.sources.shared_files):
         ctx.journal.copy_file(source, folder / source.name)
     result.plugin_dir = folder
     result.installed = True

@@ -1,4 +1,4 @@
-"""Find the files to install: the two plug-ins and the three client files they carry.
+"""Find the files to install: the two plug-ins, the three client files they carry, and the words they share.
 
 The client files come from the ``hifacegan_server`` package (the ``server/`` folder, importable wherever
 ``hifacegan`` is installed). The plug-ins live outside any package (``plugin_gimp/``, ``plugin_krita/`` at the
@@ -21,6 +21,8 @@ from hifacegan_installers.journal import InstallError
 from hifacegan_installers.places import GIMP_PLUGIN, KRITA_PLUGIN
 
 CLIENT_FILES = ("client.py", "paths.py", "protocol.py")
+# What both plug-ins say and send alike: part of the Krita package, copied beside the GIMP plug-in too.
+SHARED_FILES = ("common.py",)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class Sources:
     krita_package: Path  # plugin_krita/renovate_faces/
     krita_action: Path  # plugin_krita/renovate_faces.action
     client_files: tuple[Path, ...]  # hifacegan_server's client.py, paths.py, protocol.py
+
+    @property
+    def shared_files(self) -> tuple[Path, ...]:
+        """The Krita package's files the GIMP plug-in loads too (plugin_krita/renovate_faces/common.py)."""
+        return tuple(self.krita_package / name for name in SHARED_FILES)
 
     def krita_package_files(self) -> list[Path]:
         """The package's files, relative to it, without caches."""

@@ -5,8 +5,8 @@ GIMP opens a photo, ``tests/hosts/gimp_gui.sh`` opens Filters > Enhance > Renova
 waits for the dialog's face preview, drags the fidelity slider with the mouse (xdotool), waits for the preview
 to follow it, grabs the dialog and presses OK; the real server renovates the face;
 ``tests/hosts/gimp_gui_watch.py``, a batch command inside the same GIMP, reports the image's layers and quits
-GIMP. The plug-in logs each preview answer (fidelity, caption, where the picture sits) to the file named by
-``RENOVATE_FACES_TEST_LOG``. ``RENOVATE_SCREENSHOTS=DIR`` keeps the grabs, and the dialog cut out of the last
+GIMP. The plug-in's own log (``gimp-plugin.log`` in the scratch HOME's log folder) has a line per preview answer
+(fidelity, caption, where the picture sits), which the test reads. ``RENOVATE_SCREENSHOTS=DIR`` keeps the grabs, and the dialog cut out of the last
 one before OK (``gimp-dialog-window.png``: docs/results/gimp-dialog.png).
 """
 
@@ -31,6 +31,7 @@ from test_gimp_plugin import (  # noqa: F401 - the session fixtures: the trixie 
     degraded_face,
     gimp,
     server,
+    sharp_face,
     test_weights,
     trixie_root,
 )
@@ -71,18 +72,11 @@ def no_server_session(trixie_root: Path, degraded_face: Path) -> dict:  # noqa: 
 
 
 @pytest.fixture(scope="module")
-def sharp_session(trixie_root: Path, server: Server, tmp_path_factory, shared_data: Path) -> dict:  # noqa: F811
+def sharp_session(trixie_root: Path, server: Server, sharp_face: Path) -> dict:  # noqa: F811
     """The dialog on a sharp, clean small face (an FFHQ portrait at 128 px on a plain canvas)."""
-    from PIL import Image
-
     host = Gimp(trixie_root)
     host.connect_to(server.endpoint, server.token_file)
-    face = Image.open(shared_data / "faces-hires" / "ffhq-1024" / "01001.jpg").convert("RGB")
-    canvas = np.full((320, 448, 3), (96, 120, 140), np.uint8)
-    canvas[96:224, 160:288] = np.asarray(face.resize((128, 128), Image.Resampling.BOX))
-    path = tmp_path_factory.mktemp("inputs") / "sharp_small_face.png"
-    Image.fromarray(canvas).save(path)
-    yield _drive(host, path, {"RF_MODE": "preview_only"}, "sharp")
+    yield _drive(host, sharp_face, {"RF_MODE": "preview_only"}, "sharp")
     host.close()
 
 
@@ -94,13 +88,14 @@ def _drive(host: Gimp, image: Path, extra_env: dict[str, str], label: str) -> di
         shutil.copy2(REPO / "tests" / "hosts" / name, host.scratch / name)
     out = host.scratch / "gui"
     out.mkdir()
+    plugin_log = host.home / ".local" / "state" / "renovate-faces" / "log" / "gimp-plugin.log"
     env = {
         "HOME": host.inside(host.home),
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "RF_IMAGE": host.stage(image),
         "RF_OUT": host.inside(out),
-        "RENOVATE_FACES_TEST_LOG": host.inside(out / "preview.jsonl"),
+        "RF_PLUGIN_LOG": host.inside(plugin_log),
         **extra_env,
     }
     command = ["chroot", str(host.root), "env", "-i", *(f"{k}={v}" for k, v in env.items())]
@@ -112,8 +107,8 @@ def _drive(host: Gimp, image: Path, extra_env: dict[str, str], label: str) -> di
     steps = (out / "steps.txt").read_text() if (out / "steps.txt").is_file() else ""
     log = (out / "gimp.log").read_text(errors="replace")[-3000:] if (out / "gimp.log").is_file() else ""
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
-    previews = out / "preview.jsonl"
-    previews = [json.loads(line) for line in previews.read_text().splitlines()] if previews.is_file() else []
+    lines = plugin_log.read_text().splitlines() if plugin_log.is_file() else []
+    previews = [json.loads(line.split(" preview ", 1)[1]) for line in lines if " preview {" in line]
     keep = os.environ.get("RENOVATE_SCREENSHOTS")
     prefix = f"gimp-{label}-" if label else "gimp-"  # gimp-dialog.png, gimp-no-server-dialog.png
     if keep:
@@ -168,13 +163,16 @@ def test_the_preview_follows_the_slider(gui_session: dict) -> None:
     shown = [entry for entry in gui_session["previews"] if not entry["stale"]]
     assert len(shown) >= 2, gui_session["why"]
     first, last = shown[0], shown[-1]
-    # Shown when the dialog opens, at the default fidelity; the photo holds one face.
-    assert first["caption"] == "Before | after at fidelity 0.50: face 1 of 1 (the largest).", first
+    # Shown when the dialog opens, at the default fidelity and check boxes; the photo holds one face.
+    assert first["options"] == {"grain": "keep", "damage": "off"}, first
+    assert first["caption"] == "Before | after at fidelity 0.50: the only face found.", first
     # The last one shown is at the fidelity the run used (the result layer's name) and differs from the first.
     layer = LAYER.fullmatch(gui_session["report"]["layers"][0]["name"])
     assert layer, gui_session["why"]
-    assert last["caption"] == f"Before | after at fidelity {layer.group(1)}: face 1 of 1 (the largest).", last
+    assert last["caption"] == f"Before | after at fidelity {layer.group(1)}: the only face found.", last
     assert last["settled"] and last["outcome"] == "picture", last
+    # Ticking "Remove scratches and dust" asked again with the damage step on.
+    assert last["options"] == {"grain": "keep", "damage": "faces"}, last
     assert last["digest"] != first["digest"], "the after picture did not change with the fidelity"
 
 
@@ -209,5 +207,5 @@ def test_a_sharp_small_face_is_previewed_as_kept(sharp_session: dict) -> None:
     assert "dialog cancelled" in session["steps"], session["why"]
     answer = session["previews"][0]
     assert answer["outcome"] == "picture", answer
-    expected = "The face 1 of 1 (the largest) already looks sharp: it keeps its pixels at any fidelity."
+    expected = "The only face found already looks sharp: it keeps its pixels at any fidelity."
     assert answer["caption"] == expected, answer

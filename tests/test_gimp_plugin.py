@@ -34,7 +34,8 @@ ROOT = Path(os.environ.get("RENOVATE_TRIXIE_ROOT", CACHE / "trixie-root"))
 BUILD_SCRIPT = REPO / "tests" / "hosts" / "trixie_root.sh"
 BATCH_SCRIPT = REPO / "tests" / "hosts" / "gimp_batch.py"
 PLUGIN = REPO / "plugin_gimp" / "renovate-faces" / "renovate-faces.py"
-BUNDLED = ("client.py", "paths.py", "protocol.py")  # what the installer copies beside the plug-in
+BUNDLED = ("client.py", "paths.py", "protocol.py")  # what the installer copies beside the plug-in, and
+COMMON = REPO / "plugin_krita" / "renovate_faces" / "common.py"  # the words both plug-ins share
 PROCEDURE_MENU = "<Image>/Filters/Enhance"
 GIMP_TIMEOUT = 300
 
@@ -83,6 +84,7 @@ class Gimp:
         for name in BUNDLED:  # the queries and the checks before the first server call work without them
             if (REPO / "server" / name).is_file():
                 shutil.copy2(REPO / "server" / name, self.plugin_dir / name)
+        shutil.copy2(COMMON, self.plugin_dir / COMMON.name)
         self.runs = 0
 
     def inside(self, path: Path) -> str:
@@ -375,8 +377,9 @@ def test_registered_under_filters_enhance(gimp: Gimp) -> None:
     assert report["found"], f"plug-in-renovate-faces is not registered; GIMP said:\n{report['log'][-3000:]}"
     assert PROCEDURE_MENU in report["menu_paths"]
     assert report["menu_label"] == "Renovate _Faces…"
-    for name in ("fidelity", "faces", "output", "convert-indexed"):
-        assert name in report["arguments"]
+    # Scripts may pass arguments by position: the new ones come after the old ones, in this order.
+    names = ("fidelity", "faces", "output", "convert-indexed", "keep-grain", "remove-damage")
+    assert [name for name in report["arguments"] if name in names] == list(names), report["arguments"]
     assert "renovated-faces" in report["return_values"]
 
 
@@ -402,8 +405,11 @@ def test_solvay_photo_new_layer(gimp: Gimp, server: Server, solvay_photo: Path, 
     assert layer["name"] == "Renovated faces (all faces, fidelity 0.50)"  # the Krita plug-in's scheme
     faces = _detected(server, before)
     assert len(faces) >= 20  # the 1927 Solvay photo shows 29 people
-    assert report["renovated_faces"] == sum(1 for face in faces if face.get("renovated"))
-    reference, _ = _direct(server, before)
+    reference, reference_faces = _direct(server, before)
+    # The count is of faces whose pixels changed (a sharp face is renovated yet keeps its pixels).
+    assert report["renovated_faces"] == sum(1 for face in reference_faces if face.get("changed")) > 0
+    # The source stays active: Filters > Repeat renovates the photo again, not the result.
+    assert report["selected_after"] == [report["source_before"]["name"]], report["selected_after"]
     np.testing.assert_array_equal(new, reference)
     changed = np.any(new != before, axis=2)
     if test_weights == "default":  # random stand-in weights make faces the parsing mask mostly rejects
@@ -431,6 +437,42 @@ def test_degraded_face_with_layer_offsets(gimp: Gimp, server: Server, degraded_f
     diff = np.abs(new[:, :, :3].astype(int) - before[:, :, :3]).max(axis=2)
     assert (diff[40:280, 110:340] > 0).any(), "the face was not renovated"
     assert (diff[:, :24] == 0).all() and (diff[:, -24:] == 0).all(), "plain margins changed"
+
+
+def test_grain_and_damage_check_boxes_reach_the_server(
+    gimp: Gimp, server: Server, degraded_face: Path
+) -> None:
+    # Both unlike their defaults: the faces stay smooth (grain=remove) and scratches are looked for (damage=faces).
+    args = {"keep-grain": False, "remove-damage": True}
+    report, folder = gimp.run({"image": gimp.stage(degraded_face), "args": args})
+    assert report["status"] == "success", report["error"]
+    before = _load_dump(folder, report["source_before"], 4)
+    new = _load_dump(folder, report["new_layer"], 4)
+    reference, _ = _direct(server, before[:, :, :3], grain="remove", damage="faces")
+    np.testing.assert_array_equal(new[:, :, :3], reference)
+
+
+@pytest.fixture(scope="session")
+def sharp_face(tmp_path_factory, shared_data: Path) -> Path:
+    """A sharp, clean small face (an FFHQ portrait at 128 px) on a plain canvas: renovated, no pixel changed."""
+    from PIL import Image
+
+    face = Image.open(shared_data / "faces-hires" / "ffhq-1024" / "01001.jpg").convert("RGB")
+    canvas = np.full((320, 448, 3), (96, 120, 140), np.uint8)
+    canvas[96:224, 160:288] = np.asarray(face.resize((128, 128), Image.Resampling.BOX))
+    path = tmp_path_factory.mktemp("inputs") / "sharp_small_face.png"
+    Image.fromarray(canvas).save(path)
+    return path
+
+
+def test_a_run_that_changes_no_pixel_adds_no_layer(gimp: Gimp, server: Server, sharp_face: Path) -> None:
+    report, folder = gimp.run({"image": gimp.stage(sharp_face)})
+    assert report["status"] == "success", report["error"]
+    _, faces = _direct(server, _load_dump(folder, report["source_before"], 4))
+    assert len(faces) == 1 and faces[0]["renovated"] and not faces[0]["changed"], faces
+    assert report["renovated_faces"] == 0
+    assert report["layers_after"] == report["layers_before"] and "new_layer" not in report
+    assert not report["dirty"]
 
 
 def test_elliptical_selection_leaves_outside_faces_alone(
@@ -537,10 +579,17 @@ def test_indexed_image_converted_on_request(gimp: Gimp, server: Server, degraded
     report, folder = gimp.run(case)
     assert report["base_type"] == "indexed"
     assert report["status"] == "success", report["error"]
-    assert report["base_type_after"] == "rgb" and report["renovated_faces"] == 1
     before = _load_dump(folder, report["source_before"], 4)  # the palette colours, as RGB
+    reference, faces = _direct(server, before[:, :, :3])
+    assert len(faces) == 1 and faces[0]["renovated"], faces
+    if not faces[0]["changed"]:
+        # The palette's flat colours read as a sharp face, which keeps its pixels: nothing to write, so the
+        # image is not converted either (no change at all, and no layer equal to its source).
+        assert report["renovated_faces"] == 0 and report["base_type_after"] == "indexed"
+        assert "new_layer" not in report and not report["dirty"]
+        return
+    assert report["base_type_after"] == "rgb" and report["renovated_faces"] == 1
     new = _load_dump(folder, report["new_layer"], 4)
-    reference, _ = _direct(server, before[:, :, :3])
     np.testing.assert_array_equal(new[:, :, :3], reference)
 
 
@@ -570,6 +619,10 @@ def test_server_down_and_not_startable(gimp: Gimp, degraded_face: Path) -> None:
     report, folder = gimp.run({"image": gimp.stage(degraded_face)}, env=env)
     assert report["status"] == "execution-error"
     assert "server" in report["error"].lower() and "start" in report["error"].lower(), report["error"]
+    # One plain sentence saying what to do; the command, endpoint and errno go to the plug-in's log.
+    assert "installer again" in report["error"], report["error"]
+    for raw in ("`", "tcp://", "ipc://", "/nonexistent", "No such file", "Errno"):
+        assert raw not in report["error"], report["error"]
     assert not report["dirty"] and report["layers_after"] == report["layers_before"]
     before = _load_dump(folder, report["source_before"], 4)
     after = _load_dump(folder, report["source_after"], 4)

@@ -69,11 +69,11 @@ def _mnemonic(label: str) -> str:
     return label[index + 1].lower()
 
 
-def test_dialog_mnemonics_are_unique() -> None:
-    tree = ast.parse(PLUGIN.read_text(encoding="utf-8"))
-    labels = [
-        node.args[1].value
-        for node in ast.walk(tree)
+def _argument_calls() -> list[ast.Call]:
+    """The procedure's ``add_..._argument(name, label, help, ...)`` calls, in order."""
+    return [
+        node
+        for node in ast.walk(ast.parse(PLUGIN.read_text(encoding="utf-8")))
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr.startswith("add_")
@@ -81,6 +81,10 @@ def test_dialog_mnemonics_are_unique() -> None:
         and len(node.args) > 1
         and isinstance(node.args[1], ast.Constant)
     ]
+
+
+def test_dialog_mnemonics_are_unique() -> None:
+    labels = [node.args[1].value for node in _argument_calls()]
     assert {"_Fidelity", "F_aces", "Res_ult"} <= set(labels), labels
     keys = [_mnemonic(label) for label in (*labels, *DIALOG_BUTTONS) if "_" in label]
     assert len(keys) == len(set(keys)), f"duplicate mnemonics among {labels} and the buttons {DIALOG_BUTTONS}"
@@ -93,20 +97,69 @@ def test_fidelity_is_a_slider_in_the_dialog() -> None:
 
 
 def test_result_layer_named_like_krita() -> None:
+    """Both name the layer with common.layer_name (tests/test_option_choices.py: no copy of their own)."""
     import sys
 
     sys.path.insert(0, str(REPO / "plugin_krita"))
-    from renovate_faces import core
+    from renovate_faces import common, core
+
+    assert "load_common().layer_name(fidelity, faces)" in PLUGIN.read_text(encoding="utf-8")
+    for fidelity, faces in ((0.5, "all"), (0.3, "largest"), (0.7, "center"), (1.0, "all")):
+        assert common.layer_name(fidelity, faces) == core.Options(fidelity, faces).layer_name
+    assert common.layer_name(0.5, "center") == "Renovated faces (face nearest the centre, fidelity 0.50)"
+
+
+def test_check_boxes_read_like_kritas() -> None:
+    """The grain and damage check boxes: GIMP's labels (less their mnemonic) are common.py's, as Krita's are,
+    and their tooltips come from common.py."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "plugin_krita"))
+    from renovate_faces import common, settings
+
+    labels = {node.args[0].value: node.args[1].value for node in _argument_calls()}
+    assert labels["keep-grain"].replace("_", "") == common.KEEP_GRAIN_LABEL == "Keep film grain"
+    assert (
+        labels["remove-damage"].replace("_", "") == common.REMOVE_DAMAGE_LABEL == "Remove scratches and dust"
+    )
+    assert "load_common().KEEP_GRAIN_HELP, load_common().REMOVE_DAMAGE_HELP" in PLUGIN.read_text(
+        encoding="utf-8"
+    )
+    assert (settings.KEEP_GRAIN.desc, settings.REMOVE_DAMAGE.desc) == (
+        common.KEEP_GRAIN_HELP,
+        common.REMOVE_DAMAGE_HELP,
+    )
+    for tip in (common.KEEP_GRAIN_HELP, common.REMOVE_DAMAGE_HELP):
+        assert tip.endswith(".") and tip[0].isupper(), tip  # plain sentences
+
+
+def test_new_arguments_come_after_the_old_ones() -> None:
+    """Scripts that pass arguments by position keep working: the grain and damage check boxes come last."""
+    names = [node.args[0].value for node in _argument_calls()]
+    assert names == ["fidelity", "faces", "output", "convert-indexed", "keep-grain", "remove-damage"], names
+
+
+def test_the_shared_words_load_beside_the_plugin_and_from_a_checkout(tmp_path) -> None:
+    """GIMP loads common.py (the words both plug-ins share) by path: the installer's copy beside the plug-in, else
+    the Krita plug-in's in the checkout. Run without GIMP: load_common needs only os, sys and importlib."""
+    import shutil
+    import subprocess
+    import sys
 
     tree = ast.parse(PLUGIN.read_text(encoding="utf-8"))
-    wanted = {"layer_name", "LAYER_PREFIX"}
-    body = [
-        n
-        for n in tree.body
-        if getattr(n, "name", None) in wanted
-        or (isinstance(n, ast.Assign) and any(getattr(t, "id", None) in wanted for t in n.targets))
+    body = [n for n in tree.body if getattr(n, "name", None) == "load_common"]
+    body += [
+        n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "COMMON"
     ]
-    namespace: dict = {}
-    exec(compile(ast.Module(body=body, type_ignores=[]), str(PLUGIN), "exec"), namespace)
-    for fidelity, faces in ((0.5, "all"), (0.3, "largest"), (0.7, "center"), (1.0, "all")):
-        assert namespace["layer_name"](fidelity, faces) == core.Options(fidelity, faces).layer_name
+    source = ast.unparse(ast.Module(body=body, type_ignores=[]))
+    common = REPO / "plugin_krita" / "renovate_faces" / "common.py"
+    installed = tmp_path / "plug-ins" / "renovate-faces"
+    installed.mkdir(parents=True)
+    (installed / "common.py").write_text(common.read_text() + "\nWHERE = 'beside'\n")
+    for folder, where in ((installed, "beside"), (REPO / "plugin_gimp" / "renovate-faces", None)):
+        code = f"import os, sys\nPLUG_IN_DIR = {str(folder)!r}\n{source}\nw = load_common()\n"
+        code += "print(getattr(w, 'WHERE', 'checkout'), w.SERVER_START_WAIT)"
+        run = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.split() == [where or "checkout", "90.0"]
+    shutil.rmtree(installed)

@@ -119,7 +119,15 @@ def test_empty_mask() -> None:
 
 
 def test_options_check_and_name_the_layer() -> None:
-    assert core.Options(0.25, "largest").to_server() == {"fidelity": 0.25, "faces": "largest"}
+    assert core.Options(0.25, "largest").to_server() == {
+        "fidelity": 0.25,
+        "faces": "largest",
+        "grain": "keep",
+        "damage": "off",
+    }
+    plain = core.Options(0.25, "all", keep_grain=False, remove_damage=True)
+    assert plain.to_server() == {"fidelity": 0.25, "faces": "all", "grain": "remove", "damage": "faces"}
+    assert plain.photo_options == {"grain": "remove", "damage": "faces"}  # what its preview sends
     assert core.Options().layer_name == "Renovated faces (all faces, fidelity 0.50)"
     with pytest.raises(ValueError):
         core.Options(fidelity=1.5)
@@ -175,19 +183,19 @@ def test_status_sentences_name_the_device_and_never_show_raw_data() -> None:
 
     ready = status.describe_status(_server_status("ready"))
     assert ready.kind == "ready"
-    assert _plain(ready.text) == "Ready: the server runs on the CPU (face model: default)."
+    assert _plain(ready.text) == "Ready: the server runs on the CPU."
     gpu = status.describe_status(_server_status("ready", "cuda:0", ["NVIDIA H200"]))
-    assert _plain(gpu.text) == "Ready: the server runs on the GPU NVIDIA H200 (face model: default)."
+    assert _plain(gpu.text) == "Ready: the server runs on the GPU NVIDIA H200."
     loading = status.describe_status(_server_status("loading", "auto"))
     assert loading.kind == "loading" and loading.transitional
-    assert _plain(loading.text).startswith("The server is loading its face model (default).")
+    assert _plain(loading.text).startswith("The server is loading its face model. Renovate now")
     failed = status.describe_status(_server_status("failed"))
     assert failed.kind == "failed" and "The weights file is truncated." in _plain(failed.text)
     assert "hifacegan-server" in failed.text and "hifacegan-install" in failed.text
     queue = {"queued": 2, "running": 1, "max_queued": 8, "jobs": [{"job": "a", "state": "running"}]}
     busy = status.describe_status({**_server_status("ready"), "queue": queue})
     assert busy.kind == "busy" and _plain(busy.text) == (
-        "Busy: the server is renovating faces on the CPU, 2 more waiting (face model: default)."
+        "Busy: the server is renovating faces on the CPU, 2 more waiting."
     )
     # hello replies carry no device: the weights entry names it once loaded; a path is shown as its stem.
     hello = {
@@ -196,7 +204,7 @@ def test_status_sentences_name_the_device_and_never_show_raw_data() -> None:
         }
     }
     assert _plain(status.describe_status(hello).text) == (
-        "Ready: the server runs on the CPU (face model: krita-test-random)."
+        "Ready: the server runs on the CPU, with the face model krita-test-random."
     )
 
 
@@ -208,12 +216,14 @@ def test_status_sentences_for_the_states_without_a_server() -> None:
         == "The server is not running; it starts when you press Renovate."
     )
     off = status.not_running(False)
-    assert "hifacegan-server" in _plain(off.text)
+    assert "start the Renovate Faces server" in _plain(off.text) and "hifacegan" not in off.text
     failed = status.start_failed(
         "Cannot start the server with /nope/hifacegan-server --foreground: No such file or directory."
     )
     assert failed.kind == "failed" and not failed.transitional
-    assert "No such file or directory." in _plain(failed.text) and "hifacegan-install" in failed.text
+    # One plain sentence, what to do: no command line, path or errno text (those go to the plug-in's log).
+    assert _plain(failed.text) == status.SERVER_DOWN and "installer again" in failed.text
+    assert not any(raw in failed.text for raw in ("/", "No such file", "hifacegan-", "`", "'"))
     assert status.STARTING.transitional and _plain(status.STARTING.text).startswith(
         "Starting the Renovate Faces server"
     )
@@ -266,3 +276,53 @@ def test_a_plugin_linked_from_a_checkout_loads_the_checkouts_client() -> None:
         str(repo / "server" / "client.py"),
         str(repo / "server" / "paths.py"),
     ]
+
+
+def test_each_result_layer_gets_a_distinct_name() -> None:
+    from renovate_faces.document import KritaDocument
+
+    class Node:
+        def __init__(self, name: str, children: tuple = ()) -> None:
+            self._name, self._children = name, list(children)
+
+        def name(self) -> str:
+            return self._name
+
+        def childNodes(self) -> list:
+            return self._children
+
+    class Doc:
+        def __init__(self, *nodes: Node) -> None:
+            self.nodes = list(nodes)
+
+        def topLevelNodes(self) -> list:
+            return self.nodes
+
+    name = core.Options().layer_name
+    doc = Doc(Node("Background"))
+    assert KritaDocument(doc).unique_layer_name(name) == name
+    doc.nodes.append(Node("group", (Node(name),)))  # inside a group counts too
+    assert KritaDocument(doc).unique_layer_name(name) == f"{name} #1"
+    doc.nodes.append(Node(f"{name} #1"))
+    assert KritaDocument(doc).unique_layer_name(name) == f"{name} #2"
+
+
+def test_a_run_that_changes_nothing_adds_no_layer_and_says_why() -> None:
+    from renovate_faces.document import Rect
+    from renovate_faces.pixels import ChangedRegion
+
+    fmt = PixelFormat.check("RGBA", "U8")
+    job = core.Job(fmt, Rect(0, 0, 2, 2), bytes(16), bytes(16), None, core.Options())
+    sharp = [{"renovated": True, "changed": False}]
+    with pytest.raises(
+        core.NothingToDo, match=r"^1 face found; it already looks sharp and clean, so nothing"
+    ):
+        core.apply(None, None, job, core.Result(None, sharp))
+    # The server's count decides, even if some pixel differs (no layer that the user would see as empty).
+    region = ChangedRegion(0, 0, 1, 1, bytes(4), 1)
+    with pytest.raises(core.NothingToDo, match="sharp and clean"):
+        core.apply(None, None, job, core.Result(region, sharp))
+    changed = core.Result(
+        region, [{"renovated": True, "changed": True}, {"renovated": True, "changed": True}]
+    )
+    assert changed.changed_faces == 2

@@ -178,3 +178,211 @@ def test_the_library_the_cli_and_the_protocol_know_the_same_grain_choices():
         assert P.validate_options({"grain": choice}, P.PREVIEW_OPTIONS) == {"grain": choice}
     with pytest.raises(P.BadOption, match="'grain' must be one of"):
         P.validate_options({"grain": "some"})
+
+
+# -- the grain and damage check boxes, and what both plug-ins say: one shared module, tied to the protocol --------
+
+GIMP_PLUGIN = REPO / "plugin_gimp" / "renovate-faces" / "renovate-faces.py"
+KRITA = REPO / "plugin_krita" / "renovate_faces"
+COMMON = KRITA / "common.py"  # the Krita package's; the installer copies it beside the GIMP plug-in too
+SHARED = (
+    "photo_options",
+    "preview_key",
+    "preview_caption",
+    "preview_error_text",
+    "nothing_changed_message",
+    "done_message",
+    "layer_name",
+    "answer_entry",
+    "file_logger",
+)
+CHECK_BOXES = [(True, False), (False, False), (True, True), (False, True)]  # (keep grain, remove damage)
+
+
+def _common():
+    """common.py as the GIMP plug-in loads it: by path, on its own (it imports nothing of the plug-ins)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("renovate_faces_common_test", COMMON)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_neither_plugin_keeps_its_own_copy_of_the_shared_words():
+    for path in (*PLUGIN_SOURCES, GIMP_PLUGIN):
+        if path == COMMON:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)} & set(SHARED)
+        assert not own, f"{path.relative_to(REPO)} defines {own}: they live in common.py"
+        constants = {
+            t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
+        }
+        assert not constants & {"SERVER_DOWN", "SERVER_START_WAIT", "PREVIEW_DEBOUNCE_MS", "LAYER_PREFIX"}, (
+            path
+        )
+        classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+        assert "PreviewQueue" not in classes, path
+    gimp = GIMP_PLUGIN.read_text(encoding="utf-8")
+    for name in (
+        "photo_options",
+        "preview_key",
+        "preview_caption",
+        "preview_error_text",
+        "nothing_changed_message",
+        "layer_name",
+        "answer_entry",
+        "PreviewQueue",
+        "SERVER_DOWN",
+        "SERVER_STOPPED",
+    ):
+        assert f"load_common().{name}" in gimp, name
+
+
+def test_the_check_boxes_send_only_the_protocols_grain_and_damage_choices():
+    photo_options = _common().photo_options
+    sent = [photo_options(*boxes) for boxes in CHECK_BOXES]
+    for options in sent:
+        # Accepted by a renovate job and by a preview alike.
+        assert P.validate_options(options) == options
+        assert P.validate_options(options, P.PREVIEW_OPTIONS) == options
+    # "Keep film grain" offers every grain choice, ticked = the protocol's default (its first, keep).
+    assert {o["grain"] for o in sent} == set(P.GRAIN_CHOICES)
+    assert photo_options(True, False)["grain"] == P.GRAIN_CHOICES[0] == "keep"
+    # "Remove scratches and dust" turns the step on around faces (not over the whole photo); unticked = off.
+    assert {o["damage"] for o in sent} == {"faces", "off"} and {"faces", "off"} <= set(P.DAMAGE_CHOICES)
+    assert photo_options(True, False)["damage"] == "off"
+
+
+def _boolean_argument_defaults() -> dict[str, bool]:
+    """The GIMP procedure's ``add_boolean_argument(name, label, help, default, flags)`` calls."""
+    defaults = {}
+    for node in ast.walk(ast.parse(GIMP_PLUGIN.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "add_boolean_argument"
+        ):
+            defaults[node.args[0].value] = node.args[3].value
+    return defaults
+
+
+def test_the_check_boxes_start_at_the_protocols_defaults_in_both_plugins():
+    import sys
+
+    sys.path.insert(0, str(REPO / "plugin_krita"))
+    from renovate_faces import core, settings
+
+    gimp = _boolean_argument_defaults()
+    assert (gimp["keep-grain"], gimp["remove-damage"]) == (True, False), gimp
+    assert (settings.KEEP_GRAIN.default, settings.REMOVE_DAMAGE.default) == (True, False)
+    defaults = core.Options()
+    assert (defaults.keep_grain, defaults.remove_damage) == (True, False)
+    assert defaults.to_server()["grain"] == "keep" and defaults.to_server()["damage"] == "off"
+
+
+def test_the_grain_and_damage_options_are_written_once():
+    """A dict literal with a 'grain' or 'damage' key stands only in common.photo_options: no second copy."""
+    places = []
+    for path in (*PLUGIN_SOURCES, GIMP_PLUGIN):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Dict):
+                keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+                if keys & {"grain", "damage"}:
+                    assert keys == {"grain", "damage"}, (path, keys)
+                    places.append(path.name)
+    assert places == ["common.py"], places
+
+
+def test_what_a_run_that_changes_nothing_says():
+    say = _common().nothing_changed_message
+    sharp = {"renovated": True, "changed": False}
+    small = {"renovated": False, "changed": False, "reason": "smaller than min_face_size"}
+    for faces in ([], [sharp], [sharp, sharp], [small], [small, small], [sharp, small, small]):
+        for in_selection in (False, True):
+            text = say(faces, in_selection)
+            assert "(s)" not in text and text.endswith("."), text
+            # A selection is named only when there is one.
+            assert ("selection" in text) == (in_selection and not any(f["renovated"] for f in faces)), text
+    assert say([sharp], False) == "1 face found; it already looks sharp and clean, so nothing was changed."
+    assert (
+        say([sharp, sharp], True)
+        == "2 faces found; they already look sharp and clean, so nothing was changed."
+    )
+    assert say([], False).startswith("No face found in this layer; nothing was changed.")
+    assert say([], True).startswith("No face found inside the selection; nothing was changed.")
+    assert _common().done_message(1, "R") == "Renovated 1 face into the layer 'R'."
+
+
+def test_a_preview_caption():
+    caption = _common().preview_caption
+    assert caption(0.5, 0, 1, False, False) == "Before | after at fidelity 0.50: the only face found."
+    assert (
+        caption(0.123, 2, 8, False, False)
+        == "Before | after at fidelity 0.12: the largest face (face 3 of 8)."
+    )
+    assert caption(0.7, 1, 3, True, True) == (
+        "The face nearest the selection's centre (face 2 of 3) already looks sharp: it keeps its pixels at any "
+        "fidelity."
+    )
+    assert "face 1 of 1" not in caption(1, 0, 1, True, True)
+
+
+def test_a_layers_pixels_are_named_cheaply_for_the_preview_cache():
+    key = _common().preview_key
+    pixels = bytes(range(256)) * 12  # 32 x 24 RGBA
+    assert key(pixels, 32, 24) == key(bytes(pixels), 32, 24)
+    assert key(pixels[:-1] + b"\x00", 32, 24) != key(pixels, 32, 24), "a changed pixel must change the key"
+    assert key(pixels, 24, 32) != key(pixels, 32, 24)
+    assert 1 <= len(key(pixels, 32, 24)) <= 128  # the protocol's key length
+
+
+def test_the_server_down_sentences_are_plain():
+    for text in (_common().SERVER_DOWN, _common().SERVER_STOPPED):
+        assert "Try again" in text or "try once more" in text, text
+        assert text.endswith("."), text
+        for raw in ("`", "ipc://", "tcp://", "/", "Errno", "hifacegan-"):
+            assert raw not in text, raw
+    assert _common().SERVER_START_WAIT == 90
+
+
+def _functions(path: Path) -> dict[str, ast.FunctionDef]:
+    return {
+        n.name: n for n in ast.parse(path.read_text(encoding="utf-8")).body if isinstance(n, ast.FunctionDef)
+    }
+
+
+def test_both_plugins_load_their_client_through_one_helper_shape():
+    """``load_client()`` with no argument, returning the client module, in both plug-ins."""
+    for functions in (_functions(GIMP_PLUGIN), _functions(KRITA / "client_loader.py")):
+        assert "load_client" in functions and "import_client" not in functions
+        assert not functions["load_client"].args.args
+
+
+def test_one_preview_request_in_flight_and_the_newest_wins():
+    sent = []
+    queue = _common().PreviewQueue(sent.append)
+    first = (queue.next_serial(), 0.5)
+    queue.submit(first)
+    assert sent == [first]
+    queue.submit((queue.next_serial(), 0.4))  # waits
+    newest = (queue.next_serial(), 0.3)
+    queue.submit(newest)  # replaces the waiting one, which is never sent
+    assert queue.answered(first[0]) is True and sent == [first, newest]  # stale: a newer one was asked
+    assert queue.answered(newest[0]) is False and queue.running is None and sent == [first, newest]
+    # A closed dialog sends nothing more.
+    queue.submit((queue.next_serial(), 0.2))
+    queue.submit((queue.next_serial(), 0.1))
+    queue.answered(queue.serial - 1, send_waiting=False)
+    assert queue.waiting is None and queue.running is None and len(sent) == 3
+
+
+def test_a_preview_without_a_picture_says_why_in_a_sentence():
+    text = _common().preview_error_text
+    assert text("no_face", "...", "OK starts it") == "No face big enough to preview in this layer."
+    assert text("unavailable", "at tcp://x", "OK starts it") == (
+        "No preview: the Renovate Faces server is not running (OK starts it)."
+    )
+    assert text("busy", "The server is busy.", "") == "No preview: The server is busy."
+    assert "the reason is written in the Renovate Faces log" in text("", "KeyError: 'x'", "")

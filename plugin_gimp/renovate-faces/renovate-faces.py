@@ -12,15 +12,9 @@ Reading order of this file:
   4. Preview         the dialog's before | after of one face, following the fidelity slider
   5. Run             the procedure itself: check, read, renovate, write, all or nothing
 
-Scripts call it like any procedure (arguments: fidelity, faces, output, convert-indexed), for example from
-the Python console:
-
-    proc = Gimp.get_pdb().lookup_procedure("plug-in-renovate-faces")
-    cfg = proc.create_config()
-    cfg.set_property("image", image)
-    cfg.set_core_object_array("drawables", [layer])
-    cfg.set_property("fidelity", 0.7)
-    proc.run(cfg)
+Scripts call it like any procedure (arguments: fidelity, faces, output, convert-indexed, keep-grain,
+remove-damage; plugin_gimp/README.md has an example). What both plug-ins say, send and do alike is in common.py
+(load_common), which the installer copies beside this file.
 """
 
 from __future__ import annotations
@@ -45,13 +39,9 @@ FACE_CHOICES = (
     ("center", "Face nearest the centre"),
 )
 OUTPUT_CHOICES = (("new-layer", "New layer above the source"), ("in-place", "In place (on the layer itself)"))
-# The result layer's name, the same scheme as the Krita plug-in's (plugin_krita/renovate_faces/core.py).
-LAYER_PREFIX = "Renovated faces"
 
 
-# ----------------------------------------------------------------------------------------------------------
-# 1. Registration
-# ----------------------------------------------------------------------------------------------------------
+# -- 1. Registration -----------------------------------------------------------------------------------------
 
 
 def _choice(options: tuple[tuple[str, str], ...]) -> Gimp.Choice:
@@ -59,6 +49,14 @@ def _choice(options: tuple[tuple[str, str], ...]) -> Gimp.Choice:
     for index, (nick, label) in enumerate(options):
         choice.add(nick, index, label, "")
     return choice
+
+
+def help_texts() -> tuple[str, str]:
+    """The check boxes' tooltips; none when common.py is missing (the menu entry still appears; OK says why)."""
+    try:
+        return load_common().KEEP_GRAIN_HELP, load_common().REMOVE_DAMAGE_HELP
+    except ImportError:
+        return "", ""
 
 
 class RenovateFaces(Gimp.PlugIn):
@@ -105,15 +103,16 @@ class RenovateFaces(Gimp.PlugIn):
             False,
             flags,
         )
+        helps = help_texts()  # common.py's tooltips, shared with Krita (labels: tests/test_gimp_static.py)
+        procedure.add_boolean_argument("keep-grain", "Keep film _grain", helps[0], True, flags)
+        procedure.add_boolean_argument("remove-damage", "Remove scratches and _dust", helps[1], False, flags)
         procedure.add_int_return_value(
-            "renovated-faces", "Renovated faces", "How many faces were renovated", 0, 1 << 16, 0, flags
+            "renovated-faces", "Renovated faces", "How many faces changed", 0, 1 << 16, 0, flags
         )
         return procedure
 
 
-# ----------------------------------------------------------------------------------------------------------
-# 2. Pixels
-# ----------------------------------------------------------------------------------------------------------
+# -- 2. Pixels -----------------------------------------------------------------------------------------------
 
 
 class Region:
@@ -185,10 +184,11 @@ def work_region(drawable: Gimp.Drawable) -> Region | None:
     return Region(x0, y0, x1 - x0, y1 - y0)
 
 
-def layer_name(fidelity: float, faces: str) -> str:
-    """The result layer's name, e.g. "Renovated faces (all faces, fidelity 0.50)": the same in GIMP and Krita."""
-    which = {"largest": "largest face", "center": "face nearest the centre"}.get(faces, "all faces")
-    return f"{LAYER_PREFIX} ({which}, fidelity {fidelity:.2f})"
+def config_photo_options(config) -> dict:
+    """The grain and damage options of the two check boxes (common.photo_options)."""
+    return load_common().photo_options(
+        config.get_property("keep-grain"), config.get_property("remove-damage")
+    )
 
 
 def add_result_layer(
@@ -223,19 +223,44 @@ def write_in_place(drawable: Gimp.Drawable, region: Region, fmt: str, pixels: by
     drawable.update(region.x, region.y, region.width, region.height)
 
 
-# ----------------------------------------------------------------------------------------------------------
-# 3. Server
-# ----------------------------------------------------------------------------------------------------------
-
-HOW_TO_START = (
-    "Start it in a terminal with `hifacegan-server` (it stays in the background), or run the Renovate Faces "
-    "installer again (`hifacegan-install`) so that it starts at login."
-)
+# -- 3. Server -----------------------------------------------------------------------------------------------
 
 
-def import_client():
-    """The client bundled beside this file (what the installer copies), else the same three files in the source
-    tree this file lives in (a developer's symlinked install), else the installed `hifacegan_server` package."""
+def log(text: str) -> None:
+    """One line in the plug-in's log, gimp-plugin.log in the server's log folder (as Krita's krita-plugin.log):
+    what a user's message leaves out (a command line, a path, an errno) and each preview. Never fails the run."""
+    try:
+        folder = load_client().paths.log_dir()
+        load_common().file_logger("renovate_faces.gimp", folder, "gimp-plugin.log").info(text)
+    except Exception:  # noqa: BLE001 - a log that cannot be written must not hide the message itself
+        pass
+
+
+COMMON = "renovate_faces_common"  # the shared words' module name once loaded
+
+
+def load_common():
+    """``common.py``, what both plug-ins say and send alike: the copy the installer put beside this file, else the
+    Krita plug-in's in the source tree this file lives in; ImportError when neither is there."""
+    if COMMON in sys.modules:
+        return sys.modules[COMMON]
+    import importlib.util  # noqa: PLC0415 - imported here so that GIMP's start-up query stays fast
+
+    checkout = os.path.join(os.path.dirname(os.path.dirname(PLUG_IN_DIR)), "plugin_krita", "renovate_faces")
+    for path in (os.path.join(PLUG_IN_DIR, "common.py"), os.path.join(checkout, "common.py")):
+        if os.path.isfile(path):
+            spec = importlib.util.spec_from_file_location(COMMON, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[COMMON] = module
+            return module
+    raise ImportError("common.py is missing beside the plug-in")
+
+
+def load_client():
+    """The ``client`` module: the copy the installer put beside this file first, then the source tree's (a
+    developer's plug-in linked from a checkout), then the installed ``hifacegan_server`` package; ImportError
+    when none loads. The Krita plug-in's ``client_loader.load_client`` looks in the same order."""
     repo_server = os.path.join(os.path.dirname(os.path.dirname(PLUG_IN_DIR)), "server")
     for folder in (PLUG_IN_DIR, repo_server):
         if os.path.isfile(os.path.join(folder, "client.py")):
@@ -254,27 +279,27 @@ def connect(client_module):
     Gimp.progress_set_text("Connecting to the Renovate Faces server…")
     try:
         client = client_module.Client()
-        client.ensure_running(start=True, wait=60.0)
+        client.ensure_running(start=True, wait=load_common().SERVER_START_WAIT)
     except client_module.ServerUnavailable as error:
-        raise UserError(
-            f"The Renovate Faces server is not running and could not be started. {error} {HOW_TO_START}"
-        ) from None
+        log(f"server unavailable: {error}")
+        raise UserError(load_common().SERVER_DOWN) from None
     except client_module.ServerError as error:  # it answered, but refused us (token, version)
         raise UserError(str(error)) from None
     return client
+
+
+# What a user reads when a file beside the plug-in (client.py, common.py...) is missing (it cannot be in common.py).
+INCOMPLETE = "a file of the plug-in is missing; run the Renovate Faces installer again."
 
 
 class UserError(Exception):
     """A failure explained in a sentence the user can act on."""
 
 
-# ----------------------------------------------------------------------------------------------------------
-# 4. Preview
-# ----------------------------------------------------------------------------------------------------------
+# -- 4. Preview ----------------------------------------------------------------------------------------------
 
 PREVIEW_SIDE = 180  # before and after each fit a square this wide
 PREVIEW_GAP = 8
-PREVIEW_DEBOUNCE_MS = 150  # a drag asks once it pauses
 PREVIEW_TIMEOUT = 60.0  # a preview waits at most one batch of another job's faces
 PREVIEW_FORMAT = "R'G'B'A u8"  # whatever the layer stores: what a GdkPixbuf shows
 
@@ -283,13 +308,7 @@ def preview_text(error: BaseException) -> str:
     """One sentence for the preview's caption."""
     if isinstance(error, UserError):
         return str(error)
-    if getattr(error, "code", "") == "no_face":
-        return "No face big enough to preview in this layer."
-    if getattr(error, "code", "") == "unavailable":  # the client's ServerUnavailable
-        return "No preview: the Renovate Faces server is not running (OK starts it)."
-    if hasattr(error, "code"):  # the server's own sentence (busy, cancelled, too large…)
-        return f"No preview: {error}"
-    return f"No preview ({type(error).__name__}: {error})."
+    return load_common().preview_error_text(getattr(error, "code", ""), str(error), "OK starts it")
 
 
 def preview_picture(before: bytes, after: bytes, width: int, height: int, stride: int):
@@ -309,22 +328,19 @@ def preview_picture(before: bytes, after: bytes, width: int, height: int, stride
 
 
 class Preview:
-    """Before | after of one face at the dialog's fidelity, under the dialog's fields.
+    """Before | after of one face at the dialog's fidelity and check boxes, under the dialog's fields.
 
     The layer is read once, on GIMP's thread, when the dialog opens: the whole layer as 8-bit RGBA (a selection
     only picks the face, by the point at its centre), named by a key so that the server detects its faces once.
-    A plain thread asks the server; GLib.idle_add brings the answer back to the dialog. One request at a time: a
-    newer one waits, replacing any older waiting one, and an answer to a request that is no longer the newest is
-    dropped, so a drag ends on the slider's last value. A preview never starts the server (OK does).
+    A plain thread asks the server; GLib.idle_add brings the answer back; common.PreviewQueue keeps one request
+    in flight, so a drag ends on the slider's last value. A preview never starts the server (OK does).
     """
 
     def __init__(self, image: Gimp.Image, drawable: Gimp.Drawable, config) -> None:
         from gi.repository import Gtk  # noqa: PLC0415
 
         self.config = config
-        self.serial = 0
-        self.running = False
-        self.waiting: tuple[int, float] | None = None
+        self.queue = None  # a common.PreviewQueue of (serial, fidelity, options), once common.py loaded
         self.timer = 0
         self.closed = False
         self.picture = Gtk.Image()
@@ -336,10 +352,14 @@ class Preview:
         self.widget.pack_start(self.caption, False, False, 0)
         self.source = None
         try:
+            self.queue = load_common().PreviewQueue(self.start)
             self.source = self.read(image, drawable)
         except UserError as error:
             self.caption.set_text(str(error))
-        self.handler = config.connect("notify::fidelity", self.on_fidelity)
+        except ImportError:
+            self.caption.set_text(f"No preview: {INCOMPLETE}")
+        names = ("fidelity", "keep-grain", "remove-damage")  # each change asks again, once the changes pause
+        self.handlers = [config.connect(f"notify::{name}", self.on_change) for name in names]
         self.request()
 
     @staticmethod
@@ -355,56 +375,46 @@ class Preview:
                 raise UserError("No preview: the selection does not overlap this layer.")
             at = (x + w / 2, y + h / 2)
         pixels = read_pixels(drawable, Region(0, 0, width, height), PREVIEW_FORMAT)
-        return pixels, width, height, at, f"gimp-{os.getpid()}-{os.urandom(6).hex()}"
+        return pixels, width, height, at, load_common().preview_key(pixels, width, height)
 
-    def on_fidelity(self, *_args) -> None:
+    def on_change(self, *_args) -> None:
         if self.timer:
             GLib.source_remove(self.timer)
-        self.timer = GLib.timeout_add(PREVIEW_DEBOUNCE_MS, self.request)
+        self.timer = GLib.timeout_add(load_common().PREVIEW_DEBOUNCE_MS, self.request)
 
     def request(self) -> bool:
-        """A preview at the slider's fidelity (also the debounce timer's callback: False = once)."""
+        """A preview at the dialog's fidelity and check boxes (also the debounce timer's callback: False = once)."""
         self.timer = 0
         if self.source is None or self.closed:
             return False
-        self.serial += 1
-        wanted = (self.serial, float(self.config.get_property("fidelity")))
-        if self.running:
-            self.waiting = wanted
-        else:
-            self.start(*wanted)
+        fidelity = float(self.config.get_property("fidelity"))
+        self.queue.submit((self.queue.next_serial(), fidelity, config_photo_options(self.config)))
         return False
 
-    def start(self, serial: int, fidelity: float) -> None:
+    def start(self, wanted: tuple) -> None:
         import threading  # noqa: PLC0415
 
-        self.running = True
-        threading.Thread(target=self.work, args=(serial, fidelity), daemon=True).start()
+        threading.Thread(target=self.work, args=wanted, daemon=True).start()
 
-    def work(self, serial: int, fidelity: float) -> None:
+    def work(self, serial: int, fidelity: float, options: dict) -> None:
         """On the preview thread: no GIMP or Gtk calls here."""
         pixels, width, height, at, key = self.source
         try:
-            client_module = import_client()
+            client_module = load_client()
             with client_module.Client(timeout=PREVIEW_TIMEOUT) as client:
                 client.hello(timeout=2.0)
-                answer = client.preview(
-                    pixels, width, height, 4, fidelity=fidelity, at=at, key=key, timeout=PREVIEW_TIMEOUT
-                )
+                asked = {"fidelity": fidelity, "at": at, "key": key, "options": options}
+                answer = client.preview(pixels, width, height, 4, timeout=PREVIEW_TIMEOUT, **asked)
                 result = (bytes(answer.before), bytes(answer.after), answer)
         except Exception as error:
             result = error
-        GLib.idle_add(self.on_answer, serial, fidelity, result)
+        GLib.idle_add(self.on_answer, serial, fidelity, options, result)
 
-    def on_answer(self, serial: int, fidelity: float, result) -> bool:
-        self.running = False
-        stale = serial != self.serial
-        if self.waiting is not None and not self.closed:
-            waiting, self.waiting = self.waiting, None
-            self.start(*waiting)
+    def on_answer(self, serial: int, fidelity: float, options: dict, result) -> bool:
+        stale = self.queue.answered(serial, send_waiting=not self.closed)
         if not (self.closed or stale):  # else a newer request's answer is what counts
             self.show(fidelity, result)
-        self.log(serial, fidelity, result, stale)
+        self.log(serial, fidelity, options, result, stale)
         return False
 
     def show(self, fidelity: float, result) -> None:
@@ -414,46 +424,33 @@ class Preview:
         else:
             before, after, a = result
             self.picture.set_from_pixbuf(preview_picture(before, after, a.width, a.height, a.stride))
-            which = "the largest" if self.source[3] is None else "nearest the selection's centre"
-            face = f"face {a.index + 1} of {a.face_count} ({which})"
-            if (a.face.get("path") or {}).get("degradation") == 0:  # a sharp face keeps its pixels
-                self.caption.set_text(f"The {face} already looks sharp: it keeps its pixels at any fidelity.")
-            else:
-                self.caption.set_text(f"Before | after at fidelity {fidelity:.2f}: {face}.")
+            kept = (a.face.get("path") or {}).get("degradation") == 0  # a sharp face keeps its pixels
+            at_selection = self.source[3] is not None
+            self.caption.set_text(
+                load_common().preview_caption(fidelity, a.index, a.face_count, at_selection, kept)
+            )
 
-    def log(self, serial: int, fidelity: float, result, stale: bool) -> None:
-        """With RENOVATE_FACES_TEST_LOG set (the GUI test), one JSON line per answer."""
-        path = os.environ.get("RENOVATE_FACES_TEST_LOG")
-        if not path:
-            return
-        import hashlib  # noqa: PLC0415
+    def log(self, serial: int, fidelity: float, options: dict, result, stale: bool) -> None:
+        """One line per answer in the plug-in's log, "preview {JSON}": what was asked, what the dialog showed and
+        where (shown, or dropped as stale), and whether the preview has settled (nothing newer asked)."""
         import json  # noqa: PLC0415
 
+        answer = result if isinstance(result, Exception) else result[1]
+        entry = load_common().answer_entry(serial, fidelity, options, stale, self.caption.get_text(), answer)
         x, y = (self.picture.translate_coordinates(self.picture.get_toplevel(), 0, 0) or (0, 0))[-2:]
-        entry = {
-            "serial": serial,
-            "fidelity": round(fidelity, 4),
-            "stale": stale,
-            "settled": not (self.running or self.waiting or self.timer),
-            "outcome": "error" if isinstance(result, Exception) else "picture",
-            "caption": self.caption.get_text(),
-            "rect": [x, y, self.picture.get_allocated_width(), self.picture.get_allocated_height()],
-        }
-        if not isinstance(result, Exception):
-            entry["digest"] = hashlib.md5(result[1]).hexdigest()
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
+        entry["rect"] = [x, y, self.picture.get_allocated_width(), self.picture.get_allocated_height()]
+        entry["settled"] = not (self.queue.running or self.queue.waiting or self.timer)
+        log("preview " + json.dumps(entry))
 
     def close(self) -> None:
         self.closed = True
-        self.config.disconnect(self.handler)
+        for handler in self.handlers:
+            self.config.disconnect(handler)
         if self.timer:
             GLib.source_remove(self.timer)
 
 
-# ----------------------------------------------------------------------------------------------------------
-# 5. Run
-# ----------------------------------------------------------------------------------------------------------
+# -- 5. Run --------------------------------------------------------------------------------------------------
 
 
 def show_dialog(procedure, config, image, drawable) -> bool:
@@ -463,8 +460,10 @@ def show_dialog(procedure, config, image, drawable) -> bool:
     GimpUi.init("renovate-faces")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Renovate Faces")
     # A slider with its value, as GIMP's own filters show a 0..1 amount (made before fill, which then uses it).
-    dialog.get_spin_scale("fidelity", 1.0)
-    names = ["fidelity", "faces", "output"]
+    scale = dialog.get_spin_scale("fidelity", 1.0)
+    if hasattr(scale, "set_digits"):
+        scale.set_digits(2)  # 0.50, as the preview's caption and the layer's name write it
+    names = ["fidelity", "faces", "output", "keep-grain", "remove-damage"]
     if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
         names.append("convert-indexed")
     dialog.fill(names)
@@ -497,7 +496,7 @@ def run(procedure, run_mode, image, drawables, config, data):
     if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, image, drawable):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
     try:
-        renovated = renovate(image, drawable, config)
+        outcome = renovate(image, drawable, config)
     except UserError as error:
         return fail(procedure, str(error))
     except Exception as error:  # a bug: say so rather than let GIMP report a crashed plug-in
@@ -508,13 +507,15 @@ def run(procedure, run_mode, image, drawables, config, data):
         )
     finally:
         Gimp.progress_end()
-    if renovated == 0 and run_mode == Gimp.RunMode.INTERACTIVE:
-        Gimp.message("Renovate Faces found no face to renovate (faces smaller than 16 pixels are skipped).")
-    return succeed(procedure, renovated)
+    changed, note = outcome
+    if note and run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.message(note)
+    return succeed(procedure, changed)
 
 
-def renovate(image: Gimp.Image, drawable: Gimp.Drawable, config) -> int:
-    """Everything that can fail happens before the first change to the image: no half-changed image."""
+def renovate(image: Gimp.Image, drawable: Gimp.Drawable, config) -> tuple[int, str]:
+    """(faces changed, what to tell the user when nothing changed). Everything that can fail happens before the
+    first change to the image: no half-changed image."""
     fidelity = config.get_property("fidelity")
     faces = config.get_property("faces")
     output = config.get_property("output")
@@ -545,11 +546,11 @@ def renovate(image: Gimp.Image, drawable: Gimp.Drawable, config) -> int:
     mask = read_selection(image, drawable, region)
 
     try:
-        client_module = import_client()
+        client_module = load_client()
+        load_common()
     except ImportError as error:
-        raise UserError(
-            f"The Renovate Faces client is missing or incomplete ({error}); run the Renovate Faces installer again."
-        ) from None
+        log(f"client: {error}")
+        raise UserError(INCOMPLETE[0].upper() + INCOMPLETE[1:]) from None
     client = connect(client_module)
 
     def on_progress(fraction: float, text: str) -> None:
@@ -558,28 +559,24 @@ def renovate(image: Gimp.Image, drawable: Gimp.Drawable, config) -> int:
         Gimp.progress_update(max(0.0, min(1.0, float(fraction))))
 
     try:
-        result = client.renovate(
-            pixels,
-            region.width,
-            region.height,
-            channels,
-            dtype=dtype,
-            mask=mask,
-            options={"fidelity": float(fidelity), "faces": faces},
-            progress=on_progress,
-        )
+        options = {"fidelity": float(fidelity), "faces": faces, **config_photo_options(config)}
+        image_frame = (pixels, region.width, region.height, channels)
+        result = client.renovate(*image_frame, dtype=dtype, mask=mask, options=options, progress=on_progress)
         renovated_pixels = bytes(result.pixels)  # a copy: the received frame dies with the client
     except client_module.Cancelled:
-        raise UserError("Renovate Faces was cancelled; the image is unchanged.") from None
-    except client_module.ServerError as error:  # ServerUnavailable included
+        raise UserError("Cancelled; the image is unchanged.") from None
+    except client_module.ServerUnavailable as error:  # it stopped answering during the job
+        log(f"server unavailable during the job: {error}")
+        raise UserError(load_common().SERVER_STOPPED) from None
+    except client_module.ServerError as error:  # the server's own sentence (busy, timeout, too large…)
         raise UserError(str(error)) from None
     finally:
         client.close()
     if len(renovated_pixels) != len(pixels) or (result.width, result.height) != (region.width, region.height):
         raise UserError("The server sent back an image of another size; update the Renovate Faces server.")
-    renovated = sum(1 for face in result.faces if face.get("renovated"))
-    if renovated == 0:
-        return 0
+    changed = sum(1 for face in result.faces if face.get("changed"))
+    if changed == 0:  # no result layer that would equal its source
+        return 0, load_common().nothing_changed_message(list(result.faces), mask is not None)
 
     Gimp.progress_set_text("Writing the renovated faces…")
     image.undo_group_start()
@@ -587,13 +584,16 @@ def renovate(image: Gimp.Image, drawable: Gimp.Drawable, config) -> int:
         if indexed:
             image.convert_rgb()
         if output == "new-layer":
-            add_result_layer(image, drawable, region, fmt, renovated_pixels, layer_name(fidelity, faces))
+            name = load_common().layer_name(fidelity, faces)
+            add_result_layer(image, drawable, region, fmt, renovated_pixels, name)
+            # The source stays active, so Filters ▸ Repeat renovates the photo again, not the result.
+            image.set_selected_layers([drawable])
         else:
             write_in_place(drawable, region, fmt, renovated_pixels)
     finally:
         image.undo_group_end()
     Gimp.displays_flush()
-    return renovated
+    return changed, ""
 
 
 Gimp.main(RenovateFaces.__gtype__, sys.argv)

@@ -1,13 +1,15 @@
 """One renovation at a time, run off Krita's GUI thread; the action and the docker both drive this object.
 
-The GUI thread reads the pixels (:func:`core.prepare`), a plain ``threading.Thread`` talks to the server
-(:func:`core.run`), and the result comes back through a queued Qt signal to the GUI thread, which adds the layer
-(:func:`core.apply`). Krita stays responsive the whole time; cancel sets an event the client forwards to the server.
+The GUI thread reads the pixels (:func:`core.prepare`), the controller's long-lived worker thread talks to the
+server (:func:`core.run`, through its one client: :mod:`.worker`), and the result comes back through a queued Qt
+signal to the GUI thread, which adds the layer (:func:`core.apply`). Krita stays responsive the whole time; cancel
+sets an event the client forwards to the server.
 
 The server's state (:mod:`.status`: starting, loading, ready, busy, not running, failed) is kept here too, as a
-plain sentence: the worker reports each step of an on-demand start, and while the state is transitional the
-status is polled (off the GUI thread) every second until it settles, so the docker never shows a stale line.
-A failed start stands until the server answers again or the next Renovate tries anew.
+plain sentence: the job reports each step of an on-demand start, and while the state is transitional the status
+is polled (on the same worker, one poll at a time, none while a job runs) every second until it settles, so the
+docker never shows a stale line. A failed start stands until the server answers again or the next Renovate tries
+anew.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from . import core, status
 from .client_loader import is_client_error, load_client
+from .common import SERVER_START_WAIT, SERVER_STOPPED, done_message
 from .document import KritaDocument
 from .log import log_error, logger
+from .worker import Worker
 
 
 class State(enum.Enum):
@@ -62,14 +66,16 @@ class Controller(QObject):
         self.message = ""
         self.start_server = start_server
         self.last_layer: Any = None
-        self.last_error: str = (
-            ""  # the exception type of the last failure or cancel ("Cancelled"), for logs and tests
-        )
+        self.last_document: KritaDocument | None = None  # the document of the last job
+        self.last_error: str = ""  # the exception type of the last failure or cancel ("Cancelled"), as logged
         self.server: status.ServerState = status.UNKNOWN
         self._start_error: status.ServerState | None = None  # a failed start, shown until the server answers
         self._cancel: threading.Event | None = None
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("renovate-faces")  # jobs and status polls, one client
+        self._job_ended = threading.Event()
+        self._job_ended.set()
         self._querying = False
+        self._job_where = ""  # where the job's server runs ("the CPU"), from its hello
         self._poll = QTimer(self)
         self._poll.setSingleShot(True)
         self._poll.timeout.connect(self.refresh_status)
@@ -93,23 +99,20 @@ class Controller(QObject):
                 raise core.NothingToDo("Open an image first: Renovate Faces works on the active layer.")
             node = document.active_node()
             job = core.prepare(document, node, options)
-            client_module = load_client()
+            load_client()  # a missing client or library is said now, not from the worker
         except Exception as exc:  # every refusal ends here, with text for the user
             text = str(exc) if isinstance(exc, core.NothingToDo) else log_error(exc)
             self._finish(Outcome.nothing if isinstance(exc, core.NothingToDo) else Outcome.failed, text)
             return False
         self._cancel = threading.Event()
         self.last_layer = None
+        self.last_document = document
         self.last_error = ""
         self._set(State.connecting, "Connecting to the Renovate Faces server...", 0.0)
         logger().info("renovate %s %dx%d %s", document.name, job.rect.width, job.rect.height, job.fmt)
-        self._thread = threading.Thread(
-            target=self._work,
-            args=(client_module, job, self._cancel, (document, node)),
-            name="renovate-faces",
-            daemon=True,
-        )
-        self._thread.start()
+        cancel, target = self._cancel, (document, node)
+        self._job_ended.clear()
+        self._worker.submit(lambda worker: self._work(worker, job, cancel, target))
         return True
 
     def cancel(self) -> None:
@@ -121,23 +124,22 @@ class Controller(QObject):
     def refresh_status(self) -> None:
         """Ask the server how it is, off the GUI thread; answers with ``server_status`` (one query at a time).
 
-        While a job connects, its worker reports the server's state itself (a query would only see "not running"
-        during an on-demand start).
+        While a job runs, it reports the server's state itself (a query would only see "not running" during an
+        on-demand start, and would wait behind the job on the worker).
         """
-        if self._querying or self.state is State.connecting:
+        if self._querying or self.busy:
             return
         self._querying = True
-        threading.Thread(target=self._query_status, name="renovate-faces-status", daemon=True).start()
+        self._worker.submit(self._query_status)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker thread ends (tests and scripts only: the GUI never waits)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+        """Block until the job ends on the worker (scripts only: the GUI never waits)."""
+        return self._job_ended.wait(timeout)
 
     def _on_progress(self, fraction: float, text: str) -> None:
         if self.busy and not (self._cancel and self._cancel.is_set()):
+            if self.server.kind == status.Kind.loading:  # the weights are in: the job runs (no poll says so)
+                self._on_status(status.busy(self._job_where), from_query=False)
             self._set(State.running, text or "Renovating faces...", fraction)
 
     def _on_status(self, state: status.ServerState, from_query: bool = True) -> None:
@@ -151,7 +153,12 @@ class Controller(QObject):
                 self.message = ""  # the server answers now: the old failure would contradict the status line
                 self.changed.emit()
             self._start_error = None
-        if from_query and self.busy and state.kind in (status.Kind.ready, status.Kind.not_running):
+        if (
+            from_query
+            and self.busy
+            and state.kind in (status.Kind.ready, status.Kind.not_running, status.Kind.busy)
+        ):
+            # Our own job runs: one sentence (the job's) until it ends, not the poll's and the job's in turn.
             state = self.server if self.server.kind == status.Kind.busy else status.busy()
         self.server = state
         self.server_status.emit(state.text)
@@ -178,6 +185,9 @@ class Controller(QObject):
                     self._start_error = failed
                 self._on_status(failed, from_query=False)
                 self._finish(Outcome.failed, failed.text)
+            elif is_client_error(error, "ServerUnavailable"):  # it stopped answering during the job
+                log_error(error)
+                self._finish(Outcome.failed, SERVER_STOPPED)
             else:
                 self._finish(Outcome.failed, log_error(error))
             return
@@ -196,11 +206,9 @@ class Controller(QObject):
         except Exception as exc:
             self._finish(Outcome.failed, log_error(exc))
             return
-        self._finish(
-            Outcome.done,
-            f"Renovated {result.renovated_faces} face(s) into the layer '{job.options.layer_name}' "
-            "(Edit > Undo removes it).",
-        )
+        # No "Edit > Undo removes it" here: the docker keeps this line after an undo and in other documents (the
+        # floating message over the canvas, shown once, says it).
+        self._finish(Outcome.done, done_message(result.changed_faces, self.last_layer.name()))
 
     def _finish(self, outcome: Outcome, message: str) -> None:
         logger().info("%s: %s", outcome.value, message)
@@ -219,17 +227,14 @@ class Controller(QObject):
         self.changed.emit()
 
     # -- worker threads -----------------------------------------------------------------------------------------
-    def _work(
-        self, client_module: Any, job: core.Job, cancel: threading.Event, target: tuple[Any, Any]
-    ) -> None:
+    def _work(self, worker: Worker, job: core.Job, cancel: threading.Event, target: tuple[Any, Any]) -> None:
         result, error, connected = None, None, False
-        client = None
         try:
-            client = client_module.Client()
-            hello = self._connect(client_module, client)
+            client = worker.client()
+            hello = self._connect(load_client(), client)
             connected = True
             server = status.describe_status(hello)
-            where = status.device_phrase(hello)
+            where = self._job_where = status.device_phrase(hello)
             self._job_status.emit(server if server.kind == status.Kind.loading else status.busy(where))
             self._progress.emit(0.0, "Renovating faces...")
             result = core.run(
@@ -237,9 +242,7 @@ class Controller(QObject):
             )
         except BaseException as exc:  # reported on the GUI thread
             error = exc
-        finally:
-            if client is not None:
-                client.close()
+        self._job_ended.set()
         self._done.emit((target, job, result, error, connected))
 
     def _connect(self, client_module: Any, client: Any) -> dict[str, Any]:
@@ -250,13 +253,12 @@ class Controller(QObject):
             if not self.start_server:
                 raise
         self._job_status.emit(status.STARTING)
-        return client.ensure_running(start=True, wait=120.0)
+        return client.ensure_running(start=True, wait=SERVER_START_WAIT)
 
-    def _query_status(self) -> None:
+    def _query_status(self, worker: Worker) -> None:
         state = status.UNKNOWN
         try:
-            with load_client().Client(timeout=5.0) as client:
-                state = status.describe_status(client.status())
+            state = status.describe_status(worker.client().status(timeout=5.0))
         except Exception as exc:
             if is_client_error(exc, "ServerUnavailable"):
                 state = status.not_running(self.start_server)

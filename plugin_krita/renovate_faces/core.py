@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .common import layer_name, nothing_changed_message, photo_options
 from .document import KritaDocument, Rect
 from .pixels import ChangedRegion, PixelFormat, changed_region, host_to_wire, mask_is_empty, wire_to_host
 
 Progress = Callable[[float, str], None]
 RenovateCall = Callable[..., Any]  # Client.renovate's signature (docs/architecture.md, "Client")
 
-LAYER_PREFIX = "Renovated faces"
 # Which faces to renovate: the protocol's choices (server/protocol.py FACE_CHOICES, tied to this copy by
 # tests/test_option_choices.py) with the words the docker shows. The plug-in's only copy: the docker's combo box
 # and the stored setting's check read it from here.
@@ -37,6 +37,8 @@ class NothingToDo(Exception):
 class Options:
     fidelity: float = 0.5
     faces: str = "all"
+    keep_grain: bool = True
+    remove_damage: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fidelity <= 1.0:
@@ -45,12 +47,16 @@ class Options:
             raise ValueError(f"faces must be one of {FACE_NICKS}, got {self.faces!r}")
 
     def to_server(self) -> dict[str, Any]:
-        return {"fidelity": float(self.fidelity), "faces": self.faces}
+        return {"fidelity": float(self.fidelity), "faces": self.faces, **self.photo_options}
+
+    @property
+    def photo_options(self) -> dict[str, str]:
+        """Grain and damage: what a preview sends too."""
+        return photo_options(self.keep_grain, self.remove_damage)
 
     @property
     def layer_name(self) -> str:
-        which = {"largest": "largest face", "center": "face nearest the centre"}.get(self.faces, "all faces")
-        return f"{LAYER_PREFIX} ({which}, fidelity {self.fidelity:.2f})"
+        return layer_name(self.fidelity, self.faces)
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,11 @@ class Result:
     @property
     def renovated_faces(self) -> int:
         return sum(1 for f in self.faces if f.get("renovated"))
+
+    @property
+    def changed_faces(self) -> int:
+        """Faces whose pixels changed (a sharp, clean face is renovated yet keeps every pixel): what users hear."""
+        return sum(1 for f in self.faces if f.get("changed"))
 
 
 def context_margin(width: int, height: int) -> int:
@@ -138,23 +149,17 @@ def run(
     return Result(changed, list(res.faces or []))
 
 
-def no_change_message(result: Result, job: Job) -> str:
-    if not result.faces:
-        where = "inside the selection" if job.mask is not None else "in this layer"
-        return f"No faces found {where}; nothing was changed."
-    return f"{len(result.faces)} face(s) found but none was renovated (too small or outside the selection)."
-
-
 def apply(document: KritaDocument, node: Any, job: Job, result: Result) -> Any:
     """Add the result as a new paint layer right above ``node`` (GUI thread); returns the layer.
 
     Raises :class:`NothingToDo` when the server changed nothing, so no empty layer is left behind.
     """
-    if result.changed is None:
-        raise NothingToDo(no_change_message(result, job))
+    if result.changed is None or not result.changed_faces:
+        raise NothingToDo(nothing_changed_message(result.faces, job.mask is not None))
     c = result.changed
     rect = Rect(job.rect.x + c.x, job.rect.y + c.y, c.width, c.height)
-    layer = document.add_layer_above(node, job.options.layer_name, rect, c.data)
+    name = document.unique_layer_name(job.options.layer_name)
+    layer = document.add_layer_above(node, name, rect, c.data)
     document.doc.waitForDone()
     return layer
 

@@ -6,6 +6,7 @@ from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Krita
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QImage, QPainter, QPixmap
 from PyQt5.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFrame,
     QHBoxLayout,
@@ -20,6 +21,7 @@ from PyQt5.QtWidgets import (
 )
 
 from . import settings
+from .common import KEEP_GRAIN_LABEL, PREVIEW_DEBOUNCE_MS, REMOVE_DAMAGE_LABEL, photo_options
 from .controller import controller
 from .core import FACE_CHOICES
 from .document import KritaDocument
@@ -52,6 +54,11 @@ class RenovateFacesDocker(DockWidget):
             self.faces.addItem(label, nick)
         self.faces.setCurrentIndex(max(0, self.faces.findData(settings.load(settings.FACES))))
         layout.addWidget(self.faces)
+
+        self.keep_grain = setting_box(body, KEEP_GRAIN_LABEL, settings.KEEP_GRAIN)
+        layout.addWidget(self.keep_grain)
+        self.remove_damage = setting_box(body, REMOVE_DAMAGE_LABEL, settings.REMOVE_DAMAGE)
+        layout.addWidget(self.remove_damage)
 
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Renovate", body)
@@ -95,7 +102,6 @@ class RenovateFacesDocker(DockWidget):
             self._preview_timer.start(self.OPEN_PREVIEW_MS)
 
     # -- the face preview (see preview.py) -------------------------------------------------------------------
-    SLIDER_PREVIEW_MS = 150  # coalesces keyboard steps and clicks on the slider's track
     OPEN_PREVIEW_MS = 600  # lets Krita finish opening the image
 
     def _add_preview(self, body: QWidget, layout: QVBoxLayout) -> None:
@@ -125,17 +131,23 @@ class RenovateFacesDocker(DockWidget):
         self.preview_button.clicked.connect(self.request_preview)
         self.fidelity.sliderReleased.connect(self.request_preview)
         self.fidelity.valueChanged.connect(self._fidelity_for_preview)
+        # A check box asks again like a step of the slider: after the same pause.
+        for box in (self.keep_grain, self.remove_damage):
+            box.toggled.connect(lambda _checked: self._preview_timer.start(PREVIEW_DEBOUNCE_MS))
         previewer().shown.connect(self._show_preview)
         previewer().busy_changed.connect(self._preview_busy)
         controller().server_status.connect(self._preview_when_server_answers)
 
     def request_preview(self) -> None:
         self._preview_timer.stop()
-        previewer().request(KritaDocument.active(), self.fidelity.value() / 100)
+        previewer().request(KritaDocument.active(), self.fidelity.value() / 100, self.photo_options())
+
+    def photo_options(self) -> dict[str, str]:
+        return photo_options(self.keep_grain.isChecked(), self.remove_damage.isChecked())
 
     def _fidelity_for_preview(self, value: int) -> None:
-        if not self.fidelity.isSliderDown():  # while dragging, the release asks
-            self._preview_timer.start(self.SLIDER_PREVIEW_MS)
+        # Once the value pauses, as in GIMP's dialog: a drag that stops asks, and the release asks at once.
+        self._preview_timer.start(PREVIEW_DEBOUNCE_MS)
 
     def _preview_when_server_answers(self, text: str) -> None:
         if previewer().waiting_for_server and controller().server.kind == "ready":
@@ -215,6 +227,16 @@ def side_by_side(picture: Picture) -> QImage:
         painter.drawImage(x, 0, QImage(data, w, h, 4 * w, QImage.Format_RGBA8888))
     painter.end()
     return combined
+
+
+def setting_box(parent: QWidget, label: str, setting: settings.Setting) -> QCheckBox:
+    """A check box showing a boolean setting, saving it whenever it is ticked or unticked."""
+    box = QCheckBox(label, parent)
+    box.setObjectName(f"renovate_faces_{setting.name}")
+    box.setToolTip(setting.desc)
+    box.setChecked(bool(settings.load(setting)))
+    box.toggled.connect(lambda checked: settings.save(setting, bool(checked)))
+    return box
 
 
 def wrapping_label(parent: QWidget, name: str) -> QLabel:

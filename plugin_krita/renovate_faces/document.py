@@ -110,6 +110,21 @@ class KritaDocument:
         self.doc.refreshProjection()
         return layer
 
+    def unique_layer_name(self, name: str) -> str:
+        """``name``, or ``name #1``, ``name #2`` ... when a layer has it already (as GIMP names copies)."""
+        taken = set()
+        stack = list(self.doc.topLevelNodes())
+        while stack:
+            node = stack.pop()
+            taken.add(node.name())
+            stack.extend(node.childNodes())
+        if name not in taken:
+            return name
+        number = 1
+        while f"{name} #{number}" in taken:
+            number += 1
+        return f"{name} #{number}"
+
     def is_active(self, node: Any) -> bool:
         active = self.doc.activeNode()
         return active is not None and active.uniqueId() == node.uniqueId()

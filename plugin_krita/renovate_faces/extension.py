@@ -13,7 +13,10 @@ ACTION_ID = "renovate_faces"
 
 def options_from_settings() -> core.Options:
     return core.Options(
-        fidelity=float(settings.load(settings.FIDELITY)), faces=str(settings.load(settings.FACES))
+        fidelity=float(settings.load(settings.FIDELITY)),
+        faces=str(settings.load(settings.FACES)),
+        keep_grain=bool(settings.load(settings.KEEP_GRAIN)),
+        remove_damage=bool(settings.load(settings.REMOVE_DAMAGE)),
     )
 
 
@@ -26,13 +29,11 @@ def show_message(outcome: str, message: str) -> None:
     """A floating message over the canvas: informative, never modal (a modal box would block batch runs)."""
     window = Krita.instance().activeWindow()
     view = window.activeView() if window is not None else None
-    server = controller().server
-    if outcome == "failed" and message == server.text and len(message) > 160:
-        # A failed start with its fix is long for a fading message: the docker keeps the whole text.
-        message = (
-            "Renovate Faces could not start its server. The Renovate Faces docker (Settings > Dockers) "
-            "says why and what to do."
-        )
+    if outcome == "done":
+        job = controller().last_document
+        if job is None or view is None or view.document() != job.doc:
+            return  # another document is in front: the docker's line is enough
+        message += " Edit > Undo removes it."
     if view is not None:
         from PyQt5.QtGui import QIcon
 

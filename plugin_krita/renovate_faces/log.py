@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
+
+from .common import file_logger
 
 _logger: logging.Logger | None = None
 
@@ -24,18 +25,7 @@ def logger() -> logging.Logger:
     """Created on first use, so importing the plug-in touches no file."""
     global _logger
     if _logger is None:
-        _logger = logging.getLogger("renovate_faces.krita")
-        _logger.setLevel(logging.INFO)
-        try:
-            folder = _log_dir()
-            folder.mkdir(parents=True, exist_ok=True)
-            handler: logging.Handler = RotatingFileHandler(
-                folder / "krita-plugin.log", maxBytes=1 << 20, backupCount=2, encoding="utf-8"
-            )
-        except OSError:
-            handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        _logger.addHandler(handler)
+        _logger = file_logger("renovate_faces.krita", _log_dir(), "krita-plugin.log")
     return _logger
 
 

@@ -1,19 +1,19 @@
 """The docker's face preview: one face of the active layer, before | after, at the slider's fidelity.
 
-The GUI thread reads the layer's pixels (the bytes the Renovate action sends, :mod:`.pixels`); a plain thread asks
-the server for a preview (``Client.preview``) and turns its answer into 8-bit RGBA; a queued Qt signal brings it
-back. One request is in flight at a time: a newer one waits and replaces any older waiting one, and an answer to
-a request that is no longer the newest is dropped, so a quick series of slider moves ends on the last value.
+The GUI thread reads the layer's pixels; the previewer's long-lived worker (:mod:`.worker`, its own thread and
+client, so a preview is served while a job runs) asks the server for a preview (``Client.preview``); a queued Qt
+signal brings the answer back. One request is in flight at a time: a newer one waits and replaces any older
+waiting one, and an answer to a request that is no longer the newest is dropped, so a quick series of slider
+moves ends on the last value.
 
 The face is the largest of the layer, or the one nearest the selection's centre when there is a selection. The
-whole layer is sent (a selection moves only the point), so the server's detection of it can be reused. Krita
-tells no revision of a layer, so no ``key`` is sent: the server recognises the same pixels by their hash.
+whole layer is sent (a selection moves only the point; 8-bit RGBA as GIMP sends it, a float layer as it is) with a
+cheap key of its content (:func:`preview_key`), so the server reuses its detection of it. The GIMP plug-in sends
+the same request, after the same pause.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +21,11 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from . import core
 from .client_loader import is_client_error, load_client
+from .common import PreviewQueue, answer_entry, preview_caption, preview_error_text, preview_key
 from .document import KritaDocument
 from .log import log_error, logger
-from .pixels import PixelFormat, UnsupportedImage, host_to_wire, wire_to_rgba8
+from .pixels import UnsupportedImage, host_to_wire, wire_to_rgba8
+from .worker import Worker
 
 HELLO_TIMEOUT = 2.0  # nothing answers: say so quickly
 PREVIEW_TIMEOUT = 60.0  # a preview waits at most one batch of another job's faces
@@ -35,11 +37,13 @@ class Request:
 
     serial: int
     fidelity: float
-    fmt: PixelFormat
     width: int
     height: int
-    pixels: bytes  # host layout
-    at: tuple[float, float] | None  # the selection's centre, image pixels
+    pixels: bytes  # packed rows of ``channels`` samples of ``dtype``
+    channels: int = 4
+    dtype: str = "u8"
+    at: tuple[float, float] | None = None  # the selection's centre, image pixels
+    options: dict[str, str] = field(default_factory=dict)  # grain and damage (common.photo_options)
 
 
 @dataclass(frozen=True)
@@ -62,18 +66,12 @@ class Picture:
 
     @property
     def caption(self) -> str:
-        which = "nearest the selection's centre" if self.at_selection else "the largest"
-        face = f"face {self.face_index + 1} of {self.face_count} ({which})"
-        if self.kept:
-            return f"The {face} already looks sharp: it keeps its pixels at any fidelity."
-        return f"Before | after at fidelity {self.fidelity:.2f}: {face}."
-
-    @property
-    def digest(self) -> str:
-        return hashlib.md5(self.after).hexdigest()
+        return preview_caption(self.fidelity, self.face_index, self.face_count, self.at_selection, self.kept)
 
 
-def read_request(document: KritaDocument | None, fidelity: float, serial: int) -> Request:
+def read_request(
+    document: KritaDocument | None, fidelity: float, serial: int, options: dict[str, str] | None = None
+) -> Request:
     """The active layer's pixels and the selection's centre (GUI thread); NothingToDo says why not."""
     if document is None:
         raise core.NothingToDo("Open an image to see a preview of its faces.")
@@ -86,22 +84,28 @@ def read_request(document: KritaDocument | None, fidelity: float, serial: int) -
     at = None
     if selected is not None and not selected.empty:
         at = (selected.x + selected.width / 2, selected.y + selected.height / 2)
-    pixels = document.read_pixels(node, rect)
-    return Request(serial, fidelity, fmt, rect.width, rect.height, pixels, at)
+    wire = host_to_wire(document.read_pixels(node, rect), fmt, rect.width, rect.height)
+    if fmt.wire_dtype == "f32":  # a float layer as it is: converting each sample in Python would block Krita
+        return Request(
+            serial, fidelity, rect.width, rect.height, wire, fmt.channels, "f32", at, dict(options or {})
+        )
+    pixels = wire_to_rgba8(wire, fmt.channels, fmt.wire_dtype, rect.width, rect.height)  # byte slices: fast
+    return Request(serial, fidelity, rect.width, rect.height, pixels, 4, "u8", at, dict(options or {}))
 
 
 def fetch(client: Any, request: Request) -> Picture:
     """Ask the server (any thread: no Krita calls) and convert its answer for display."""
     client.hello(timeout=HELLO_TIMEOUT)
-    wire = host_to_wire(request.pixels, request.fmt, request.width, request.height)
     answer = client.preview(
-        wire,
+        request.pixels,
         request.width,
         request.height,
-        request.fmt.channels,
-        dtype=request.fmt.wire_dtype,
+        request.channels,
+        dtype=request.dtype,
         fidelity=request.fidelity,
         at=request.at,
+        key=preview_key(request.pixels, request.width, request.height),
+        options=request.options,
         timeout=PREVIEW_TIMEOUT,
     )
 
@@ -129,20 +133,21 @@ def error_text(exc: BaseException, can_start: bool) -> str:
     """One sentence for the preview area."""
     if isinstance(exc, (core.NothingToDo, UnsupportedImage)):
         return str(exc)
-    code = getattr(exc, "code", "")
-    if code == "no_face":
-        logger().info("preview: %s", exc)
-        return "No face big enough to preview in this layer."
-    if is_client_error(exc, "ServerUnavailable"):
-        start = "it starts when you press Renovate" if can_start else "start it with 'hifacegan-server'"
-        return f"No preview: the Renovate Faces server is not running ({start})."
     if is_client_error(exc, "Cancelled"):
         return "The preview was cancelled; press Preview to try again."
-    return f"No preview: {log_error(exc)}"
+    if not is_client_error(
+        exc, "ServerError"
+    ):  # a missing library says what to install; a bug, where the log is
+        return f"No preview: {log_error(exc)}"
+    logger().info("preview: %s", exc)
+    starts = "it starts when you press Renovate" if can_start else "start it, then press Preview"
+    return preview_error_text(getattr(exc, "code", ""), str(exc), starts)
 
 
 class Previewer(QObject):
     """Previews requested by the docker; ``shown`` carries a :class:`Picture` or a sentence (str)."""
+
+    HISTORY = 100
 
     shown = pyqtSignal(object)
     busy_changed = pyqtSignal(bool)
@@ -151,79 +156,64 @@ class Previewer(QObject):
     def __init__(self, can_start: Any = lambda: True) -> None:
         super().__init__()
         self.can_start = can_start
-        self.serial = 0
         self.current: Picture | str | None = None
-        self.history: list[dict[str, Any]] = []  # every answer, shown or dropped (logs and tests)
-        self._running: Request | None = None
-        self._waiting: Request | None = None
+        self.history: list[dict[str, Any]] = []  # the last HISTORY answers, shown or dropped, as logged
+        self._queue = PreviewQueue(self._start)  # one request in flight, the newest waiting
         self._answer.connect(self._on_answer)
+        self._worker = Worker("renovate-faces-preview")
 
     @property
     def busy(self) -> bool:
-        return self._running is not None
+        return self._queue.running is not None
 
     @property
     def waiting_for_server(self) -> bool:
         return isinstance(self.current, str) and "server is not running" in self.current
 
-    def request(self, document: KritaDocument | None, fidelity: float) -> None:
-        """A preview of ``document``'s active layer at ``fidelity`` (GUI thread); the newest request wins."""
-        self.serial += 1
+    def request(
+        self, document: KritaDocument | None, fidelity: float, options: dict[str, str] | None = None
+    ) -> None:
+        """A preview of ``document``'s active layer at ``fidelity`` with ``options`` (grain and damage, as
+        :func:`common.photo_options` gives them; GUI thread); the newest request wins."""
         try:
-            request = read_request(document, fidelity, self.serial)
+            request = read_request(document, fidelity, self._queue.next_serial(), options)
+            load_client()  # a missing client or library is said now, not from the worker
         except Exception as exc:
-            self._waiting = None
+            self._queue.waiting = None
             self._show(error_text(exc, bool(self.can_start())))
             return
-        if self._running is not None:
-            self._waiting = request  # replaces an older waiting one, which is never sent
-            return
-        self._start(request)
+        self._queue.submit(request)
 
     def _start(self, request: Request) -> None:
-        try:
-            client_module = load_client()
-        except Exception as exc:
-            self._show(error_text(exc, bool(self.can_start())))
-            return
-        self._running = request
         self.busy_changed.emit(True)
-        threading.Thread(
-            target=self._work, args=(client_module, request), name="renovate-faces-preview", daemon=True
-        ).start()
+        self._worker.submit(lambda worker: self._work(worker, request))
 
-    def _work(self, client_module: Any, request: Request) -> None:
+    def _work(self, worker: Worker, request: Request) -> None:
         answer: Picture | BaseException
         try:
-            with client_module.Client(timeout=PREVIEW_TIMEOUT) as client:
-                answer = fetch(client, request)
+            answer = fetch(worker.client(), request)
         except BaseException as exc:  # shown on the GUI thread
             answer = exc
         self._answer.emit((request, answer))
 
     def _on_answer(self, payload: tuple[Request, Any]) -> None:
         request, answer = payload
-        self._running = None
-        stale = request.serial != self.serial
-        entry: dict[str, Any] = {"serial": request.serial, "fidelity": request.fidelity, "stale": stale}
-        if isinstance(answer, Picture):
+        stale = self._queue.answered(request.serial)  # sends the waiting request, if any
+        picture = isinstance(answer, Picture)
+        caption, what = (answer.caption, answer.after) if picture else ("", answer)
+        entry = answer_entry(request.serial, request.fidelity, request.options, stale, caption, what)
+        if picture:
             entry.update(
-                outcome="picture",
-                digest=answer.digest,
                 window=answer.window,
-                caption=answer.caption,
                 face=answer.face_index,
                 faces=answer.face_count,
                 cached=answer.cached,
                 seconds=answer.seconds,
             )
-        else:
-            entry.update(outcome="error", error=type(answer).__name__, code=getattr(answer, "code", ""))
         self.history.append(entry)
-        if self._waiting is not None:
-            waiting, self._waiting = self._waiting, None
-            self._start(waiting)
-        else:
+        del self.history[: -self.HISTORY]
+        logger().info("preview %s", entry)
+        if not self.busy:
             self.busy_changed.emit(False)
         if stale:  # a newer request was made meanwhile: its answer (or its error) is what counts
             return

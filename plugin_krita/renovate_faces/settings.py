@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .common import KEEP_GRAIN_HELP, REMOVE_DAMAGE_HELP
 from .core import FACE_NICKS
 
 SECTION = "renovate_faces"
@@ -34,7 +35,10 @@ class Setting:
 FIDELITY = Setting("fidelity", 0.5, "0 = most detail (perceptual), 1 = closest to the photo (fidelity)")
 FACES = Setting("faces", "all", "'all' faces, only the 'largest', or the one nearest the 'center'")
 START_SERVER = Setting("start_server", True, "Start the Renovate Faces server when it is not running")
-ALL = (FIDELITY, FACES, START_SERVER)
+# The check boxes (their labels and tooltips are common.py's, as in GIMP).
+KEEP_GRAIN = Setting("keep_grain", True, KEEP_GRAIN_HELP)
+REMOVE_DAMAGE = Setting("remove_damage", False, REMOVE_DAMAGE_HELP)
+ALL = (FIDELITY, FACES, START_SERVER, KEEP_GRAIN, REMOVE_DAMAGE)
 
 
 def load(setting: Setting) -> Any:

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from .common import SERVER_DOWN
+
 # What to do when the server cannot start or load its model: the same advice as the GIMP plug-in's message.
 HOW_TO_FIX = (
     "To see why, run 'hifacegan-server' in a terminal (it stays in the background once it works) "
@@ -55,13 +57,14 @@ def not_running(can_start: bool) -> ServerState:
         return ServerState(Kind.not_running, "The server is not running; it starts when you press Renovate.")
     return ServerState(
         Kind.not_running,
-        "The server is not running, and starting it from Krita is turned off: start it in a terminal with "
-        "'hifacegan-server' (it stays in the background).",
+        "The server is not running, and starting it from Krita is turned off: start the Renovate Faces server, "
+        "then try again.",
     )
 
 
 def start_failed(error: str) -> ServerState:
-    return ServerState(Kind.failed, f"The server could not be started. {_sentence(error)} {HOW_TO_FIX}")
+    """A start that failed; ``error`` (a command line, a path, an errno) is for the log, not the docker."""
+    return ServerState(Kind.failed, SERVER_DOWN)
 
 
 def unreachable(error: str) -> ServerState:
@@ -81,8 +84,9 @@ def describe_status(status: dict[str, Any]) -> ServerState:
     where = device_phrase(status)
     entries = _weights_entries(status.get("weights"))
     names = sorted({model_name(e.get("name")) for e in entries if e.get("name")})
-    model = f" (face model: {', '.join(names)})" if names else ""
-    which = f" ({', '.join(names)})" if names else ""
+    shown = [name for name in names if name != "default"]  # the default model needs no name
+    model = f", with the face model {' and '.join(shown)}" if shown else ""
+    which = f" {' and '.join(shown)}" if shown else ""
     states = [str(e.get("state") or "") for e in entries]
     on = f" on {where}" if where else ""
     if "failed" in states:

@@ -129,6 +129,7 @@ def renovate(image, layer):
     layers_after = image.get_layers()
     result["layers_after"] = [describe(item) for item in layers_after]
     result["source_after"] = dump(layer, "source_after.raw", fmt)
+    result["selected_after"] = [item.get_name() for item in image.get_selected_layers()]
     new = [item for item in layers_after if item not in layers_before]
     if new:
         result["new_layer"] = dump(new[0], "new_layer.raw", fmt)

@@ -4,7 +4,7 @@
 # drags the fidelity slider, waits for the preview at the new fidelity, grabs the dialog, presses OK and waits.
 # RF_MODE=preview_only: waits for the first preview (say, an error when nothing listens), grabs the dialog and
 # cancels it.
-# The plug-in logs each preview answer to $RENOVATE_FACES_TEST_LOG (JSON lines). tests/hosts/gimp_gui_watch.py
+# The plug-in logs each preview answer to its log, $RF_PLUGIN_LOG ("preview {JSON}" lines). tests/hosts/gimp_gui_watch.py
 # runs inside the same GIMP (a batch command): it waits for the result layer, writes $RF_OUT/report.json and quits GIMP.
 # Each step appends a line to $RF_OUT/steps.txt, so a failure says how far the run got.
 set -u
@@ -21,19 +21,21 @@ Gdk.pixbuf_get_from_window(root, 0, 0, root.get_width(), root.get_height()).save
 find_window() { timeout "$2" xdotool search --sync --onlyvisible --name "$1" | head -n 1; }
 # Wait until the plug-in has shown $1 settled previews (the newest answer, nothing else asked or waiting) and
 # the last answer logged, settled too, is 1.5 s old (a drag's pause may settle a preview before the drag ends).
+# $3 (optional): the damage option the last settled preview must have been asked with.
 wait_previews() { timeout "$2" python3 -c '
 import json, os, sys, time
-log = os.environ["RENOVATE_FACES_TEST_LOG"]
+log = os.environ["RF_PLUGIN_LOG"]
 while True:
     try:
-        lines = [json.loads(line) for line in open(log) if line.strip()]
+        lines = [json.loads(line.split(" preview ", 1)[1]) for line in open(log) if " preview {" in line]
         quiet = time.time() - os.path.getmtime(log) > 1.5
     except OSError:
         lines, quiet = [], False
     if quiet and lines and lines[-1]["settled"] and sum(e["settled"] and not e["stale"] for e in lines) >= int(sys.argv[1]):
-        break
+        if len(sys.argv) < 3 or lines[-1]["options"]["damage"] == sys.argv[2]:
+            break
     time.sleep(0.3)
-' "$1"; }
+' "$1" ${3:+"$3"}; }
 fail() { step "FAILED: $*"; shot failed; kill "$GIMP_PID" 2>/dev/null; exit 1; }
 
 gimp-3.0 --no-splash --batch-interpreter=python-fu-eval \
@@ -76,6 +78,11 @@ xdotool mousemove 1300 850  # out of the way: no tooltip over the grab
 step "slider dragged"
 wait_previews 2 90 || fail "no preview at the new fidelity in 90 s"
 step "preview followed the slider"
+# "Remove scratches and _dust" by its mnemonic: the preview asks again with damage=faces.
+xdotool windowfocus --sync "$DIALOG"
+xdotool key alt+d
+wait_previews 3 90 faces || fail "no preview with scratches and dust removed in 90 s"
+step "preview followed the check box"
 sleep 0.5
 shot dialog
 xdotool getwindowgeometry --shell "$DIALOG" > "$RF_OUT/dialog_geometry.txt"

@@ -342,6 +342,15 @@ class Driver:
             info["slider_start"]
         )  # a keyboard-like change: previewed too; later steps use the setting
         info["back"] = self.wait_preview(count + 1, 60)
+        # The check boxes: unticking "Keep film grain" asks again without grain, and is remembered.
+        count = len(p.history)
+        docker.keep_grain.click()
+        info["grain_off"] = self.wait_preview(count + 1, 60)
+        info["grain_off_setting"] = self.app.readSetting("renovate_faces", "keep_grain", "")
+        self.screenshot("grain_off")
+        docker.keep_grain.click()
+        info["grain_on"] = self.wait_preview(count + 2, 60)
+        info["grain_on_setting"] = self.app.readSetting("renovate_faces", "keep_grain", "")
         return info
 
     def undo(self, doc, info):
@@ -371,6 +380,10 @@ class Driver:
                 combo = docker.faces  # what the user can pick: (label, value sent to the server)
                 self.report["face_choices"] = [
                     [combo.itemText(i), combo.itemData(i)] for i in range(combo.count())
+                ]
+                self.report["check_boxes"] = [
+                    [box.text(), box.isChecked(), box.toolTip()]
+                    for box in (docker.keep_grain, docker.remove_damage)
                 ]
                 # For readable grabs: the window fills the screen, the docker floats at a usual docker size.
                 window = self.app.activeWindow()
