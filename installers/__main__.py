@@ -9,7 +9,8 @@ from pathlib import Path
 
 EPILOG = """\
 What it does, for each GIMP 3 and Krita it finds (system packages, Flatpak, Snap, AppImage; macOS and Windows apps):
-  - copies the plug-in and its client (client.py, paths.py, protocol.py) into the host's plug-in folder;
+  - copies the plug-in and its client (client.py, paths.py, protocol.py) into the host's plug-in folder, and
+    beside the GIMP plug-in the Krita plug-in's common.py (what both plug-ins say and send alike);
   - checks that the host's own Python imports pyzmq and msgpack, and if not, unpacks wheels built for that
     Python beside the plug-in (pip download --only-binary=:all: --python-version X.Y --platform ...);
   - enables the Krita plug-in in kritarc; makes the GIMP plug-in executable;
