@@ -22,6 +22,7 @@ from hifacegan.face import detail
 from hifacegan.face.blending import feather_mask, paste_face
 from hifacegan.imageio import read_photo
 from hifacegan.pipeline import Renovator
+from hifacegan.pipeline.networks import RUNG_REACH
 from tests.conftest import require
 
 PORTRAITS = ("ffhq-1024/01000.jpg", "london-1024/neutral_021_03.jpg")
@@ -148,7 +149,7 @@ def test_large_degraded_faces_are_renovated(renovator, portraits):
     ],
 )
 def test_sharp_mid_size_faces_keep_their_pixels(renovator, shared_data, names):
-    """Faces of 150-190 px (portraits at long side 256) go through the band merge; sharp, they keep every pixel.
+    """Faces of 150-190 px (portraits at long side 256): sharp, they keep every pixel, whichever rung takes them.
 
     The bugs this fixes: NIQE reads faces this size as blurred even when sharp (5.6-13.5 on clean ones), so they
     took 30-100% of the network's smoothed face (median detail kept 0.82 on 120 clean portraits at 256 px); and the
@@ -159,7 +160,8 @@ def test_sharp_mid_size_faces_keep_their_pixels(renovator, shared_data, names):
         photo = fit_long_side(image, 256)
         result = renovator(photo, fidelity=1.0)
         face = _largest(result)
-        assert face.path["merge"] == "detail" and face.path["degradation"] == 0.0, (name, face.path)
+        # the 256 px rung cuts them enlarged, but measures them at their own size (PIXEL_GATE_MAX_SPAN)
+        assert face.path["degradation"] == 0.0, (name, face.path)
         assert np.array_equal(result.image, photo), name
 
 
@@ -305,14 +307,14 @@ def test_each_face_gets_the_weights_that_suit_its_size(family, portraits):
     assert [n.name for n in renovator.networks] == ["fam-128", "fam-256"]
     assert [e.name for e in size_variants(renovator.network.card)] == ["fam-256"]
     _, image = portraits[1]
-    for side, expected in ((200, "fam-128"), (1024, "fam-256")):
+    for side, expected in ((128, "fam-128"), (256, "fam-256"), (1024, "fam-256")):
         result = renovator(fit_long_side(image, side), fidelity=1.0)
         path = next(f.path for f in result.faces if f.renovated)
         assert path["weights"] == expected and path["network_size"] == int(expected[-3:]), (side, path)
-        # The chosen network never sees an enlarged face: its size is within the merge threshold of the face's
-        # crop with its context (face / CONTEXT_ZOOM).
+        # The chosen network is the largest within reach of the face's crop with its context (face / CONTEXT_ZOOM).
         span = path["face_size"] / detail.CONTEXT_ZOOM
-        assert path["network_size"] <= span * detail.DETAIL_MERGE_FROM or path["network_size"] == 128
+        assert path["network_size"] <= span * RUNG_REACH or path["network_size"] == 128
+        assert path["network_size"] == 256 or span * RUNG_REACH < 256
     one = Renovator(family / "fam-128.safetensors", device="cpu", parsing="off", threads=1, sizes="one")
     assert [n.name for n in one.networks] == ["fam-128"]
 
@@ -410,3 +412,29 @@ def test_a_40_px_face_of_web_quality_is_renovated_and_a_clean_one_kept(renovator
     (face,) = [f for f in renovated.faces if f.renovated]
     assert face.changed and not np.array_equal(renovated.image, web)
     assert 30 <= face.box[2] - face.box[0] <= 44
+
+
+def test_the_embedded_256_rung_renovates_the_faces_within_its_reach(renovator, portraits):
+    """The default pipeline carries both rungs: a web-degraded face at long side 256 (a crop of about 240 px) goes
+    to the 256 px weights and changes, and the result says the slider does not move it; a 64 px photo's face stays
+    on the 128 px weights; a clean 1024 px face keeps every pixel on the 256 px rung too."""
+    from hifacegan.degradations import degrade, rng_for
+
+    assert [n.name for n in renovator.networks] == ["hifacegan-lite-fidelity", "hifacegan-lite-256-fidelity"]
+    name, image = portraits[0]
+    web = degrade(fit_long_side(image, 256), "web", rng=rng_for(0, name))
+    result = renovator(web, fidelity=0.5)
+    (face,) = [f for f in result.faces if f.renovated]
+    assert face.path["weights"] == "hifacegan-lite-256-fidelity" and face.changed
+    assert any(
+        "slider does not change the faces renovated by hifacegan-lite-256-fidelity" in n for n in result.notes
+    )
+    small = renovator(degrade(fit_long_side(image, 64), "web", rng=rng_for(0, name)), fidelity=0.5)
+    assert [f.path["weights"] for f in small.faces if f.renovated] == ["hifacegan-lite-fidelity"]
+    assert not any("slider" in n for n in small.notes)
+    clean = portraits[1][1][..., :3]  # a sharp London portrait (the ffhq one reads 0.035 degraded)
+    kept = renovator(clean, fidelity=0.5)
+    largest = max((f for f in kept.faces if f.renovated), key=lambda f: f.box[2] - f.box[0])
+    assert largest.path["weights"] == "hifacegan-lite-256-fidelity" and not largest.changed
+    x0, y0, x1, y1 = (int(round(v)) for v in largest.box)
+    assert np.array_equal(kept.image[y0:y1, x0:x1], clean[y0:y1, x0:x1])

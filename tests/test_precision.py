@@ -43,7 +43,7 @@ def test_half_precision_is_within_tolerance_of_fp32(degraded_photo, fp32_result,
     psnr = 10 * np.log10(255**2 / max(float(np.mean(difference**2)), 1e-12))
     least, largest = TOLERANCE[precision]
     assert psnr >= least and difference.max() <= largest, (psnr, difference.max())
-    assert not result.notes
+    assert not [note for note in result.notes if "NaN" in note]  # nothing redone in fp32
 
 
 def test_auto_is_float32_until_half_is_measured():
@@ -56,13 +56,14 @@ def test_auto_is_float32_until_half_is_measured():
 
 def test_a_batch_that_overflows_in_half_precision_is_redone_in_fp32(degraded_photo, fp32_result):
     renovator = Renovator("default", "cpu", precision="bf16", threads=1, damage="off")
-    network = renovator.networks[0]
+    (used,) = [f.path["weights"] for f in fp32_result.faces if f.renovated]  # the rung that renovates the face
+    network = next(n for n in renovator.networks if n.name == used)
     half = network.blender.network(0.5, torch.bfloat16)
     # An overflow as fp16 on some GPUs gives it: the half network's output turns to NaN.
     half.register_forward_hook(lambda module, inputs, output: torch.full_like(output, float("nan")))
     result = renovator(degraded_photo)
     assert network.redone == 1
-    assert result.notes == ["1 batch(es) of faces gave NaN or Inf in bf16 and were redone in fp32"]
+    assert "1 batch(es) of faces gave NaN or Inf in bf16 and were redone in fp32" in result.notes
     assert np.array_equal(result.image, fp32_result.image)  # exactly the fp32 run's pixels
 
 

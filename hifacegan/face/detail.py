@@ -83,6 +83,14 @@ JPEG_BLOCK = 8
 NIQE_TRUSTED_FROM = 320.0
 
 
+#: The small-face measures (PixelMeasures) decide alone for faces whose crop with context is up to this many photo
+#: pixels: where they were calibrated (faces at the 128 px network's size, crops up to 128 x DETAIL_MERGE_FROM).
+#: A larger face cut enlarged for a larger network (the 256 px rung takes crops from 155 px) is measured as the
+#: band merge measures it, at its own size: in its photo pixels, hair, moss and stubble around a sharp 160 px face
+#: read as noise (two clean ffhq faces at long side 256 took 45% and 62% of the network's face).
+PIXEL_GATE_MAX_SPAN = 128 * DETAIL_MERGE_FROM
+
+
 def context_span(face_size: float) -> float:
     """The photo pixels a face's crop spans with its context: its tight crop (``face_size``) over CONTEXT_ZOOM.
 

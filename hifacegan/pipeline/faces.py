@@ -29,9 +29,12 @@ from hifacegan.face.alignment import (
 )
 from hifacegan.face.blending import feather_mask, paste_face, to_rgb_float
 from hifacegan.face.detail import (
+    MAX_WORKING_SIZE,
     NIQE_TRUSTED_FROM,
     NOISY_SIGMA,
+    PIXEL_GATE_MAX_SPAN,
     PixelMeasures,
+    context_span,
     context_template,
     degradation,
     denoise,
@@ -123,6 +126,8 @@ def prepare_face(
         # own pixels are cleaned of their noise over the crop with context
         pixels = PixelMeasures.of(to_rgb_float(measured[y0:y1, x0:x1]), (x0, y0))
         path.degradation = pixels.degradation
+        if context_span(face_size) > PIXEL_GATE_MAX_SPAN:  # a larger face enlarged into a larger rung
+            path.degradation = own_size_degradation(measured, face, template, size, face_size, pixels)
         surround = None
         if pixels.sigma >= NOISY_SIGMA[0] and path.degradation > 0:
             surround = estimate_similarity(face.landmarks_array(), context_template(template, size, size))
@@ -139,6 +144,25 @@ def prepare_face(
         sigma if before is whole else face_noise_sigma(before), as_it_was, pixels, face_size
     )
     return PreparedFace(index, network, matrix, shrink(clean, size), (whole, clean), path, pixels, sigma)
+
+
+def own_size_degradation(
+    photo: np.ndarray,
+    face: Detection,
+    template: np.ndarray,
+    size: int,
+    face_size: float,
+    pixels: PixelMeasures,
+) -> float:
+    """How degraded a face is, measured as the band merge measures it: cut at its own size with context (not
+    enlarged to the network's), its noise taken out, then hifacegan.face.detail.degradation (NIQE, checked by its
+    own edges under NIQE_TRUSTED_FROM). For faces too large for the small-face measures alone (PIXEL_GATE_MAX_SPAN)
+    that a larger rung renovates at its own size."""
+    side = int(min(round(context_span(face_size)), MAX_WORKING_SIZE))
+    crop, _ = align_face(photo, face.landmarks_array(), context_template(template, size, side), side)
+    own = to_rgb_float(crop)
+    sigma = face_noise_sigma(own)
+    return degradation(sigma, denoise(own, sigma), pixels, face_size)
 
 
 def kept_window(photo: np.ndarray, face: PreparedFace) -> tuple[int, int, int, int] | None:

@@ -131,17 +131,25 @@ def size_variants(card: ModelCard) -> list[WeightsEntry]:
     return [found[size] for size in sorted(found)]
 
 
-def suited(networks: list[FaceNetwork], face_size: float) -> FaceNetwork:
-    """The network for a face of ``face_size`` photo pixels (its tight crop): the largest that does not enlarge it.
+#: How far a larger rung reaches down: it renovates faces whose crop with context is at least its size over this.
+#: Measured with hifacegan-lite-256-fidelity (3,268 samples) against the embedded 128 px weights, through the
+#: whole pipeline on the 101 ffhq-1024 faces with the web task (docs/benchmarks.md, "The 256 px rung"): on crops of
+#: 157-250 px (long sides 192 and 256) the 256 px rung gained 0.11 and 0.09 dB where the 128 px one lost 0.48 and
+#: 1.04; on crops of 100-130 px (long side 128) the 128 px one did better (+0.49 against +0.20). 1.65: from 155 px.
+RUNG_REACH = 1.65
 
-    ``networks`` is sorted by size; a network fits while its size is within the detail merge's threshold
-    (hifacegan.face.detail.DETAIL_MERGE_FROM) of the face's crop with its context
-    (hifacegan.face.detail.context_span), and faces smaller than every network go to the smallest. A network
-    larger than the face would only see an enlarged face, with nothing more to work from than a smaller one sees,
-    while a larger face keeps its own detail through the merge whichever network renovates it.
+
+def suited(networks: list[FaceNetwork], face_size: float) -> FaceNetwork:
+    """The network for a face of ``face_size`` photo pixels (its tight crop): the largest within reach of it.
+
+    ``networks`` is sorted by size; a network is within reach while its size is at most :data:`RUNG_REACH` times
+    the face's crop with its context (hifacegan.face.detail.context_span), and faces smaller than every network go
+    to the smallest. A network larger than the crop sees the face enlarged, which is what the larger rungs were
+    trained on (the web task resamples faces 1.5-4x), and it does better there than the smaller rung's band merge
+    (docs/benchmarks.md, "The 256 px rung").
     """
     from hifacegan.face import detail
 
     span = detail.context_span(face_size)
-    fitting = [n for n in networks if n.size <= span * detail.DETAIL_MERGE_FROM]
+    fitting = [n for n in networks if n.size <= span * RUNG_REACH]
     return fitting[-1] if fitting else networks[0]

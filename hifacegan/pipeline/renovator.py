@@ -283,7 +283,8 @@ class Renovator:
         reports = [
             face_report(d, i in run.done, verdicts[i], run.paths.get(i)) for i, d in enumerate(detections)
         ]
-        notes = self._notes(detections, sum(n.redone for n in self.networks) - redone)
+        used = {path.weights for i, path in run.paths.items() if i in run.done}
+        notes = self._notes(detections, used, sum(n.redone for n in self.networks) - redone)
         return RenovationResult(
             image=output, faces=reports, timings=run.timings, notes=notes, crops=run.crops
         )
@@ -374,15 +375,17 @@ class Renovator:
         run.timings["paste"] += time.perf_counter() - t2
         run.progress("renovate", last / run.total)
 
-    def _notes(self, detections: list[Detection], redone: int) -> list[str]:
-        """What the result's notes tell the user: weights without a slider, no face, batches redone in fp32."""
+    def _notes(self, detections: list[Detection], used: set[str], redone: int) -> list[str]:
+        """What the result's notes tell the user: a slider that did not move some faces (weights ``used`` without
+        a partner), no face, batches redone in fp32."""
         notes = []
         for network in self.networks:
-            if not network.blender.has_slider:
+            if network.name in used and not network.blender.has_slider:
                 end = "fidelity" if network.single_end == 1.0 else "perceptual"
                 notes.append(
-                    f"weights {network.name} have no fidelity partner installed: fidelity has no effect on the "
-                    f"faces they renovate (always the {end} network)"
+                    f"the fidelity slider does not change the faces renovated by {network.name}: it has no "
+                    f"{'perceptual' if end == 'fidelity' else 'fidelity'} partner installed, so they always get "
+                    f"its {end} end"
                 )
         if not detections:
             notes.append("no face found: the photo is returned unchanged")
