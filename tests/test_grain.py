@@ -31,7 +31,9 @@ def test_measures_level_colour_and_size_of_grain():
     assert abs(colour.correlation[0, 1]) < 0.15
     clumped = measure_grain(_grainy(level=4.0, width=1.3), face)
     assert clumped.width == pytest.approx(1.3, abs=0.35)
-    assert grain_width(0.46) < 0.1 and grain_width(1.0) > 1.0  # white grain keeps under half through a 2x shrink
+    assert (
+        grain_width(0.46) < 0.1 and grain_width(1.0) > 1.0
+    )  # white grain keeps under half through a 2x shrink
 
 
 def test_clean_pixels_have_no_grain_and_heavy_noise_is_not_grain():

@@ -327,6 +327,9 @@ def test_a_preview_caption():
         "fidelity."
     )
     assert "face 1 of 1" not in caption(1, 0, 1, True, True)
+    assert caption(0.5, 0, 1, False, False, slider=False) == (
+        "Before | after: the only face found. The fidelity slider does not change this face yet."
+    )
 
 
 def test_a_layers_pixels_are_named_cheaply_for_the_preview_cache():

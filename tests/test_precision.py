@@ -56,7 +56,9 @@ def test_auto_is_float32_until_half_is_measured():
 
 def test_a_batch_that_overflows_in_half_precision_is_redone_in_fp32(degraded_photo, fp32_result):
     renovator = Renovator("default", "cpu", precision="bf16", threads=1, damage="off")
-    (used,) = [f.path["weights"] for f in fp32_result.faces if f.renovated]  # the rung that renovates the face
+    (used,) = [
+        f.path["weights"] for f in fp32_result.faces if f.renovated
+    ]  # the rung that renovates the face
     network = next(n for n in renovator.networks if n.name == used)
     half = network.blender.network(0.5, torch.bfloat16)
     # An overflow as fp16 on some GPUs gives it: the half network's output turns to NaN.

@@ -113,6 +113,7 @@ def prepare_face(
     merge_size = face_size if network is not None else 0.0
     crop, matrix = cut_face(photo, face, size, template, merge_size)
     path = FacePath(name, size, face_size, crop.shape[0])
+    path.slider = network is not None and network.blender.has_slider
     whole = to_rgb_float(crop)
     before = (
         whole if measured is None else to_rgb_float(cut_face(measured, face, size, template, merge_size)[0])

@@ -167,6 +167,8 @@ class FacePath:
     # Damage found and filled around the face (hifacegan.damage): its share of the face's window, and pixels.
     damage_share: float = 0.0
     damage_area: int = 0
+    # Whether the fidelity slider changes this face: its weights have a partner at the slider's other end.
+    slider: bool = True
 
     @property
     def merge(self) -> str:
@@ -181,6 +183,7 @@ class FacePath:
             "merge": self.merge,
             "degradation": round(self.degradation, 3),
             "damage": {"share": round(self.damage_share, 4), "area": self.damage_area},
+            "slider": self.slider,
         }
 
 

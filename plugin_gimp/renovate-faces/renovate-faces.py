@@ -424,11 +424,11 @@ class Preview:
         else:
             before, after, a = result
             self.picture.set_from_pixbuf(preview_picture(before, after, a.width, a.height, a.stride))
-            kept = (a.face.get("path") or {}).get("degradation") == 0  # a sharp face keeps its pixels
-            at_selection = self.source[3] is not None
-            self.caption.set_text(
-                load_common().preview_caption(fidelity, a.index, a.face_count, at_selection, kept)
-            )
+            path = a.face.get("path") or {}  # sharp: keeps its pixels; no slider: said so
+            kept, slider = path.get("degradation") == 0, path.get("slider", True)
+            at = self.source[3] is not None
+            caption = load_common().preview_caption(fidelity, a.index, a.face_count, at, kept, slider)
+            self.caption.set_text(caption)
 
     def log(self, serial: int, fidelity: float, options: dict, result, stale: bool) -> None:
         """One line per answer in the plug-in's log, "preview {JSON}": what was asked, what the dialog showed and

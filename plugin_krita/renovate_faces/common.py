@@ -64,8 +64,11 @@ def preview_key(pixels: bytes, width: int, height: int) -> str:
     return f"{width}x{height}-{len(pixels)}-{zlib.crc32(pixels):08x}"
 
 
-def preview_caption(fidelity: float, index: int, count: int, at_selection: bool, kept: bool) -> str:
-    """The sentence under a preview of face ``index`` of the ``count`` found; ``kept``: it looked sharp already."""
+def preview_caption(
+    fidelity: float, index: int, count: int, at_selection: bool, kept: bool, slider: bool = True
+) -> str:
+    """The sentence under a preview of face ``index`` of the ``count`` found; ``kept``: it looked sharp already;
+    ``slider``: the fidelity slider changes it (its weights have a partner at the slider's other end)."""
     if at_selection:
         which = "the face nearest the selection's centre"
     else:
@@ -73,6 +76,8 @@ def preview_caption(fidelity: float, index: int, count: int, at_selection: bool,
     of = f" (face {index + 1} of {count})" if count > 1 else ""
     if kept:
         return f"{which[0].upper()}{which[1:]}{of} already looks sharp: it keeps its pixels at any fidelity."
+    if not slider:
+        return f"Before | after: {which}{of}. The fidelity slider does not change this face yet."
     return f"Before | after at fidelity {fidelity:.2f}: {which}{of}."
 
 

@@ -63,10 +63,13 @@ class Picture:
     cached: bool = False
     seconds: float = 0.0
     kept: bool = False  # the face looked sharp already: it keeps its pixels at any fidelity
+    slider: bool = True  # the fidelity slider changes this face
 
     @property
     def caption(self) -> str:
-        return preview_caption(self.fidelity, self.face_index, self.face_count, self.at_selection, self.kept)
+        return preview_caption(
+            self.fidelity, self.face_index, self.face_count, self.at_selection, self.kept, self.slider
+        )
 
 
 def read_request(
@@ -126,6 +129,7 @@ def fetch(client: Any, request: Request) -> Picture:
         bool(answer.cached),
         float(answer.seconds),
         (answer.face.get("path") or {}).get("degradation") == 0,
+        (answer.face.get("path") or {}).get("slider", True),
     )
 
 
