@@ -329,6 +329,13 @@ def test_shipped_recipes_are_valid():
     paper = resolve_config(load_config_source("hifacegan-512")[0], {}, "x")
     assert (paper.lr_g, paper.lr_d, paper.beta1, paper.beta2) == (1e-4, 4e-4, 0.0, 0.9)
     assert (paper.lambda_fm, paper.lambda_perceptual, paper.batch_size) == (10.0, 10.0, 2)
+    # The 256 px rung's two ends: the same network, the perceptual end naming its fidelity partner.
+    rung = {
+        end: resolve_config(load_config_source(f"hifacegan-lite-256-{end}")[0], {}, "x")
+        for end in ("fidelity", "perceptual")
+    }
+    assert rung["fidelity"].generator == rung["perceptual"].generator == "hifacegan-lite-256-nlm"
+    assert rung["perceptual"].gan and rung["perceptual"].partner == "hifacegan-lite-256-fidelity"
 
 
 def test_max_minutes_stops_cleanly(tmp_path, faces):
