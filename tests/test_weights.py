@@ -237,3 +237,29 @@ def test_embedded_weights_are_a_fidelity_pair_of_one_network() -> None:
     assert (fidelity.card.role, fidelity.card.partner) == ("fidelity", "hifacegan-lite-perceptual")
     assert (perceptual.card.role, perceptual.card.partner) == ("perceptual", "hifacegan-lite-fidelity")
     assert fidelity.card.sha256[:12] in str(perceptual.card.training.get("initialised_from"))
+
+
+def test_a_perceptual_end_that_names_shipped_fidelity_weights_becomes_their_partner(tmp_path) -> None:
+    """Fidelity weights shipped without a partner pair with installed weights whose card names them (a perceptual
+    end trained later), never with weights of their own role."""
+    from hifacegan.weights import partner_of
+    from hifacegan.weights.store import user_weights_dir
+
+    store = user_weights_dir()
+    store.mkdir(parents=True)
+    generator = build_generator("hifacegan-lite-128", ngf=4)
+
+    def install(name: str, role: str, partner: str | None) -> ModelCard:
+        card = ModelCard(name=name, config="hifacegan-lite-128", config_overrides={"ngf": 4}, size=128)
+        card.role, card.partner = role, partner
+        save_weights(store / f"{name}.safetensors", generator, card)
+        return read_card(store / f"{name}.safetensors")
+
+    alone = install("shipped-fidelity", "fidelity", None)
+    assert partner_of(alone) is None
+    install("another-fidelity", "fidelity", "shipped-fidelity")  # same role: not the slider's other end
+    assert partner_of(alone) is None
+    install("later-perceptual", "perceptual", "shipped-fidelity")
+    found = partner_of(alone)
+    assert found is not None and found.name == "later-perceptual"
+    assert partner_of(read_card(store / "later-perceptual.safetensors")).name == "shipped-fidelity"

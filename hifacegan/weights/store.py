@@ -78,10 +78,25 @@ def card_of(spec: str | os.PathLike) -> ModelCard:
 
 
 def partner_of(card: ModelCard) -> WeightsEntry | None:
-    """The other end of the fidelity slider, when the card names one that is installed."""
-    if not card.partner:
-        return None
-    try:
-        return resolve(card.partner)
-    except WeightsError:
-        return None
+    """The other end of the fidelity slider: the installed weights the card names, or else installed weights
+    whose card names this one as its partner.
+
+    The second way lets a perceptual end trained after its fidelity weights were shipped (its card names them)
+    join them without rewriting the fidelity file; an end of the other role is required, so that two fidelity
+    files never pair up.
+    """
+    if card.partner:
+        try:
+            return resolve(card.partner)
+        except WeightsError:
+            return None
+    for entry in list_weights():
+        if entry.name == card.name:
+            continue
+        try:
+            other = read_card(entry.path)
+        except WeightsError:
+            continue
+        if other.partner == card.name and other.role and other.role != card.role:
+            return entry
+    return None
