@@ -240,10 +240,12 @@ class Client:
 
     def _send(self, frames: list[Any], timeout: float) -> None:
         sock = self._sock()
-        big = sum(memoryview(f).nbytes for f in frames) > 65536
         sock.setsockopt(zmq.SNDTIMEO, max(1, int(timeout * 1000)))
         try:
-            sock.send_multipart(frames, copy=not big)
+            # Copied, even a whole layer: pyzmq's zero-copy send starts a garbage-collector thread with a
+            # ZeroMQ context of its own, for good, inside the GIMP or Krita process that loaded this client
+            # (measured in Krita 5.2: tests/test_krita_threads.py). One memcpy of the layer costs far less.
+            sock.send_multipart(frames, copy=True)
         except zmq.Again:
             self._drop_socket()
             raise self._unavailable("Could not connect.") from None
