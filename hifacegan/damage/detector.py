@@ -10,6 +10,7 @@ import logging
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -25,6 +26,15 @@ ROLE = "damage-detector"
 THRESHOLD = 0.5
 TILE = 512  # whole photos are run in tiles of this side (with a margin), so memory stays flat
 MARGIN = 32
+# Two looks at a face's window (docs/benchmarks.md, "Removing damage"; docs/results/probe_damage_scale.py): the
+# window shrunk to this long side (the scale of the whole face, fast), then the photo's own resolution only where
+# that look saw something. A mark is kept where both agree, the shrunk look at this share of the threshold: hair,
+# pores and eyelashes that look like strokes at one scale seldom do at both, while scratches and dust do.
+COARSE_SIDE = 256
+COARSE_AGREEMENT = 0.5
+FOCUS_TILE = (
+    256  # the full-resolution look runs in tiles of this side (margin included) that hold a coarse mark
+)
 
 
 def detector_path(spec: str | os.PathLike[str] = DEFAULT_DETECTOR) -> Path:
@@ -59,13 +69,17 @@ class DamageDetector:
         self.threshold = float(card.metrics.get("threshold", THRESHOLD)) if card.metrics else THRESHOLD
 
     @torch.inference_mode()
-    def probability(self, image: np.ndarray) -> np.ndarray:
-        """The chance of damage at every pixel of ``image`` (uint8 RGB, any size), in tiles for large images."""
+    def probability(self, image: np.ndarray, where: np.ndarray | None = None, tile: int = TILE) -> np.ndarray:
+        """The chance of damage at every pixel of ``image`` (uint8 RGB, any size), in tiles of ``tile`` px
+        (margin included) for large images; with ``where`` (bool, H x W), only the tiles holding one of its pixels
+        are run and the rest read 0."""
         height, width = image.shape[:2]
         out = np.zeros((height, width), np.float32)
-        step = TILE - 2 * MARGIN
+        step = tile - 2 * MARGIN
         for top in range(0, height, step):
             for left in range(0, width, step):
+                if where is not None and not where[top : top + step, left : left + step].any():
+                    continue
                 y0, x0 = max(0, top - MARGIN), max(0, left - MARGIN)
                 y1, x1 = min(height, top + step + MARGIN), min(width, left + step + MARGIN)
                 tile = torch.from_numpy(np.ascontiguousarray(image[y0:y1, x0:x1].transpose(2, 0, 1)))
@@ -80,6 +94,27 @@ class DamageDetector:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """The damage mask of ``image``: bool (H, W), True where the detector's chance is over its threshold."""
         return self.probability(image) >= self.threshold
+
+    def coarse_probability(self, image: np.ndarray, side: int = COARSE_SIDE) -> np.ndarray:
+        """The chances over ``image`` shrunk to at most ``side`` px on its long side, enlarged back to its size."""
+        height, width = image.shape[:2]
+        if max(height, width) <= side:
+            return self.probability(image)
+        scale = side / max(height, width)
+        small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+        return cv2.resize(self.probability(small), (width, height), interpolation=cv2.INTER_LINEAR)
+
+    def face_mask(self, window: np.ndarray) -> np.ndarray:
+        """The damage mask of a face's window, seen twice: whole at :data:`COARSE_SIDE` px, then at its own
+        resolution only in the tiles where the first look marked something; True where both agree."""
+        if max(window.shape[:2]) <= COARSE_SIDE:
+            return self(window)
+        candidates = self.coarse_probability(window) >= self.threshold * COARSE_AGREEMENT
+        if not candidates.any():
+            return candidates
+        fine = self.probability(window, where=candidates, tile=FOCUS_TILE)
+        return candidates & (fine >= self.threshold)
 
 
 def detector_for(choice: str, device: str | torch.device = "cpu") -> tuple[str, DamageDetector | None]:
