@@ -242,9 +242,7 @@ class Client:
         sock = self._sock()
         sock.setsockopt(zmq.SNDTIMEO, max(1, int(timeout * 1000)))
         try:
-            # Copied, even a whole layer: pyzmq's zero-copy send starts a garbage-collector thread with a
-            # ZeroMQ context of its own, for good, inside the GIMP or Krita process that loaded this client
-            # (measured in Krita 5.2: tests/test_krita_threads.py). One memcpy of the layer costs far less.
+            # Copied: zero-copy starts pyzmq's garbage-collector thread and context in the host for good.
             sock.send_multipart(frames, copy=True)
         except zmq.Again:
             self._drop_socket()
