@@ -163,18 +163,18 @@ def test_the_preview_follows_the_slider(gui_session: dict) -> None:
     shown = [entry for entry in gui_session["previews"] if not entry["stale"]]
     assert len(shown) >= 2, gui_session["why"]
     first, last = shown[0], shown[-1]
-    # Shown when the dialog opens, at the default fidelity and check boxes; the photo holds one face, large enough
-    # for the 256 px rung, whose perceptual end is not trained yet: the caption says the slider does not change it.
-    large = "Before | after: the only face found. The fidelity slider does not change this face yet."
+    # Shown when the dialog opens, at the default fidelity and check boxes; the photo holds one face (large enough
+    # for the 256 px rung, whose two ends are embedded).
     assert first["options"] == {"grain": "keep", "damage": "off"}, first
-    assert first["caption"] == large, first
-    # The last one shown follows the run's options (the result layer's name holds the fidelity used).
+    assert first["caption"] == "Before | after at fidelity 0.50: the only face found.", first
+    # The last one shown is at the fidelity the run used (the result layer's name) and differs from the first.
     layer = LAYER.fullmatch(gui_session["report"]["layers"][0]["name"])
     assert layer, gui_session["why"]
-    assert last["caption"] == large, last
+    assert last["caption"] == f"Before | after at fidelity {layer.group(1)}: the only face found.", last
     assert last["settled"] and last["outcome"] == "picture", last
     # Ticking "Remove scratches and dust" asked again with the damage step on.
     assert last["options"] == {"grain": "keep", "damage": "faces"}, last
+    assert last["digest"] != first["digest"], "the after picture did not change with the fidelity"
 
 
 def test_the_grab_shows_the_preview(gui_session: dict) -> None:

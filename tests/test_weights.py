@@ -237,6 +237,18 @@ def test_embedded_weights_are_a_fidelity_pair_of_one_network() -> None:
     assert (fidelity.card.role, fidelity.card.partner) == ("fidelity", "hifacegan-lite-perceptual")
     assert (perceptual.card.role, perceptual.card.partner) == ("perceptual", "hifacegan-lite-fidelity")
     assert fidelity.card.sha256[:12] in str(perceptual.card.training.get("initialised_from"))
+    # The 256 px rung: its perceptual end names the fidelity weights shipped before it (partner_of pairs them).
+    from hifacegan.weights import partner_of
+
+    rung_fidelity = load_weights(EMBEDDED_DIR / "hifacegan-lite-256-fidelity.safetensors")
+    rung_perceptual = load_weights(EMBEDDED_DIR / "hifacegan-lite-256-perceptual.safetensors")
+    assert rung_fidelity.generator.config == rung_perceptual.generator.config
+    assert (rung_perceptual.card.role, rung_perceptual.card.partner) == (
+        "perceptual",
+        "hifacegan-lite-256-fidelity",
+    )
+    assert partner_of(rung_fidelity.card).name == "hifacegan-lite-256-perceptual"
+    assert rung_fidelity.card.sha256[:12] in str(rung_perceptual.card.training.get("initialised_from"))
 
 
 def test_a_perceptual_end_that_names_shipped_fidelity_weights_becomes_their_partner(tmp_path) -> None:
