@@ -36,7 +36,12 @@ while True:
             break
     time.sleep(0.3)
 ' "$1" ${3:+"$3"}; }
-fail() { step "FAILED: $*"; shot failed; kill "$GIMP_PID" 2>/dev/null; exit 1; }
+# GIMP can outlive a TERM while a plug-in runs, and would then outlive the test: 10 s, then KILL.
+stop_gimp() {
+    kill "$GIMP_PID" 2>/dev/null
+    timeout 10 sh -c "while kill -0 $GIMP_PID 2>/dev/null; do sleep 0.5; done" || kill -9 "$GIMP_PID" 2>/dev/null
+}
+fail() { step "FAILED: $*"; shot failed; stop_gimp; exit 1; }
 
 gimp-3.0 --no-splash --batch-interpreter=python-fu-eval \
     -b "exec(open('$HERE/gimp_gui_watch.py').read())" "$RF_IMAGE" > "$RF_OUT/gimp.log" 2>&1 &
@@ -67,7 +72,7 @@ if [ "${RF_MODE:-}" = preview_only ]; then  # the first preview is what is check
     timeout 30 sh -c 'while xdotool search --onlyvisible --name "^Renovate Faces$" >/dev/null 2>&1; do sleep 0.5; done' \
         || fail "the dialog stayed open after Escape"
     step "dialog cancelled"
-    kill "$GIMP_PID" 2>/dev/null
+    stop_gimp
     exit 0
 fi
 xdotool getwindowgeometry --shell "$DIALOG" > "$RF_OUT/dialog_geometry.txt"
