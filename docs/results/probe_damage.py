@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from hifacegan.damage import DamageDetector
-from hifacegan.damage.removal import MAX_WIDTH_SHARE, MIN_WIDTH, as_rgb8, face_window, thin_parts
+from hifacegan.damage.removal import as_rgb8, face_window, keep_damage
 from hifacegan.data.files import list_images, read_rgb8
 from hifacegan.evaluation.pipeline_eval import fit_long_side
 from hifacegan.face.detection import FaceDetector
@@ -32,7 +32,7 @@ def probe(image: np.ndarray, detector: DamageDetector, faces: FaceDetector) -> d
     face = max(found, key=lambda f: f.size)
     x0, y0, x1, y1 = face_window(tuple(face.box), image.shape[:2])
     window = as_rgb8(image[y0:y1, x0:x1])
-    mask = thin_parts(detector(window), max(MIN_WIDTH, MAX_WIDTH_SHARE * min(window.shape[:2])))
+    mask = keep_damage(detector(window), gate=0.0)  # every mark the width filter keeps, under the gate too
     bx0, by0, bx1, by1 = (int(round(v)) for v in face.box)
     box = mask[max(0, by0 - y0) : by1 - y0, max(0, bx0 - x0) : bx1 - x0]
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)

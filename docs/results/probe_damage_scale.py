@@ -12,7 +12,7 @@ detector in several ways:
 - ``two looks``: what the pipeline runs (``DamageDetector.face_mask``): ``full & 256``, its full-resolution look
   run only in the tiles where the 256 px look marked something.
 
-Every variant then goes through the pipeline's own filters (``thin_parts``, the ``MIN_SHARE`` gate). Rows: the
+Every variant then goes through the pipeline's own filters (``keep_damage``: width, the ``MIN_SHARE`` gate). Rows: the
 clean photos at long side 1024 and 512 (what each marks: median and worst share of the face box, windows over
 the gate), the same photos at 512 with the ``damage`` task (seed 0, as ``hifacegan eval``): pixel precision,
 recall and F1 against the drawn mask in the window, and the detector's time per window on one thread.
@@ -30,21 +30,12 @@ import numpy as np
 import torch
 
 from hifacegan.damage import DamageDetector
-from hifacegan.damage.removal import MAX_WIDTH_SHARE, MIN_SHARE, MIN_WIDTH, as_rgb8, face_window, thin_parts
+from hifacegan.damage.detector import COARSE_AGREEMENT
+from hifacegan.damage.removal import MIN_SHARE, as_rgb8, face_window, keep_damage
 from hifacegan.data.files import list_images, read_rgb8
 from hifacegan.degradations import degrade_with_mask, rng_for
 from hifacegan.evaluation.pipeline_eval import fit_long_side
 from hifacegan.face.detection import FaceDetector
-
-
-def chances_at(window: np.ndarray, detector: DamageDetector, cap: int | None) -> np.ndarray:
-    """The detector's chances over ``window``, run at most ``cap`` px on the long side, at the window's size."""
-    height, width = window.shape[:2]
-    if cap is None or max(height, width) <= cap:
-        return detector.probability(window)
-    scale = cap / max(height, width)
-    small = cv2.resize(window, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-    return cv2.resize(detector.probability(small), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def variants(
@@ -56,26 +47,21 @@ def variants(
     for cap in [None, *caps]:
         name = "full" if cap is None else f"cap {cap}"
         start = time.perf_counter()
-        chances[name] = chances_at(window, detector, cap)
+        chances[name] = (
+            detector.probability(window) if cap is None else detector.coarse_probability(window, cap)
+        )
         seconds[name] = time.perf_counter() - start
     raw = {name: chance >= threshold for name, chance in chances.items()}
     names = list(chances)
     for fine_index, fine in enumerate(names):
         for coarse in names[fine_index + 1 :]:
             name = f"{fine} & {coarse.split()[-1]}"
-            raw[name] = raw[fine] & (chances[coarse] >= threshold / 2)
+            raw[name] = raw[fine] & (chances[coarse] >= threshold * COARSE_AGREEMENT)
             seconds[name] = seconds[fine] + seconds[coarse]
     start = time.perf_counter()
     raw["two looks"] = detector.face_mask(window)  # what the pipeline runs: full & 256, in focus tiles
     seconds["two looks"] = time.perf_counter() - start
-    max_width = max(MIN_WIDTH, MAX_WIDTH_SHARE * min(window.shape[:2]))
-    out = {}
-    for name, mask in raw.items():
-        mask = thin_parts(mask, max_width)
-        if mask.mean() < gate:
-            mask = np.zeros_like(mask)
-        out[name] = (mask, seconds[name])
-    return out
+    return {name: (keep_damage(mask, gate), seconds[name]) for name, mask in raw.items()}
 
 
 def largest_face_window(

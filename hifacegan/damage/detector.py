@@ -32,9 +32,8 @@ MARGIN = 32
 # pores and eyelashes that look like strokes at one scale seldom do at both, while scratches and dust do.
 COARSE_SIDE = 256
 COARSE_AGREEMENT = 0.5
-FOCUS_TILE = (
-    256  # the full-resolution look runs in tiles of this side (margin included) that hold a coarse mark
-)
+# The full-resolution look runs in tiles of this side (margin included), only those that hold a coarse mark.
+FOCUS_TILE = 256
 
 
 def detector_path(spec: str | os.PathLike[str] = DEFAULT_DETECTOR) -> Path:
@@ -69,13 +68,15 @@ class DamageDetector:
         self.threshold = float(card.metrics.get("threshold", THRESHOLD)) if card.metrics else THRESHOLD
 
     @torch.inference_mode()
-    def probability(self, image: np.ndarray, where: np.ndarray | None = None, tile: int = TILE) -> np.ndarray:
-        """The chance of damage at every pixel of ``image`` (uint8 RGB, any size), in tiles of ``tile`` px
+    def probability(
+        self, image: np.ndarray, where: np.ndarray | None = None, tile_side: int = TILE
+    ) -> np.ndarray:
+        """The chance of damage at every pixel of ``image`` (uint8 RGB, any size), in tiles of ``tile_side`` px
         (margin included) for large images; with ``where`` (bool, H x W), only the tiles holding one of its pixels
         are run and the rest read 0."""
         height, width = image.shape[:2]
         out = np.zeros((height, width), np.float32)
-        step = tile - 2 * MARGIN
+        step = tile_side - 2 * MARGIN
         for top in range(0, height, step):
             for left in range(0, width, step):
                 if where is not None and not where[top : top + step, left : left + step].any():
@@ -113,7 +114,7 @@ class DamageDetector:
         candidates = self.coarse_probability(window) >= self.threshold * COARSE_AGREEMENT
         if not candidates.any():
             return candidates
-        fine = self.probability(window, where=candidates, tile=FOCUS_TILE)
+        fine = self.probability(window, where=candidates, tile_side=FOCUS_TILE)
         return candidates & (fine >= self.threshold)
 
 

@@ -83,6 +83,13 @@ def thin_parts(mask: np.ndarray, max_width: float) -> np.ndarray:
     return keep[labels]
 
 
+def keep_damage(mask: np.ndarray, gate: float = MIN_SHARE) -> np.ndarray:
+    """The detector's ``mask`` of a window less what cannot be damage: regions too wide (:func:`thin_parts`, at
+    :data:`MAX_WIDTH_SHARE` of the window's short side), and everything when under ``gate`` of the window."""
+    mask = thin_parts(mask, max(MIN_WIDTH, MAX_WIDTH_SHARE * min(mask.shape[:2])))
+    return np.zeros_like(mask) if mask.mean() < gate else mask
+
+
 def find_damage(
     photo: np.ndarray, window: tuple[int, int, int, int], detector: DamageDetector, face: bool = True
 ) -> DamageFound:
@@ -94,12 +101,8 @@ def find_damage(
     pixels = photo[y0:y1, x0:x1]
     if pixels.size == 0:
         return DamageFound(window, np.zeros(pixels.shape[:2], bool))
-    max_width = max(MIN_WIDTH, MAX_WIDTH_SHARE * min(pixels.shape[:2]))
     rgb = as_rgb8(pixels)
-    mask = thin_parts(detector.face_mask(rgb) if face else detector(rgb), max_width)
-    if mask.mean() < MIN_SHARE:
-        mask = np.zeros_like(mask)
-    return DamageFound(window, mask)
+    return DamageFound(window, keep_damage(detector.face_mask(rgb) if face else detector(rgb)))
 
 
 def fill(

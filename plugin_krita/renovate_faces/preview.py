@@ -115,6 +115,8 @@ def fetch(client: Any, request: Request) -> Picture:
     def rgba(data: Any) -> bytes:
         return wire_to_rgba8(data, answer.channels, answer.dtype, answer.width, answer.height)
 
+    path = answer.face.get("path") or {}
+
     return Picture(
         request.serial,
         request.fidelity,
@@ -128,8 +130,8 @@ def fetch(client: Any, request: Request) -> Picture:
         request.at is not None,
         bool(answer.cached),
         float(answer.seconds),
-        (answer.face.get("path") or {}).get("degradation") == 0,
-        (answer.face.get("path") or {}).get("slider", True),
+        path.get("degradation") == 0,
+        path.get("slider", True),
     )
 
 
