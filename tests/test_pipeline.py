@@ -368,3 +368,23 @@ def test_a_renovator_leaves_the_process_thread_count_alone():
         assert torch.get_num_threads() == 1  # unless asked to
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_slider_takes_more_of_the_network_face_toward_its_perceptual_end():
+    """From the middle of the slider up, a face takes the share its degradation sets; toward 0 more, up to all of
+    it; a face measured as sharp keeps every pixel wherever the slider is."""
+    from hifacegan.pipeline.fidelity import slider_share
+
+    assert slider_share(0.0, 0.0) == slider_share(0.0, 1.0) == 0.0
+    assert slider_share(0.3, 1.0) == slider_share(0.3, 0.5) == pytest.approx(0.3)
+    assert slider_share(0.3, 0.25) == pytest.approx(0.65)
+    assert slider_share(0.3, 0.0) == pytest.approx(1.0) and slider_share(1.0, 0.0) == 1.0
+
+
+def test_each_face_reports_the_share_it_took_at_the_slider(renovator, small_photo):
+    low, high = (renovator(small_photo, fidelity=f) for f in (0.0, 1.0))
+    for face_low, face_high in zip(low.faces, high.faces, strict=True):
+        if face_low.renovated:
+            path_low, path_high = face_low.path, face_high.path
+            assert path_high["share"] == path_high["degradation"]
+            assert path_low["share"] == (1.0 if path_low["degradation"] > 0 else 0.0)

@@ -7,7 +7,7 @@ Each photo goes through the default pipeline at both ends of the slider (the res
 face renovated at either end: its size, the weights that took it, whether they have a partner at the slider's
 other end, and the mean absolute difference of the two results over the face's box, in grey levels of 255.
 Prints the median over all renovated faces and over those of --large px or more (issue #34 asks at least 2 for
-the first, #35 at least 3 for the second).
+the first, #35 at least 3 for the second), and lists the faces kept whole at both ends (#34: at most 2 of 25).
 """
 
 from __future__ import annotations
@@ -42,12 +42,15 @@ def main() -> None:
     args = ap.parse_args()
     renovator = Renovator(args.weights, "cpu", threads=1)
     paths = sorted({p for pattern in args.match for p in args.folder.glob(pattern) if p.is_file()})
-    rows = []
+    rows, kept = [], []
     for path in paths:
         pixels = read_photo(path).pixels
         low, high = (renovator(pixels, fidelity=f) for f in (0.0, 1.0))
         for face_low, face_high in zip(low.faces, high.faces, strict=True):
             if not (face_low.changed or face_high.changed):
+                x0, y0, x1, y1 = face_low.box
+                kept.append({"photo": path.name, "size": round(max(x1 - x0, y1 - y0), 1)})
+                print(json.dumps({"kept whole": kept[-1]}))
                 continue
             path_info = face_low.path or face_high.path or {}
             x0, y0, x1, y1 = face_low.box
@@ -68,9 +71,10 @@ def main() -> None:
         "median": float(np.median(every)) if every else None,
         "large_faces": len(large),
         "large_median": float(np.median(large)) if large else None,
+        "kept_whole": len(kept),
     }
     print(json.dumps(summary))
-    args.out.write_text(json.dumps({"summary": summary, "faces": rows}, indent=1))
+    args.out.write_text(json.dumps({"summary": summary, "faces": rows, "kept": kept}, indent=1))
 
 
 if __name__ == "__main__":

@@ -192,7 +192,7 @@ def paste_prepared(
             face.matrix,
             face_mask,
             region,
-            opacity=face.path.degradation,
+            opacity=face.path.taken,
             canvas=canvas,
             grain=grain,
         )
@@ -206,7 +206,7 @@ def paste_prepared(
         surround_face = np.clip(
             warp(matched, to_surround, (size, size), border=cv2.BORDER_REPLICATE), 0.0, 1.0
         )
-        opacity = inside * face.path.degradation
+        opacity = inside * face.path.taken
         return paste_face(
             photo, surround_face, face.surround, feather_mask(size), region,
             opacity=opacity, base=base, canvas=canvas, grain=grain,
@@ -215,5 +215,5 @@ def paste_prepared(
     big_mask = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_LINEAR)
     return paste_face(
         photo, enlarge(matched, side), face.matrix, big_mask, region,
-        opacity=face.path.degradation, base=base, canvas=canvas, grain=grain,
+        opacity=face.path.taken, base=base, canvas=canvas, grain=grain,
     )  # fmt: skip

@@ -15,6 +15,23 @@ import torch
 from torch import nn
 from torch.nn.utils.spectral_norm import SpectralNorm
 
+#: From the middle of the slider down to its perceptual end (0), a renovated face also takes more of the network's
+#: face: at 0 its share grows by this part of what its degradation left to the photo (:func:`slider_share`). The two
+#: networks alone differ too little to be seen once blended at a mildly degraded face's share (0.5 grey levels in
+#: the demo photos' face boxes); from the middle up nothing but the network moves, so the default (0.5) and the
+#: fidelity end keep the share the face's degradation sets.
+PERCEPTUAL_SHARE = 1.0
+
+
+def slider_share(degradation: float, fidelity: float) -> float:
+    """The share of the network's face a face takes at ``fidelity``: its ``degradation`` (0..1) from 0.5 up,
+    growing toward ``degradation + (1 - degradation) * PERCEPTUAL_SHARE`` at 0. A face measured as sharp and clean
+    (degradation 0) keeps every pixel wherever the slider is."""
+    if degradation <= 0.0:
+        return 0.0
+    lean = min(max((0.5 - fidelity) / 0.5, 0.0), 1.0)
+    return float(degradation + (1.0 - degradation) * PERCEPTUAL_SHARE * lean)
+
 
 def fold_spectral_norm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every spectral-norm hook removed and its eval-mode weight made a plain parameter."""

@@ -169,6 +169,14 @@ class FacePath:
     damage_area: int = 0
     # Whether the fidelity slider changes this face: its weights have a partner at the slider's other end.
     slider: bool = True
+    # The share of the network's face taken at the slider's position (hifacegan.pipeline.fidelity.slider_share);
+    # None until the face is renovated, when its degradation is the share.
+    share: float | None = None
+
+    @property
+    def taken(self) -> float:
+        """The share of the renovated face laid over the photo's own pixels."""
+        return self.degradation if self.share is None else self.share
 
     @property
     def merge(self) -> str:
@@ -184,6 +192,7 @@ class FacePath:
             "degradation": round(self.degradation, 3),
             "damage": {"share": round(self.damage_share, 4), "area": self.damage_area},
             "slider": self.slider,
+            "share": round(self.taken, 3),
         }
 
 

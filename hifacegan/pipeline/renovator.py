@@ -35,7 +35,7 @@ from hifacegan.face.detection import Detection, FaceDetector
 from hifacegan.face.grain import GRAIN_CHOICES
 from hifacegan.face.parsing import FaceParser
 from hifacegan.pipeline.faces import PreparedFace, kept_window, paste_prepared, prepare_face
-from hifacegan.pipeline.fidelity import FidelityBlender
+from hifacegan.pipeline.fidelity import FidelityBlender, slider_share
 from hifacegan.pipeline.networks import FaceNetwork, load_face_network, size_variants, suited
 from hifacegan.pipeline.records import (
     CancelToken,
@@ -193,7 +193,13 @@ class Renovator:
 
     def renovate(self, faces: list[PreparedFace], fidelity: float) -> list[np.ndarray]:
         """Step 4: the network's output for each prepared face (float RGB in [0, 1]), in their order, batched per
-        network. A face measured as sharp keeps its pixels whatever the network says: it is not run."""
+        network. A face measured as sharp keeps its pixels whatever the network says: it is not run. Each face's
+        path records the share of its renovated face taken at ``fidelity`` (hifacegan.pipeline.fidelity.slider_share;
+        weights without a partner keep the share their degradation sets)."""
+        for face in faces:
+            face.path.share = (
+                slider_share(face.path.degradation, fidelity) if face.path.slider else face.path.degradation
+            )
         out = [f.aligned for f in faces]
         networks = [None if f.kept else f.network for f in faces]
         for network in {id(n): n for n in networks if n is not None}.values():
