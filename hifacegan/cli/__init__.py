@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("train", "hifacegan.cli.train", "train a generator (one CPU, one GPU, or many with torchrun)"),
     ("eval", "hifacegan.cli.eval", "score weights with the paper's eight metrics"),
     ("damage", "hifacegan.cli.damage", "train the scratch and dust detector, or find damage on a photo"),
+    ("quality", "hifacegan.cli.quality", "train the face-quality network, or score the faces of photos"),
 ]
 
 

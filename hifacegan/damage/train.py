@@ -8,13 +8,9 @@ and the exported ``damage-unet.safetensors`` with its card; ``--resume`` continu
 
 from __future__ import annotations
 
-import csv
-import io
-import signal
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +22,8 @@ from tqdm import tqdm
 from hifacegan.damage.data import DamageSamples
 from hifacegan.damage.detector import ROLE, THRESHOLD
 from hifacegan.damage.network import DamageUNet, build_detector
-from hifacegan.train.checkpoint import LAST, load_checkpoint, save_checkpoint, write_bytes
+from hifacegan.train.checkpoint import write_bytes
+from hifacegan.train.small_run import StopOnSignal, append_scalars, decayed_lr, open_run, save_run
 from hifacegan.weights.card import ModelCard
 from hifacegan.weights.format import save_weights
 
@@ -89,29 +86,6 @@ def evaluate(
     }
 
 
-def _learning_rate(settings: DetectorTraining, step: int) -> float:
-    decay_start = settings.steps * (1 - settings.decay_fraction)
-    if step < decay_start:
-        return settings.lr
-    return settings.lr * max(0.0, (settings.steps - step) / max(1.0, settings.steps - decay_start))
-
-
-def _start(run: Path, settings: DetectorTraining | None, resume: bool) -> tuple[DetectorTraining, dict]:
-    checkpoint = run / "checkpoints" / LAST
-    if resume:
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"{run} holds no detector run to resume ({checkpoint} is missing)")
-        state = load_checkpoint(checkpoint, holds="network")
-        return DetectorTraining(**state["settings"]), state
-    if checkpoint.is_file():
-        raise FileExistsError(
-            f"{run} already holds a detector run; continue it with --resume or pick another --out"
-        )
-    if settings is None:
-        raise ValueError("a new detector run needs its settings")
-    return settings, {}
-
-
 def _network_and_optimiser(
     settings: DetectorTraining, state: dict
 ) -> tuple[DamageUNet, torch.optim.Adam, int]:
@@ -150,7 +124,7 @@ def train_detector(
 ) -> dict[str, float]:
     """Train (or continue) a detector in ``run`` until ``settings.steps`` or ``max_minutes``; export its weights."""
     run = Path(run).expanduser()
-    settings, state = _start(run, settings, resume)
+    settings, state = open_run(run, settings, resume, DetectorTraining, "detector run")
     network, optimiser, step = _network_and_optimiser(settings, state)
     held_out = DamageSamples(
         settings.held_out, settings.size, seed=settings.seed + 1000, count=settings.eval_samples
@@ -165,18 +139,28 @@ def train_detector(
     bar = tqdm(
         loader, initial=step, total=settings.steps, desc=settings.name, unit="step", disable=not progress
     )
-    stop = _StopOnSignal()
+    stop = StopOnSignal()
     for batch in bar:
-        loss = _optimise(network, optimiser, batch, _learning_rate(settings, step))
+        loss = _optimise(
+            network, optimiser, batch, decayed_lr(settings.lr, settings.steps, settings.decay_fraction, step)
+        )
         step += 1
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         minutes = (time.monotonic() - began) / 60
         if step % settings.eval_every == 0 or step == settings.steps:
             scores = evaluate(network, held_out)
-            _log_scalars(run, step, step * settings.batch_size, minutes, loss.item(), scores)
+            append_scalars(
+                run,
+                ("f1", "precision", "recall", "clean_marked"),
+                step,
+                step * settings.batch_size,
+                minutes,
+                loss.item(),
+                scores,
+            )
             log(f"step {step}/{settings.steps}: loss {loss.item():.4f}, held-out F1 {scores['f1']:.3f}")
         if time.monotonic() - last_save > 300:
-            _save(run, network, optimiser, step, settings)
+            save_run(run, network, optimiser, step, settings)
             last_save = time.monotonic()
         if max_minutes is not None and minutes >= max_minutes:
             log(f"stopping at step {step}: --max-minutes {max_minutes:g} reached")
@@ -186,46 +170,10 @@ def train_detector(
             break
     stop.restore()
     bar.close()
-    _save(run, network, optimiser, step, settings)
+    save_run(run, network, optimiser, step, settings)
     scores = scores or evaluate(network, held_out)
     export(run, network, settings, step, scores)
     return scores
-
-
-class _StopOnSignal:
-    """SIGTERM or Ctrl-C asks the run to stop after its current step, saving and exporting as at its end."""
-
-    def __init__(self) -> None:
-        self.signal: str | None = None
-        self.previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGTERM, signal.SIGINT):
-                self.previous[number] = signal.signal(number, self._note)
-
-    def _note(self, number: int, frame: object) -> None:
-        self.signal = signal.Signals(number).name
-
-    def restore(self) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-
-
-def _save(run: Path, network, optimiser, step: int, settings: DetectorTraining) -> None:
-    payload = {"network": network.state_dict(), "optimiser": optimiser.state_dict(), "step": step}
-    save_checkpoint(run / "checkpoints" / LAST, {**payload, "settings": asdict(settings)})
-
-
-def _log_scalars(
-    run: Path, step: int, samples: int, minutes: float, loss: float, scores: dict[str, float]
-) -> None:
-    path = run / "scalars.csv"
-    rows = (
-        path.read_text() if path.is_file() else "step,samples,minutes,loss,f1,precision,recall,clean_marked\n"
-    )
-    line = io.StringIO()
-    csv.writer(line).writerow([step, samples, f"{minutes:.2f}", f"{loss:.5f}"] + [f"{scores[k]:.4f}" for k in (
-        "f1", "precision", "recall", "clean_marked")])  # fmt: skip
-    write_bytes(path, (rows + line.getvalue()).encode())
 
 
 def export(run: Path, network, settings: DetectorTraining, step: int, scores: dict[str, float]) -> Path:
