@@ -8,7 +8,6 @@ and the exported ``damage-unet.safetensors`` with its card; ``--resume`` continu
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +16,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from hifacegan.damage.data import DamageSamples
 from hifacegan.damage.detector import ROLE, THRESHOLD
 from hifacegan.damage.network import DamageUNet, build_detector
 from hifacegan.train.checkpoint import write_bytes
-from hifacegan.train.small_run import StopOnSignal, append_scalars, decayed_lr, open_run, save_run
+from hifacegan.train.small_run import open_run, train_steps
 from hifacegan.weights.card import ModelCard
 from hifacegan.weights.format import save_weights
 
@@ -101,19 +99,6 @@ def _network_and_optimiser(
     return network, optimiser, step
 
 
-def _optimise(
-    network: DamageUNet, optimiser: torch.optim.Adam, batch: dict[str, torch.Tensor], lr: float
-) -> torch.Tensor:
-    """One step of Adam at ``lr`` on the batch's loss; returns the loss."""
-    for group in optimiser.param_groups:
-        group["lr"] = lr
-    loss = loss_of(network(batch["image"]), batch["mask"])
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
-    return loss
-
-
 def train_detector(
     run: str | Path,
     settings: DetectorTraining | None = None,
@@ -129,48 +114,18 @@ def train_detector(
     held_out = DamageSamples(
         settings.held_out, settings.size, seed=settings.seed + 1000, count=settings.eval_samples
     )
-    began, last_save, scores = time.monotonic(), time.monotonic(), {}
     samples = DamageSamples(
         settings.sources, settings.size, settings.seed, start=step * settings.batch_size,
         count=max(0, settings.steps - step) * settings.batch_size,
     )  # fmt: skip
     loader = DataLoader(samples, batch_size=settings.batch_size, num_workers=1, persistent_workers=False)
-    network.train()
-    bar = tqdm(
-        loader, initial=step, total=settings.steps, desc=settings.name, unit="step", disable=not progress
-    )
-    stop = StopOnSignal()
-    for batch in bar:
-        loss = _optimise(
-            network, optimiser, batch, decayed_lr(settings.lr, settings.steps, settings.decay_fraction, step)
-        )
-        step += 1
-        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        minutes = (time.monotonic() - began) / 60
-        if step % settings.eval_every == 0 or step == settings.steps:
-            scores = evaluate(network, held_out)
-            append_scalars(
-                run,
-                ("f1", "precision", "recall", "clean_marked"),
-                step,
-                step * settings.batch_size,
-                minutes,
-                loss.item(),
-                scores,
-            )
-            log(f"step {step}/{settings.steps}: loss {loss.item():.4f}, held-out F1 {scores['f1']:.3f}")
-        if time.monotonic() - last_save > 300:
-            save_run(run, network, optimiser, step, settings)
-            last_save = time.monotonic()
-        if max_minutes is not None and minutes >= max_minutes:
-            log(f"stopping at step {step}: --max-minutes {max_minutes:g} reached")
-            break
-        if stop.signal:
-            log(f"stopping at step {step}: {stop.signal}; continue with --resume")
-            break
-    stop.restore()
-    bar.close()
-    save_run(run, network, optimiser, step, settings)
+    step, scores = train_steps(
+        run, network, optimiser, loader, settings, step,
+        loss_of=lambda batch: loss_of(network(batch["image"]), batch["mask"]),
+        score=lambda: evaluate(network, held_out),
+        names=("f1", "precision", "recall", "clean_marked"),
+        max_minutes=max_minutes, log=log, progress=progress,
+    )  # fmt: skip
     scores = scores or evaluate(network, held_out)
     export(run, network, settings, step, scores)
     return scores

@@ -8,7 +8,6 @@ where it stopped.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from hifacegan.quality.data import QualityBatches, face_boxes, split_files
 from hifacegan.quality.estimator import CLEAN_CHANCE, DEGRADED_CHANCE, ROLE
 from hifacegan.quality.network import QualityNet, build_quality_net
 from hifacegan.train.checkpoint import write_bytes
-from hifacegan.train.small_run import StopOnSignal, append_scalars, decayed_lr, open_run, save_run
+from hifacegan.train.small_run import open_run, train_steps
 from hifacegan.weights.card import ModelCard
 from hifacegan.weights.format import save_weights
 
@@ -101,39 +99,14 @@ def train_quality(
     network, optimiser, step = _network_and_optimiser(settings, state)
     batches, held_out = _data(settings, step, boxes_cache)
     loader = DataLoader(batches, batch_size=None, num_workers=1, persistent_workers=False)
-    began, last_save, scores = time.monotonic(), time.monotonic(), {}
-    bar = tqdm(
-        loader, initial=step, total=settings.steps, desc=settings.name, unit="step", disable=not progress
-    )
-    stop = StopOnSignal()
-    network.train()
-    for batch in bar:
-        loss = _optimise(
-            network, optimiser, batch, decayed_lr(settings.lr, settings.steps, settings.decay_fraction, step)
-        )
-        step += 1
-        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        minutes = (time.monotonic() - began) / 60
-        if step % settings.eval_every == 0 or step == settings.steps:
-            scores = evaluate(network, held_out)
-            append_scalars(run, SCORES, step, step * settings.batch_size, minutes, loss.item(), scores)
-            log(
-                f"step {step}/{settings.steps}: loss {loss.item():.4f}, "
-                + ", ".join(f"{k} {scores[k]:.3f}" for k in SCORES)
-            )
-            export(run, network, settings, step, scores)
-        if time.monotonic() - last_save > 300:
-            save_run(run, network, optimiser, step, settings)
-            last_save = time.monotonic()
-        if max_minutes is not None and minutes >= max_minutes:
-            log(f"stopping at step {step}: --max-minutes {max_minutes:g} reached")
-            break
-        if stop.signal:
-            log(f"stopping at step {step}: {stop.signal}; continue with --resume")
-            break
-    stop.restore()
-    bar.close()
-    save_run(run, network, optimiser, step, settings)
+    step, scores = train_steps(
+        run, network, optimiser, loader, settings, step,
+        loss_of=lambda batch: F.binary_cross_entropy_with_logits(network(batch["image"]), batch["label"]),
+        score=lambda: evaluate(network, held_out),
+        names=SCORES,
+        max_minutes=max_minutes, log=log, progress=progress,
+        on_score=lambda reached, scores: export(run, network, settings, reached, scores),
+    )  # fmt: skip
     scores = scores or evaluate(network, held_out)
     export(run, network, settings, step, scores)
     return scores
@@ -171,17 +144,6 @@ def _data(settings: QualityTraining, step: int, boxes_cache: Path) -> tuple[Qual
         pick(held_out_files), settings.batch_size, settings.seed + 1000, count=settings.eval_batches
     )
     return batches, held_out
-
-
-def _optimise(network: QualityNet, optimiser: torch.optim.Adam, batch: dict, lr: float) -> torch.Tensor:
-    """One step of Adam at ``lr`` on the batch's binary cross-entropy; returns the loss."""
-    for group in optimiser.param_groups:
-        group["lr"] = lr
-    loss = F.binary_cross_entropy_with_logits(network(batch["image"]), batch["label"])
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
-    return loss
 
 
 def export(run: Path, network, settings: QualityTraining, step: int, scores: dict[str, float]) -> Path:

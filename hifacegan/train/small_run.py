@@ -11,11 +11,14 @@ import csv
 import io
 import signal
 import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from tqdm import tqdm
 
 from hifacegan.train.checkpoint import LAST, load_checkpoint, save_checkpoint, write_bytes
 
@@ -87,3 +90,63 @@ def append_scalars(
     values = [f"{scores[name]:.4f}" for name in names]
     csv.writer(line).writerow([step, samples, f"{minutes:.2f}", f"{loss:.5f}", *values])
     write_bytes(path, (rows + line.getvalue()).encode())
+
+
+def train_steps(
+    run: Path,
+    network: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    loader: Iterable,
+    settings,
+    step: int,
+    loss_of: Callable[[dict], torch.Tensor],
+    score: Callable[[], dict[str, float]],
+    names: tuple[str, ...],
+    *,
+    max_minutes: float | None = None,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+    on_score: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[int, dict[str, float]]:
+    """Optimise ``network`` on ``loader``'s batches from ``step`` to ``settings.steps`` (Adam's rate from
+    :func:`decayed_lr`), scoring every ``settings.eval_every`` steps (``score()``, logged to ``scalars.csv`` under
+    ``names``, then ``on_score(step, scores)``), saving every 5 minutes, and stopping early at ``max_minutes`` or
+    on SIGTERM / Ctrl-C. ``settings`` has ``lr, steps, decay_fraction, eval_every, batch_size, name``. Saves at the
+    end; returns the step reached and the last scores ({} when none were taken)."""
+    began = last_save = time.monotonic()
+    scores: dict[str, float] = {}
+    bar = tqdm(
+        loader, initial=step, total=settings.steps, desc=settings.name, unit="step", disable=not progress
+    )
+    stop = StopOnSignal()
+    network.train()
+    for batch in bar:
+        for group in optimiser.param_groups:
+            group["lr"] = decayed_lr(settings.lr, settings.steps, settings.decay_fraction, step)
+        loss = loss_of(batch)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        step += 1
+        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        minutes = (time.monotonic() - began) / 60
+        if step % settings.eval_every == 0 or step == settings.steps:
+            scores = score()
+            append_scalars(run, names, step, step * settings.batch_size, minutes, loss.item(), scores)
+            shown = ", ".join(f"{name} {scores[name]:.3f}" for name in names)
+            log(f"step {step}/{settings.steps}: loss {loss.item():.4f}, held-out {shown}")
+            if on_score is not None:
+                on_score(step, scores)
+        if time.monotonic() - last_save > 300:
+            save_run(run, network, optimiser, step, settings)
+            last_save = time.monotonic()
+        if max_minutes is not None and minutes >= max_minutes:
+            log(f"stopping at step {step}: --max-minutes {max_minutes:g} reached")
+            break
+        if stop.signal:
+            log(f"stopping at step {step}: {stop.signal}; continue with --resume")
+            break
+    stop.restore()
+    bar.close()
+    save_run(run, network, optimiser, step, settings)
+    return step, scores
