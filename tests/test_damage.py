@@ -237,3 +237,35 @@ def test_stray_marks_seen_at_one_scale_only_are_not_damage(shared_data):
     detector = DamageDetector()
     assert find_damage(photo, window, detector, face=False).area > 3000  # one look: a clean face "damaged"
     assert find_damage(photo, window, detector).area == 0
+
+
+def test_the_full_resolution_look_runs_only_around_the_coarse_marks(shared_data):
+    """The second look at a face's window runs the network near the first look's marks only, and marks what one
+    pass over the whole window marks (FFHQ 01086 at 1024 px: measured 0.59 of the window's pixels run, against
+    1.18 for tiles laid over the window, and the same 1,880 marks)."""
+    from hifacegan.damage.detector import COARSE_AGREEMENT
+    from hifacegan.face.detection import FaceDetector
+
+    require_detector()
+    photo = read_rgb8(shared_data / "faces-hires" / "ffhq-1024" / "01086.jpg")[0]
+    face = max(FaceDetector("auto")(photo), key=lambda f: f.size)
+    x0, y0, x1, y1 = face_window(tuple(face.box), photo.shape[:2])
+    window = np.ascontiguousarray(photo[y0:y1, x0:x1])
+    detector = DamageDetector()
+    marks = detector.coarse_probability(window) >= detector.threshold * COARSE_AGREEMENT
+    assert 0 < marks.mean() < 0.2
+    pixels_run = []
+    hook = detector.network.register_forward_pre_hook(
+        lambda _module, inputs: pixels_run.append(inputs[0].shape[-2] * inputs[0].shape[-1])
+    )
+    try:
+        near = detector.probability_near(window, marks)
+    finally:
+        hook.remove()
+    assert sum(pixels_run) < 0.75 * marks.size
+    assert not near[~marks].any()
+    with torch.inference_mode():
+        whole = torch.from_numpy(window.transpose(2, 0, 1).copy()).float().div(255.0)[None]
+        reference = torch.sigmoid(detector.network(whole))[0, 0].numpy() >= detector.threshold
+    found = near >= detector.threshold
+    assert (found ^ (reference & marks)).sum() <= max(5, 0.01 * (reference & marks).sum())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 def _block(inputs: int, outputs: int) -> nn.Sequential:
@@ -55,6 +56,22 @@ class DamageUNet(nn.Module):
             skip = skips.pop()
             x = block(torch.cat([F.interpolate(x, size=skip.shape[-2:], mode="nearest"), skip], dim=1))
         return self.head(x)[..., :height, :width]
+
+
+def fuse_batch_norms(network: DamageUNet) -> DamageUNet:
+    """``network`` (in eval mode) with each batch norm folded into the convolution before it, in place: the same
+    function for inference with a third fewer layers and passes over memory. For inference only: the fused
+    network has no batch norms left to train."""
+    for blocks in (network.down, network.up):
+        for index, block in enumerate(blocks):
+            fused: list[nn.Module] = []
+            for layer in block:
+                if isinstance(layer, nn.BatchNorm2d) and fused and isinstance(fused[-1], nn.Conv2d):
+                    fused[-1] = fuse_conv_bn_eval(fused[-1], layer)
+                else:
+                    fused.append(layer)
+            blocks[index] = nn.Sequential(*fused)
+    return network
 
 
 @dataclass(frozen=True)
