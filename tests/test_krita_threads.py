@@ -328,9 +328,9 @@ def watch_krita(
     return watch
 
 
-# -- the tests: 90 s with the server up, and with nothing listening ----------------------------------------------
+# -- the tests: 60 s with the server up, and with nothing listening ----------------------------------------------
 
-SECONDS = 90
+SECONDS = 60
 # The docker's first status poll and the opening preview are answered within 1 s; Krita's own Qt pool threads
 # ("Thread (pooled)") expire 30 s after its start-up. The 10-minute runs: docs/results/krita-docker/README.md.
 SETTLE = 20
