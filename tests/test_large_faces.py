@@ -278,6 +278,48 @@ def test_each_measure_reads_its_degradation(small_portraits):
     )
 
 
+def test_colour_carried_at_half_resolution_reads_as_degraded(small_portraits):
+    """JPEG's 4:2:0 chroma (a web or phone picture's colour at half resolution) lowers the colour's edges while the
+    grey face keeps its own; a black-and-white face has no colour to judge and is never counted by it."""
+    _, photo = small_portraits[0]
+    x0, y0, x1, y1 = 24, 16, 96, 100
+    face = photo[y0:y1, x0:x1]
+    ycc = cv2.cvtColor(face, cv2.COLOR_RGB2YCrCb)
+    half = cv2.resize(ycc[..., 1:], (ycc.shape[1] // 2, ycc.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    ycc[..., 1:] = cv2.resize(half, (ycc.shape[1], ycc.shape[0]), interpolation=cv2.INTER_LINEAR)
+    subsampled = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+
+    def measures(image: np.ndarray) -> detail.PixelMeasures:
+        return detail.PixelMeasures.of(image.astype(np.float32) / 255.0, (x0, y0))
+
+    sharp, soft = measures(face), measures(subsampled)
+    assert sharp.colour_blur == 0.0 and sharp.degradation < 0.2
+    assert (
+        soft.colour_blur > 0.5 and soft.degradation == soft.colour_blur
+    )  # measured 0.62: colour alone decides
+    assert (
+        abs(soft.edges - sharp.edges) < 0.02
+    )  # the grey face is as sharp as before: only its colour is soft
+    grey = cv2.cvtColor(cv2.cvtColor(subsampled, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    assert measures(grey).colour == 0.0 and measures(grey).colour_blur == 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "faces", "least"), [("codeformer_00.jpg", 4, 0.5), ("codeformer_03.jpg", 1, 0.1)]
+)
+def test_the_demo_photos_soft_web_faces_are_renovated(renovator, shared_data, name, faces, least):
+    """codeformer_00 (a web picture, 491 x 310): four faces of 31-43 px, blurred and blocky at 100%. Their edges,
+    noise and 8-pixel blocks read as sharp; three were kept whole before the colour measure, which reads all four
+    as degraded (colour edges 0.105-0.106, clean faces of that size 0.165 and up). codeformer_03's 100 px face goes
+    to the 256 px rung, where NIQE and its edges read it as sharp; its colour (0.147) gives it a fifth of the
+    network's face."""
+    photo = read_rgb8(shared_data / "photos" / name)[0]
+    result = renovator(photo, fidelity=0.5)
+    assert len(result.faces) == faces
+    for face in result.faces:
+        assert face.path["degradation"] >= least and face.changed, face.path
+
+
 @pytest.fixture()
 def family(tmp_path, monkeypatch) -> Path:
     """Random lite fidelity weights at 128 and 256 px on one alignment, and a 256 px one aligned otherwise."""

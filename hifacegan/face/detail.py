@@ -74,6 +74,17 @@ SMALL_NOISY_SIGMA = (4.0, 6.0)
 #:   0.86-1.12, the same faces saved as JPEG (the eval's quality range) 1.19-1.74.
 SMALL_BLOCKY = (1.15, 1.35)
 JPEG_BLOCK = 8
+#: - colour blur: the edges measure of the face's chroma (Cr and Cb, averaged). Web and phone pictures carry their
+#:   colour at half resolution (JPEG's 4:2:0) or less after resizing, so their chroma is smooth where their luma may
+#:   still read sharp; and a face enlarged from a smaller picture has both soft. The 101 clean ffhq-1024 faces at
+#:   long sides 128, 192 and 256 read 0.165-0.36 (5th percentile 0.19-0.20), the same faces through the `web` task
+#:   0.089-0.176, the demo photos' blurred, blocky web faces that every other measure read as sharp 0.09-0.11. The
+#:   ramp ends low because the mildest web faces at 128 px gain nothing from the network: taken whole for their
+#:   colour (ramp 0.18-0.14), ffhq 01050 lost 0.97 dB (docs/benchmarks.md, "Colour blur").
+SMALL_SHARP_CHROMA = (0.16, 0.09)
+#: ... counted only where the face has colour to measure: its chroma's mean gradient at least this share of its
+#: luma's (clean colour faces read 0.08-0.35; black-and-white prints 0, where the measure is meaningless).
+CHROMA_MIN_SHARE = 0.06
 #: NIQE tells a sharp face from a blurred one only on faces this large (the side of the tight crop in photo
 #: pixels). Smaller ones read high even when sharp: clean faces-hires faces at long side 256 (faces of 90-175 px)
 #: scored NIQE 5.6-10.3 (5th-95th percentile), at 384 (140-260 px) 4.6-9.5, at 1024 (370-670 px) 3.8-5.8, and came
@@ -203,14 +214,17 @@ class PixelMeasures:
     """Three measures of a face's own pixels (its detection box, in the photo), each a ratio or a level, not a sum.
 
     ``edges``: the grey face's mean |Laplacian| over its mean gradient magnitude (blur lowers it); ``sigma``:
-    Immerkaer's noise estimate (0-255); ``blocks``: :func:`blockiness` on the photo's JPEG grid. Unlike NIQE they
-    need no minimum size: they decide for faces at the network's size, and under NIQE_TRUSTED_FROM they check
-    NIQE for larger ones (docs/benchmarks.md, "Large faces").
+    Immerkaer's noise estimate (0-255); ``blocks``: :func:`blockiness` on the photo's JPEG grid; ``chroma``: the
+    edges measure of its colour (Cr and Cb), and ``colour`` the chroma's gradient over the grey face's (0 for a
+    black-and-white face). Unlike NIQE they need no minimum size: they decide for faces at the network's size, and
+    under NIQE_TRUSTED_FROM the edges check NIQE for larger ones (docs/benchmarks.md, "Large faces").
     """
 
     edges: float
     sigma: float
     blocks: float
+    chroma: float = 0.0
+    colour: float = 0.0
 
     @classmethod
     def of(cls, face: np.ndarray, origin: tuple[int, int] = (0, 0)) -> PixelMeasures:
@@ -219,10 +233,15 @@ class PixelMeasures:
 
         face = to_uint8(face)
         grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        laplacian = np.abs(cv2.Laplacian(grey, cv2.CV_32F))[1:-1, 1:-1].mean()
-        gradient = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))[1:-1, 1:-1]
-        edges = float(laplacian / max(float(gradient.mean()), 1e-6))
-        return cls(edges, estimate_noise_sigma(face), blockiness(grey, *origin))
+        edges, grey_gradient = edges_and_gradient(grey)
+        chroma = cv2.cvtColor(face, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.float32)
+        (red_edges, red_gradient), (blue_edges, blue_gradient) = (
+            edges_and_gradient(chroma[..., c]) for c in (0, 1)
+        )
+        colour = (red_gradient + blue_gradient) / 2 / max(grey_gradient, 1e-6)
+        return cls(
+            edges, estimate_noise_sigma(face), blockiness(grey, *origin), (red_edges + blue_edges) / 2, colour
+        )
 
     @property
     def blur(self) -> float:
@@ -240,17 +259,23 @@ class PixelMeasures:
         return _ramp(self.blocks, *SMALL_BLOCKY)
 
     @property
+    def colour_blur(self) -> float:
+        """0 (sharp colour, or none to measure) to 1 (colour smoothed away), from ``chroma`` (SMALL_SHARP_CHROMA)."""
+        return _ramp(self.chroma, *SMALL_SHARP_CHROMA) if self.colour >= CHROMA_MIN_SHARE else 0.0
+
+    @property
     def degradation(self) -> float:
-        """How degraded a face this small looks: the worst of its blur, noise and blocking."""
-        return max(self.blur, self.noise, self.blocking)
+        """How degraded a face this small looks: the worst of its blur, noise, blocking and colour blur."""
+        return max(self.blur, self.noise, self.blocking, self.colour_blur)
 
 
 def small_face_degradation(face: np.ndarray, origin: tuple[int, int] = (0, 0)) -> float:
     """How degraded a face too small for NIQE looks, 0 (sharp and clean) to 1, from the photo's own pixels.
 
     ``face`` is the face's detection box cut from the photo, float RGB in [0, 1]; ``origin`` the photo pixel
-    (x, y) of its top-left corner (JPEG's block grid is the photo's). The worst of blur, noise and JPEG blocking
-    (:class:`PixelMeasures`; SMALL_SHARP_EDGES, SMALL_NOISY_SIGMA, SMALL_BLOCKY) decides. Why: the lite networks
+    (x, y) of its top-left corner (JPEG's block grid is the photo's). The worst of blur, noise, JPEG blocking and
+    colour blur (:class:`PixelMeasures`; SMALL_SHARP_EDGES, SMALL_NOISY_SIGMA, SMALL_BLOCKY, SMALL_SHARP_CHROMA)
+    decides. Why: the lite networks
     were trained on degraded faces and "restore" a sharp small face too, smoothing away wrinkles and skin texture;
     on clean faces-hires faces at long side 128 the network's face scored 29.5 dB against the untouched input
     (FID 63), while old photos whose faces are blurred, noisy or blocky gain from it.
@@ -258,6 +283,16 @@ def small_face_degradation(face: np.ndarray, origin: tuple[int, int] = (0, 0)) -
     if min(face.shape[:2]) < 3:
         return 1.0
     return PixelMeasures.of(face, origin).degradation
+
+
+def edges_and_gradient(plane: np.ndarray) -> tuple[float, float]:
+    """A float plane's mean |Laplacian| over its mean gradient magnitude (scale-free; blur lowers it), and that
+    mean gradient, both over its interior."""
+    laplacian = np.abs(cv2.Laplacian(plane, cv2.CV_32F))[1:-1, 1:-1].mean()
+    gradient = float(
+        np.hypot(cv2.Sobel(plane, cv2.CV_32F, 1, 0), cv2.Sobel(plane, cv2.CV_32F, 0, 1))[1:-1, 1:-1].mean()
+    )
+    return float(laplacian / max(gradient, 1e-6)), gradient
 
 
 def _ramp(value: float, clean: float, degraded: float) -> float:

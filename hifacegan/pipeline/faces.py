@@ -128,7 +128,8 @@ def prepare_face(
         pixels = PixelMeasures.of(to_rgb_float(measured[y0:y1, x0:x1]), (x0, y0))
         path.degradation = pixels.degradation
         if context_span(face_size) > PIXEL_GATE_MAX_SPAN:  # a larger face enlarged into a larger rung
-            path.degradation = own_size_degradation(measured, face, template, size, face_size, pixels)
+            own = own_size_degradation(measured, face, template, size, face_size, pixels)
+            path.degradation = max(own, pixels.colour_blur)
         surround = None
         if pixels.sigma >= NOISY_SIGMA[0] and path.degradation > 0:
             surround = estimate_similarity(face.landmarks_array(), context_template(template, size, size))
