@@ -121,18 +121,17 @@ class DamageDetector:
             return candidates
         return candidates & (self.probability_near(window, candidates) >= self.threshold)
 
-    def probability_near(self, image: np.ndarray, marks: np.ndarray, margin: int = MARGIN) -> np.ndarray:
+    def probability_near(self, image: np.ndarray, marks: np.ndarray) -> np.ndarray:
         """The chances at ``image``'s own resolution at every pixel of ``marks`` (bool, H x W), 0 elsewhere.
 
         Each group of marks is looked at in its own crop with :data:`MARGIN` px of context around every mark (the
         same context a tile's margin gives), so the cost follows the marks, not the image."""
         out = np.zeros(image.shape[:2], np.float32)
-        reach = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+        reach = np.ones((2 * MARGIN + 1, 2 * MARGIN + 1), np.uint8)
         grown = cv2.dilate(marks.astype(np.uint8), reach)
         count, labels, boxes, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-        grid = (
-            2**self.network.depth
-        )  # crops start on the network's pooling grid, as the whole image's tiles do
+        # Crops start on the network's pooling grid, as the whole image's tiles do: off it, chances change.
+        grid = 2**self.network.depth
         for label in range(1, count):
             left, top, width, height = (int(v) for v in boxes[label, :4])
             rows = slice(top - top % grid, top + height)

@@ -211,7 +211,7 @@ def degradation(
 
 @dataclass(frozen=True)
 class PixelMeasures:
-    """Three measures of a face's own pixels (its detection box, in the photo), each a ratio or a level, not a sum.
+    """Measures of a face's own pixels (its detection box, in the photo), each a ratio or a level, not a sum.
 
     ``edges``: the grey face's mean |Laplacian| over its mean gradient magnitude (blur lowers it); ``sigma``:
     Immerkaer's noise estimate (0-255); ``blocks``: :func:`blockiness` on the photo's JPEG grid; ``chroma``: the
@@ -275,10 +275,9 @@ def small_face_degradation(face: np.ndarray, origin: tuple[int, int] = (0, 0)) -
     ``face`` is the face's detection box cut from the photo, float RGB in [0, 1]; ``origin`` the photo pixel
     (x, y) of its top-left corner (JPEG's block grid is the photo's). The worst of blur, noise, JPEG blocking and
     colour blur (:class:`PixelMeasures`; SMALL_SHARP_EDGES, SMALL_NOISY_SIGMA, SMALL_BLOCKY, SMALL_SHARP_CHROMA)
-    decides. Why: the lite networks
-    were trained on degraded faces and "restore" a sharp small face too, smoothing away wrinkles and skin texture;
-    on clean faces-hires faces at long side 128 the network's face scored 29.5 dB against the untouched input
-    (FID 63), while old photos whose faces are blurred, noisy or blocky gain from it.
+    decides. Why: the lite networks were trained on degraded faces and "restore" a sharp small face too, smoothing
+    away wrinkles and skin texture; on clean faces-hires faces at long side 128 the network's face scored 29.5 dB
+    against the untouched input (FID 63), while old photos whose faces are blurred, noisy or blocky gain from it.
     """
     if min(face.shape[:2]) < 3:
         return 1.0

@@ -128,8 +128,7 @@ def prepare_face(
         pixels = PixelMeasures.of(to_rgb_float(measured[y0:y1, x0:x1]), (x0, y0))
         path.degradation = pixels.degradation
         if context_span(face_size) > PIXEL_GATE_MAX_SPAN:  # a larger face enlarged into a larger rung
-            own = own_size_degradation(measured, face, template, size, face_size, pixels)
-            path.degradation = max(own, pixels.colour_blur)
+            path.degradation = own_size_degradation(measured, face, template, size, face_size, pixels)
         surround = None
         if pixels.sigma >= NOISY_SIGMA[0] and path.degradation > 0:
             surround = estimate_similarity(face.landmarks_array(), context_template(template, size, size))
@@ -158,13 +157,14 @@ def own_size_degradation(
 ) -> float:
     """How degraded a face is, measured as the band merge measures it: cut at its own size with context (not
     enlarged to the network's), its noise taken out, then hifacegan.face.detail.degradation (NIQE, checked by its
-    own edges under NIQE_TRUSTED_FROM). For faces too large for the small-face measures alone (PIXEL_GATE_MAX_SPAN)
-    that a larger rung renovates at its own size."""
+    own edges under NIQE_TRUSTED_FROM), or its colour's blur in photo pixels (``pixels.colour_blur``) where that reads
+    more. For faces too large for the small-face measures alone (PIXEL_GATE_MAX_SPAN) that a larger rung renovates
+    at its own size."""
     side = int(min(round(context_span(face_size)), MAX_WORKING_SIZE))
     crop, _ = align_face(photo, face.landmarks_array(), context_template(template, size, side), side)
     own = to_rgb_float(crop)
     sigma = face_noise_sigma(own)
-    return degradation(sigma, denoise(own, sigma), pixels, face_size)
+    return max(degradation(sigma, denoise(own, sigma), pixels, face_size), pixels.colour_blur)
 
 
 def kept_window(photo: np.ndarray, face: PreparedFace) -> tuple[int, int, int, int] | None:
