@@ -305,14 +305,17 @@ def test_colour_carried_at_half_resolution_reads_as_degraded(small_portraits):
 
 
 @pytest.mark.parametrize(
-    ("name", "faces", "least"), [("codeformer_00.jpg", 4, 0.5), ("codeformer_03.jpg", 1, 0.1)]
+    ("name", "faces", "least"),
+    [("codeformer_00.jpg", 4, 0.5), ("codeformer_03.jpg", 1, 0.1), ("gfpgan_00.jpg", 2, 0.15)],
 )
 def test_the_demo_photos_soft_web_faces_are_renovated(renovator, shared_data, name, faces, least):
     """codeformer_00 (a web picture, 491 x 310): four faces of 31-43 px, blurred and blocky at 100%. Their edges,
     noise and 8-pixel blocks read as sharp; three were kept whole before the colour measure, which reads all four
     as degraded (colour edges 0.105-0.106, clean faces of that size 0.165 and up). codeformer_03's 100 px face goes
     to the 256 px rung, where NIQE and its edges read it as sharp; its colour (0.147) gives it a fifth of the
-    network's face."""
+    network's face. gfpgan_00's two children (184-201 px boxes, a soft scanned print) read sharp at their own size,
+    where the print's grain raises the edges measure (0.17), and soft shrunk to 100 px (0.127-0.134, clean faces
+    0.138 and up)."""
     photo = read_rgb8(shared_data / "photos" / name)[0]
     result = renovator(photo, fidelity=0.5)
     assert len(result.faces) == faces

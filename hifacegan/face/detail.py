@@ -67,6 +67,15 @@ NIQE_MIN_SIDE = 96
 #:   128 and 192 (faces of 42-115 px) read 0.16-0.25 (5th-95th percentile), the same faces blurred or resampled 4x
 #:   0.04-0.12; sharp at or above the first value, degraded at or under the second, linear in between.
 SMALL_SHARP_EDGES = (0.16, 0.12)
+#: - blur seen at a common scale: the same edges measure of the face box shrunk to COARSE_SIDE px on its long side
+#:   (boxes larger than that; smaller ones read as they are). In a larger face's own pixels, film grain and a scan's
+#:   texture raise the edges measure of a soft face: the children of the scanned print ``gfpgan_00`` (box 184-201 px)
+#:   read 0.17, as sharp as clean faces, and 0.127-0.134 shrunk to 100 px, where the 101 clean ffhq-1024 faces at
+#:   long side 256 (boxes of about 190 px) read 0.138 and up (5th percentile 0.144), 50 of them at 384 and 512 0.148
+#:   and up, and Blake Lively's sharp 250 px face 0.18. Sharp at or above the first value (just under the clean
+#:   faces' least), degraded at or under the second (docs/benchmarks.md, "Blur at a common scale").
+COARSE_SIDE = 100
+COARSE_SHARP_EDGES = (0.137, 0.12)
 #: - noise: Immerkaer's sigma, clean faces 1.7-3.9, grainy old photos' faces 4.4-6.6 (the large faces' NOISY_SIGMA
 #:   is measured after the crop was resampled to the working size, which halves grain at these sizes).
 SMALL_NOISY_SIGMA = (4.0, 6.0)
@@ -216,7 +225,8 @@ class PixelMeasures:
     ``edges``: the grey face's mean |Laplacian| over its mean gradient magnitude (blur lowers it); ``sigma``:
     Immerkaer's noise estimate (0-255); ``blocks``: :func:`blockiness` on the photo's JPEG grid; ``chroma``: the
     edges measure of its colour (Cr and Cb), and ``colour`` the chroma's gradient over the grey face's (0 for a
-    black-and-white face). Unlike NIQE they need no minimum size: they decide for faces at the network's size, and
+    black-and-white face); ``coarse_edges``: the edges measure at a common scale (:func:`coarse_edges`, None for a
+    box of COARSE_SIDE px or less). Unlike NIQE they need no minimum size: they decide for faces at the network's size, and
     under NIQE_TRUSTED_FROM the edges check NIQE for larger ones (docs/benchmarks.md, "Large faces").
     """
 
@@ -225,6 +235,7 @@ class PixelMeasures:
     blocks: float
     chroma: float = 0.0
     colour: float = 0.0
+    coarse_edges: float | None = None
 
     @classmethod
     def of(cls, face: np.ndarray, origin: tuple[int, int] = (0, 0)) -> PixelMeasures:
@@ -240,13 +251,20 @@ class PixelMeasures:
         )
         colour = (red_gradient + blue_gradient) / 2 / max(grey_gradient, 1e-6)
         return cls(
-            edges, estimate_noise_sigma(face), blockiness(grey, *origin), (red_edges + blue_edges) / 2, colour
+            edges,
+            estimate_noise_sigma(face),
+            blockiness(grey, *origin),
+            (red_edges + blue_edges) / 2,
+            colour,
+            coarse_edges(grey),
         )
 
     @property
     def blur(self) -> float:
-        """0 (sharp) to 1 (blurred), from ``edges`` (SMALL_SHARP_EDGES)."""
-        return _ramp(self.edges, *SMALL_SHARP_EDGES)
+        """0 (sharp) to 1 (blurred), from ``edges`` (SMALL_SHARP_EDGES) or, where it reads more, ``coarse_edges``
+        (COARSE_SHARP_EDGES)."""
+        blur = _ramp(self.edges, *SMALL_SHARP_EDGES)
+        return blur if self.coarse_edges is None else max(blur, _ramp(self.coarse_edges, *COARSE_SHARP_EDGES))
 
     @property
     def noise(self) -> float:
@@ -282,6 +300,16 @@ def small_face_degradation(face: np.ndarray, origin: tuple[int, int] = (0, 0)) -
     if min(face.shape[:2]) < 3:
         return 1.0
     return PixelMeasures.of(face, origin).degradation
+
+
+def coarse_edges(grey: np.ndarray) -> float | None:
+    """The edges measure of a grey face box shrunk to COARSE_SIDE px on its long side; None for a box no larger."""
+    height, width = grey.shape
+    scale = COARSE_SIDE / max(height, width)
+    if scale >= 1.0:
+        return None
+    size = (max(3, round(width * scale)), max(3, round(height * scale)))
+    return edges_and_gradient(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))[0]
 
 
 def edges_and_gradient(plane: np.ndarray) -> tuple[float, float]:
