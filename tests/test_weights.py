@@ -275,3 +275,36 @@ def test_a_perceptual_end_that_names_shipped_fidelity_weights_becomes_their_part
     found = partner_of(alone)
     assert found is not None and found.name == "later-perceptual"
     assert partner_of(read_card(store / "later-perceptual.safetensors")).name == "shipped-fidelity"
+
+
+def test_rebase_moves_a_perceptual_end_by_its_fidelity_partners_change(tmp_path) -> None:
+    """The slider mixes the two ends' parameters: after the fidelity weights are trained further, the rebased
+    perceptual end differs from the new fidelity weights exactly as the old end differed from the old ones."""
+    from hifacegan.weights.rebase import main as rebase_main
+
+    paths = {}
+    for seed, name, role in ((0, "old", "fidelity"), (1, "new", "fidelity"), (2, "perc", "perceptual")):
+        torch.manual_seed(seed)
+        card = _lite_card(role=role)
+        card.name = name
+        paths[name] = tmp_path / f"{name}.safetensors"
+        save_weights(paths[name], build_generator("hifacegan-lite-128", ngf=4), card, dtype=torch.float16)
+    out = tmp_path / "moved.safetensors"
+    assert rebase_main([str(paths["perc"]), str(paths["old"]), str(paths["new"]), "--out", str(out)]) == 0
+    moved, card = read_weights(out, verify=True)
+    (old, _), (new, _), (perc, _) = (read_weights(paths[n]) for n in ("old", "new", "perc"))
+    assert card.name == "perc" and card.role == "perceptual" and "rebase" in card.training["rebased"]
+    for key, value in moved.items():
+        expected = perc[key].float() - old[key].float()
+        assert torch.allclose(value - new[key].float(), expected, atol=1e-6), key
+    assert not torch.equal(moved["to_rgbs.3.weight"], perc["to_rgbs.3.weight"].float())
+
+    other = tmp_path / "other.safetensors"
+    card = _lite_card()
+    card.config_overrides = {"ngf": 8}
+    save_weights(other, build_generator("hifacegan-lite-128", ngf=8), card)
+    with pytest.raises(WeightsError, match="not the same network|differs in shape"):
+        rebase_main(
+            [str(paths["perc"]), str(paths["old"]), str(other), "--out", str(tmp_path / "x.safetensors")]
+        )
+    assert not (tmp_path / "x.safetensors").exists()
