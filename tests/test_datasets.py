@@ -290,6 +290,37 @@ def test_zoom_out_happens_in_training_only_and_draws_nothing_when_off(clean_dir)
             FaceDegradationDataset(clean_dir, SIZE, **bad)
 
 
+def test_small_face_degradation_is_made_at_the_small_side_and_draws_nothing_when_off(clean_dir):
+    """A face degraded as a small face of a photo is degraded at that side and enlarged back: the shrink takes the
+    fine detail that a degradation at the training size would have kept."""
+    from hifacegan.data.datasets import degrade_small
+
+    plain = FaceDegradationDataset(clean_dir, SIZE, task="jpeg", limit=2)
+    off = FaceDegradationDataset(clean_dir, SIZE, task="jpeg", limit=2, small_face_probability=0.0)
+    always = FaceDegradationDataset(
+        clean_dir, SIZE, task="jpeg", limit=2, flip=False, small_face_probability=1.0
+    )
+    for epoch in range(2):
+        for dataset in (plain, off, always):
+            dataset.set_epoch(epoch)
+        assert torch.equal(plain[0]["lq"], off[0]["lq"]) and torch.equal(plain[0]["gt"], off[0]["gt"])
+        assert torch.equal(always[0]["gt"], plain[0]["gt"]) or torch.equal(
+            always[0]["gt"], plain[0]["gt"].flip(-1)
+        )
+        assert not torch.equal(always[0]["lq"], plain[0]["lq"])
+    clean = fit_to_size(read_rgb8(sorted(clean_dir.iterdir())[0])[0], SIZE)
+
+    def detail(image: np.ndarray) -> float:
+        return float(np.abs(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())
+
+    small = degrade_small(clean, "jpeg", 40, np.random.default_rng(0))
+    assert small.shape == clean.shape and small.dtype == np.uint8
+    assert detail(small) < 0.6 * detail(clean)
+    for bad in ({"small_face_probability": 1.5}, {"small_face_min_side": 8}, {"small_face_min_side": SIZE}):
+        with pytest.raises(ValueError, match="small_face"):
+            FaceDegradationDataset(clean_dir, SIZE, **{"small_face_probability": 0.5, **bad})
+
+
 def test_any_input_size_comes_out_at_the_model_size(tmp_path, face_files):
     face = np.asarray(Image.open(face_files[0]).convert("RGB"))
     Image.fromarray(face).resize((300, 300), Image.Resampling.BICUBIC).save(tmp_path / "big.png")

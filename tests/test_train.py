@@ -410,6 +410,8 @@ def test_config_checks_and_overrides():
         ({"lr_g": "fast"}, "lr_g must be a number"),
         ({"zoom_out_probability": 2}, "zoom_out_probability must be in"),
         ({"zoom_out_min_scale": 0}, "zoom_out_min_scale must be in"),
+        ({"small_face_probability": -0.1}, "small_face_probability must be in"),
+        ({"small_face_min_side": 4}, "small_face_min_side must be at least 16"),
     ]:
         with pytest.raises(ConfigError, match=message):
             resolve_config(base, bad, "cli")

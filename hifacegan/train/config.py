@@ -43,6 +43,10 @@ class TrainConfig:
     # Chance that a training face is left undegraded (input = target): a network that only ever saw degraded faces
     # "restores" clean ones too, smoothing the detail a sharp photo has; these samples teach it to leave them be.
     clean_probability: float = 0.0
+    # Chance that a degraded training face is degraded as a small face of a photo (at a side from
+    # small_face_min_side up, then enlarged to the training size, as the pipeline enlarges such faces).
+    small_face_probability: float = 0.0
+    small_face_min_side: int = 40
     workers: int = 1
     # Losses. The paper: LSGAN + feature matching 10 + VGG19 perceptual 10; the fidelity variant adds L1.
     gan: bool = True
@@ -171,12 +175,13 @@ class TrainConfig:
 
     def _check_rates(self, source: str) -> None:
         """Fractions and probabilities lie in their ranges, and a time budget is positive."""
-        from hifacegan.data.datasets import check_zoom_out
+        from hifacegan.data.datasets import check_small_faces, check_zoom_out
 
         if not 0.0 <= self.decay_fraction <= 1.0:
             raise ConfigError(f"{source}: decay_fraction must be in [0, 1], got {self.decay_fraction}")
         try:
             check_zoom_out(self.zoom_out_probability, self.zoom_out_min_scale)
+            check_small_faces(self.small_face_probability, self.small_face_min_side)
         except ValueError as error:
             raise ConfigError(f"{source}: {error}") from None
         if not 0.0 <= self.clean_probability < 1.0:

@@ -93,6 +93,11 @@ def _data_seen(config: TrainConfig, data: Path, summary: dict[str, Any]) -> str:
             else ""
         )
         + (f", undegraded p {config.clean_probability:g}" if config.clean_probability else "")
+        + (
+            f", degraded as a small face p {config.small_face_probability:g} (from {config.small_face_min_side} px)"
+            if config.small_face_probability
+            else ""
+        )
     )
 
 

@@ -161,6 +161,8 @@ def train(
             zoom_out_probability=config.zoom_out_probability,
             zoom_out_min_scale=config.zoom_out_min_scale,
             clean_probability=config.clean_probability,
+            small_face_probability=config.small_face_probability,
+            small_face_min_side=config.small_face_min_side,
         )
         per_rank = len(dataset) // dist.world_size
         if per_rank < config.batch_size:
