@@ -68,13 +68,17 @@ NIQE_MIN_SIDE = 96
 #:   0.04-0.12; sharp at or above the first value, degraded at or under the second, linear in between.
 SMALL_SHARP_EDGES = (0.16, 0.12)
 #: - blur seen at a common scale: the same edges measure of the face box shrunk to COARSE_SIDE px on its long side
-#:   (boxes larger than that; smaller ones read as they are). In a larger face's own pixels, film grain and a scan's
+#:   (boxes from COARSE_FROM px; smaller ones read as they are). In a larger face's own pixels, film grain and a scan's
 #:   texture raise the edges measure of a soft face: the children of the scanned print ``gfpgan_00`` (box 184-201 px)
 #:   read 0.17, as sharp as clean faces, and 0.127-0.134 shrunk to 100 px, where the 101 clean ffhq-1024 faces at
 #:   long side 256 (boxes of about 190 px) read 0.138 and up (5th percentile 0.144), 50 of them at 384 and 512 0.148
 #:   and up, and Blake Lively's sharp 250 px face 0.18. Sharp at or above the first value (just under the clean
 #:   faces' least), degraded at or under the second (docs/benchmarks.md, "Blur at a common scale").
+#:   Not under COARSE_FROM: a shrink by less than 1.5x is itself a slight blur (area resampling at a fractional
+#:   factor); it read ffhq 01050's 105 px web face at long side 128 as blurred through and through, and the face
+#:   then lost 0.97 dB to the network's face.
 COARSE_SIDE = 100
+COARSE_FROM = 150
 COARSE_SHARP_EDGES = (0.137, 0.12)
 #: - noise: Immerkaer's sigma, clean faces 1.7-3.9, grainy old photos' faces 4.4-6.6 (the large faces' NOISY_SIGMA
 #:   is measured after the crop was resampled to the working size, which halves grain at these sizes).
@@ -226,7 +230,7 @@ class PixelMeasures:
     Immerkaer's noise estimate (0-255); ``blocks``: :func:`blockiness` on the photo's JPEG grid; ``chroma``: the
     edges measure of its colour (Cr and Cb), and ``colour`` the chroma's gradient over the grey face's (0 for a
     black-and-white face); ``coarse_edges``: the edges measure at a common scale (:func:`coarse_edges`, None for a
-    box of COARSE_SIDE px or less). Unlike NIQE they need no minimum size: they decide for faces at the network's size, and
+    box under COARSE_FROM px). Unlike NIQE they need no minimum size: they decide for faces at the network's size, and
     under NIQE_TRUSTED_FROM the edges check NIQE for larger ones (docs/benchmarks.md, "Large faces").
     """
 
@@ -303,11 +307,12 @@ def small_face_degradation(face: np.ndarray, origin: tuple[int, int] = (0, 0)) -
 
 
 def coarse_edges(grey: np.ndarray) -> float | None:
-    """The edges measure of a grey face box shrunk to COARSE_SIDE px on its long side; None for a box no larger."""
+    """The edges measure of a grey face box shrunk to COARSE_SIDE px on its long side; None for a box under
+    COARSE_FROM px."""
     height, width = grey.shape
-    scale = COARSE_SIDE / max(height, width)
-    if scale >= 1.0:
+    if max(height, width) < COARSE_FROM:
         return None
+    scale = COARSE_SIDE / max(height, width)
     size = (max(3, round(width * scale)), max(3, round(height * scale)))
     return edges_and_gradient(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))[0]
 
