@@ -486,3 +486,19 @@ def test_the_embedded_256_rung_renovates_the_faces_within_its_reach(renovator, p
     assert largest.path["weights"] == "hifacegan-lite-256-fidelity" and not largest.changed
     x0, y0, x1, y1 = (int(round(v)) for v in largest.box)
     assert np.array_equal(kept.image[y0:y1, x0:x1], clean[y0:y1, x0:x1])
+
+
+def test_the_common_scale_blur_reads_only_boxes_it_shrinks_well():
+    """A box shrunk by less than 1.5x is blurred by the shrink itself: a 105 px web face at long side 128 (ffhq
+    01050) read as blurred through and through and lost 0.97 dB. Such boxes keep the own-size measure alone."""
+    from hifacegan.face.detail import COARSE_FROM, COARSE_SIDE, PixelMeasures, coarse_edges
+
+    rng = np.random.default_rng(0)
+    grey = cv2.GaussianBlur(
+        rng.uniform(0, 255, (COARSE_FROM - 1, COARSE_FROM - 1)).astype(np.float32), (0, 0), 1.0
+    )
+    assert coarse_edges(grey) is None
+    big = cv2.resize(grey, (COARSE_FROM * 2, COARSE_FROM * 2), interpolation=cv2.INTER_CUBIC)
+    assert coarse_edges(big) is not None and COARSE_FROM > COARSE_SIDE
+    face = np.repeat(grey[..., None], 3, axis=2) / 255.0
+    assert PixelMeasures.of(face).coarse_edges is None
