@@ -18,10 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hifacegan.degradations import degrade, rng_for
+from hifacegan.degradations import degrade, fit_long_side, rng_for
 from hifacegan.devices import configure_cpu_threads
 from hifacegan.evaluation._files import read_rgb
-from hifacegan.evaluation.pipeline_eval import fit_long_side
 from hifacegan.face import detail
 from hifacegan.face.detection import FaceDetector
 
@@ -31,11 +30,8 @@ SIDES = (None, 100, 80)  # own size, then shrunk
 
 
 def edges_at(grey: np.ndarray, side: int | None) -> float:
-    height, width = grey.shape
-    if side is not None and max(height, width) > side:
-        scale = side / max(height, width)
-        size = (max(3, round(width * scale)), max(3, round(height * scale)))
-        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    if side is not None and max(grey.shape) > side:
+        grey = fit_long_side(grey, side, least=3)
     return detail.edges_and_gradient(grey)[0]
 
 

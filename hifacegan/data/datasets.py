@@ -74,7 +74,7 @@ def check_small_faces(probability: float, min_side: int, size: int | None = None
 
 
 def degrade_small(clean: np.ndarray, task: str, side: int, rng: np.random.Generator) -> np.ndarray:
-    """Degrade ``clean`` as a face ``side`` px wide in a photo, then enlarge it back to its size.
+    """Degrade ``clean`` (a square face) as a face ``side`` px wide in a photo, then enlarge it back to its size.
 
     The pipeline cuts a face smaller than the network's size from the photo, degradation and all, and enlarges it
     (hifacegan.face.alignment): a 50 px web face reaches the 128 px network with its JPEG blocks and blur enlarged
@@ -82,10 +82,7 @@ def degrade_small(clean: np.ndarray, task: str, side: int, rng: np.random.Genera
     task at 128 px it gained 0.6 dB on faces-val at that size and lost 0.17 dB through the pipeline on faces of
     about 50 px (docs/training/README.md).
     """
-    height, width = clean.shape[:2]
-    small = cv2.resize(clean, (side, side), interpolation=cv2.INTER_AREA)
-    degraded = degrade(small, task, rng=rng)
-    return cv2.resize(degraded, (width, height), interpolation=cv2.INTER_CUBIC)
+    return fit_to_size(degrade(fit_to_size(clean, side), task, rng=rng), clean.shape[0])
 
 
 def _check_size(size: int | None, allow_none: bool) -> int | None:

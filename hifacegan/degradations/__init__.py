@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from hifacegan.degradations._damage import damage_with_mask
 from hifacegan.degradations._mix import TaskMix, parse_task_mix
-from hifacegan.degradations._ops import fit_to_size
+from hifacegan.degradations._ops import fit_long_side, fit_to_size
 from hifacegan.degradations._seeding import resolve_rng, rng_for
 from hifacegan.degradations._tasks import (
     ALIASES,
@@ -41,6 +41,7 @@ __all__ = [
     "degrade_with_mask",
     "degrade_with_params",
     "draws_damage",
+    "fit_long_side",
     "fit_to_size",
     "get_task",
     "list_tasks",

@@ -162,6 +162,17 @@ def mosaic(image: np.ndarray, block: int) -> np.ndarray:
     return np.repeat(np.repeat(means, block, axis=0)[:height], block, axis=1)[:, :width].copy()
 
 
+def fit_long_side(image: np.ndarray, side: int, least: int = 1) -> np.ndarray:
+    """``image`` scaled so that its longer side is ``side`` (area when shrinking, bicubic when enlarging), its
+    shorter side never under ``least`` px: a photo brought to an evaluation size, a face box to a common scale."""
+    height, width = image.shape[:2]
+    scale = side / max(height, width)
+    if scale == 1:
+        return image
+    size = (max(least, round(width * scale)), max(least, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
 def fit_to_size(image: np.ndarray, size: int) -> np.ndarray:
     """Centre-crop to a square, then resize to ``size`` x ``size``: the model's input for an aligned face.
 

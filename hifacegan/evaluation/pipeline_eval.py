@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hifacegan.degradations import fit_long_side
 from hifacegan.evaluation._baseline import classical_restore
 from hifacegan.evaluation._files import find_images, read_rgb
 from hifacegan.evaluation._methods import BASELINE, DEGRADED
@@ -58,16 +59,6 @@ class PipelineEvalConfig:
     # scratches and dust found and filled around each face (faces), over the photo (photo), or not (off)
     damage: str = "off"
     progress: bool = True
-
-
-def fit_long_side(image: np.ndarray, side: int) -> np.ndarray:
-    """``image`` scaled so that its longer side is ``side`` (area when shrinking, bicubic when enlarging)."""
-    height, width = image.shape[:2]
-    scale = side / max(height, width)
-    if scale == 1:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
 
 
 def detail_measure(image: np.ndarray, box: tuple[int, int, int, int]) -> float:

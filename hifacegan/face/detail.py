@@ -309,12 +309,11 @@ def small_face_degradation(face: np.ndarray, origin: tuple[int, int] = (0, 0)) -
 def coarse_edges(grey: np.ndarray) -> float | None:
     """The edges measure of a grey face box shrunk to COARSE_SIDE px on its long side; None for a box under
     COARSE_FROM px."""
-    height, width = grey.shape
-    if max(height, width) < COARSE_FROM:
+    from hifacegan.degradations import fit_long_side
+
+    if max(grey.shape) < COARSE_FROM:
         return None
-    scale = COARSE_SIDE / max(height, width)
-    size = (max(3, round(width * scale)), max(3, round(height * scale)))
-    return edges_and_gradient(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))[0]
+    return edges_and_gradient(fit_long_side(grey, COARSE_SIDE, least=3))[0]
 
 
 def edges_and_gradient(plane: np.ndarray) -> tuple[float, float]:
